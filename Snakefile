@@ -1,0 +1,33 @@
+# joulebench: tokens/s and tokens/J of small GGUF LLMs, per power mode and backend.
+# Thin on purpose: the rules live in rules/, the logic in src/joulebench/.
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/capture.smk"
+include: "rules/parse.smk"
+include: "rules/split.smk"
+include: "rules/aggregate.smk"
+include: "rules/plot.smk"
+
+
+rule all:
+    input:
+        summary="results/summary.parquet",
+        requests="results/requests.parquet",
+        pairs=expand("results/{pair}", pair=PAIRS),
+        figures="results/figures",
+    default_target: True
+
+
+onsuccess:
+    stop_servers()
+
+
+onerror:
+    stop_servers()

@@ -1,0 +1,36 @@
+# Per-cell Parquet -> one row per cell (summary) and one row per request, per pair and overall.
+
+
+def _cell_inputs(cells):
+    return {
+        "cells": [cell_path(CELLDIR, c, "cell.parquet") for c in cells],
+        "energy": [cell_path(CELLDIR, c, "energy.parquet") for c in cells],
+        "requests": [cell_path(CELLDIR, c, "requests_energy.parquet") for c in cells],
+    }
+
+
+rule aggregate_pair:
+    input:
+        unpack(lambda wc: _cell_inputs(cells_for(wc.mode, wc.backend))),
+    output:
+        directory("results/{mode}/{backend}"),
+    log:
+        "results/logs/aggregate/{mode}_{backend}.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/aggregate.py"
+
+
+rule aggregate_all:
+    input:
+        unpack(lambda wc: _cell_inputs(cells_for(existing_only=only_captured()))),
+    output:
+        summary="results/summary.parquet",
+        requests="results/requests.parquet",
+    log:
+        "results/logs/aggregate/all.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/aggregate.py"

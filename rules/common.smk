@@ -1,0 +1,86 @@
+import re
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+# the importable package beside the workflow (also installed into the venv by the README)
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from joulebench import config as JC  # noqa: E402
+from joulebench.errors import ConfigError  # noqa: E402
+from joulebench.workflow import missing_cells_table  # noqa: E402
+
+SCHEMA = Path(workflow.basedir) / "src" / "joulebench" / "data" / "config.schema.yaml"
+
+# A bad key or value stops here, before anything touches the device.
+validate(config, schema=str(SCHEMA))
+try:
+    JC.check_semantics(config, source="config")
+except ConfigError as exc:
+    raise WorkflowError(str(exc))
+
+CELLS = JC.cells(config)
+PAIRS = sorted({f"{c.mode}/{c.backend}" for c in CELLS})
+RAW = "results/raw"
+CELLDIR = "results/cells"
+CELL = "{mode}/{backend}/{model}/ctx{ctx}_gen{gen}"
+
+
+def _alternatives(values):
+    return "|".join(re.escape(str(v)) for v in values)
+
+
+wildcard_constraints:
+    mode=_alternatives(config["modes"]),
+    backend=_alternatives(config["backends"]),
+    model=_alternatives(config["models"]),
+    ctx=_alternatives(config["sweep"]["prompt_tokens"]),
+    gen=_alternatives(config["sweep"]["gen_tokens"]),
+
+
+def cell_path(tree, cell, name):
+    return f"{tree}/{cell.mode}/{cell.backend}/{cell.model}/ctx{cell.ctx}_gen{cell.gen}/{name}"
+
+
+def captured(cell):
+    return Path(cell_path(RAW, cell, "cell.json")).exists()
+
+
+def only_captured():
+    """`snakemake figures` plots what exists; it captures nothing unless asked."""
+    targets = set(workflow.dag_settings.targets or ())
+    wants_all = not targets or "all" in targets
+    return not wants_all and not config.get("figures", {}).get("capture_missing", False)
+
+
+def cells_for(mode=None, backend=None, existing_only=False):
+    out = [c for c in CELLS if (mode is None or c.mode == mode) and (backend is None or c.backend == backend)]
+    if existing_only:
+        out = [c for c in out if captured(c)]
+    return out
+
+
+def stop_servers():
+    from joulebench.backends.process import stop_all
+
+    stopped = stop_all(Path("results/.run/servers"))
+    if stopped:
+        print(f"joulebench: stopped servers {stopped}", file=sys.stderr)
+
+
+# The user asked for "a dry-run that shows the missing cells": a short table, not only the job list.
+def _dry_run():
+    # workflow.dryrun is only known after parsing, so look at the command line as well
+    if workflow.dryrun:
+        return True
+    for arg in sys.argv[1:]:
+        if arg in ("--dry-run", "--dryrun") or (
+            arg.startswith("-") and not arg.startswith("--") and "n" in arg[1:]
+        ):
+            return True
+    return False
+
+
+if _dry_run():
+    print(missing_cells_table(CELLS, captured), file=sys.stderr)

@@ -1,0 +1,15 @@
+"""Snakemake entry point: every figure and table from summary.parquet / requests.parquet."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821
+
+from joulebench.scripting import run_logged  # noqa: E402
+
+
+def main(sm):
+    from joulebench.plots import render_all
+
+    render_all(sm.input.summary, sm.input.requests, sm.output[0], sm.config)
+
+
+run_logged(snakemake, main)  # noqa: F821

@@ -1,0 +1,53 @@
+"""What every backend provides to the capture step."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    quant: str
+    gguf: Path | None
+    sha256: str | None
+    size_bytes: int | None
+    family: str | None
+    chat_template: Path | None
+    tokenizer_id: str
+    hf_home: Path | None
+    params_m: float | None = None
+
+
+@dataclass
+class Endpoint:
+    url: str  # base URL, e.g. http://127.0.0.1:18080
+    served_model: str  # the `model` field requests carry
+    endpoint_type: str = "chat"
+    extra_inputs: dict = field(default_factory=dict)  # merged into every request body
+
+
+class Backend:
+    """Lifecycle of one backend for one (mode, model) block of cells."""
+
+    kind = "base"
+    #: True where the backend was never run live in this project's tests (see README)
+    live_tested = True
+
+    def ensure(self, model: ModelInfo) -> Endpoint:  # start or attach, health-checked
+        raise NotImplementedError
+
+    def check_alive(self) -> None:  # raise CaptureError with a log tail if the server died
+        return None
+
+    def log_offset(self) -> int:
+        return 0
+
+    def log_excerpt(self, start: int) -> bytes:
+        return b""
+
+    def provenance(self) -> dict:
+        return {"kind": self.kind}
+
+    def stop(self) -> None:
+        return None

@@ -1,0 +1,93 @@
+"""llama.cpp's llama-server: one server per (mode, backend, model), reused across its cells."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import Backend, Endpoint, ModelInfo
+from .llamacpp_build import binary_version, find_binary
+from .process import ManagedServer, tail
+
+
+def server_argv(binary: Path, bcfg: dict, model: ModelInfo, threads: int | None) -> list[str]:
+    """The seed's flags (--parallel 1 -c 2560 --no-cache-prompt --cache-ram 0), bound to loopback."""
+    argv = [
+        str(binary),
+        "-m", str(model.gguf),
+        "--host", bcfg.get("host", "127.0.0.1"),
+        "--port", str(bcfg.get("port", 18080)),
+        "--parallel", "1",
+        "-c", str(bcfg.get("ctx_size", 2560)),
+        "--no-cache-prompt",
+        "--cache-ram", "0",
+        "-ngl", str(bcfg.get("n_gpu_layers", 99)),
+        "-a", model.name,
+        "--jinja",
+    ]
+    if threads:
+        argv += ["-t", str(threads)]
+    if model.chat_template is not None:
+        argv += ["--chat-template-file", str(model.chat_template)]
+    argv += list(bcfg.get("extra_args", []))
+    return argv
+
+
+class LlamaCppBackend(Backend):
+    kind = "llamacpp"
+
+    def __init__(self, name: str, bcfg: dict, state_dir: Path, threads: int | None = None,
+                 cpu_prefix: tuple = ()):
+        self.name, self.bcfg, self.threads, self.cpu_prefix = name, bcfg, threads, tuple(cpu_prefix)
+        self.binary = find_binary("llama-server", bcfg.get("binary"))
+        self.server = ManagedServer(state_dir, name)
+        self.reused = None
+        host = bcfg.get("host", "127.0.0.1")
+        self.base_url = f"http://{host}:{bcfg.get('port', 18080)}"
+
+    def ensure(self, model: ModelInfo) -> Endpoint:
+        argv = server_argv(self.binary, self.bcfg, model, self.threads)
+        _, self.reused = self.server.ensure(
+            argv,
+            host=self.bcfg.get("host", "127.0.0.1"),
+            port=int(self.bcfg.get("port", 18080)),
+            health_url=self.base_url + "/health",
+            timeout_s=float(self.bcfg.get("startup_timeout_s", 120)),
+            prefix=self.cpu_prefix,
+        )
+        return Endpoint(url=self.base_url, served_model=model.name, extra_inputs={"ignore_eos": True})
+
+    def check_alive(self) -> None:
+        self.server.check_alive(self.base_url + "/health")
+
+    def _log_path(self):
+        st = self.server.load()
+        return Path(st.log) if st else None
+
+    def log_offset(self) -> int:
+        log = self._log_path()
+        return log.stat().st_size if log and log.exists() else 0
+
+    def log_excerpt(self, start: int) -> bytes:
+        log = self._log_path()
+        if not log or not log.exists():
+            return b""
+        with open(log, "rb") as fh:
+            fh.seek(start)
+            return fh.read()
+
+    def log_tail(self) -> str:
+        log = self._log_path()
+        return tail(log) if log else "(no log)"
+
+    def provenance(self) -> dict:
+        st = self.server.load()
+        return {
+            "kind": self.kind,
+            "llama_cpp": binary_version(self.binary),
+            "server_argv": st.argv if st else None,
+            "server_prefix": list(self.cpu_prefix),
+            "server_reused": self.reused,
+            "server_started_ns": st.started_ns if st else None,
+        }
+
+    def stop(self) -> None:
+        self.server.stop()

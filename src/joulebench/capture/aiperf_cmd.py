@@ -1,0 +1,58 @@
+"""The aiperf 0.13 command line for one cell, with exact input and output lengths."""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from ..backends.base import Endpoint
+from ..errors import CaptureError
+
+
+def aiperf_binary(configured: str | None = None) -> str:
+    if configured:
+        return configured
+    # prefer the aiperf installed beside this interpreter (the project venv)
+    here = Path(sys.executable).parent / "aiperf"
+    if here.exists():
+        return str(here)
+    found = shutil.which("aiperf")
+    if not found:
+        raise CaptureError("aiperf not found: pip install aiperf==0.13.0 (see README)")
+    return found
+
+
+def aiperf_argv(binary: str, endpoint: Endpoint, tokenizer: str, ctx: int, gen: int, sweep: dict,
+                artifact_dir: Path, extra_args: list[str] = ()) -> list[str]:
+    extra_inputs = dict(endpoint.extra_inputs)
+    argv = [
+        binary, "profile",
+        "--model", endpoint.served_model,
+        "--url", endpoint.url,
+        "--endpoint-type", endpoint.endpoint_type,
+        "--streaming",
+        "--tokenizer", tokenizer,
+        "--synthetic-input-tokens-mean", str(ctx),
+        "--synthetic-input-tokens-stddev", "0",
+        "--output-tokens-mean", str(gen),
+        "--output-tokens-stddev", "0",
+        "--request-count", str(sweep["requests"]),
+        "--concurrency", "1",
+        "--random-seed", str(sweep.get("seed", 42)),
+        "--request-timeout-seconds", str(sweep.get("request_timeout_s", 180)),
+        # exact ISL as the server counts it (chat template included) and exact OSL
+        "--apply-chat-template",
+        "--use-server-token-count",
+        "--artifact-dir", str(artifact_dir),
+        "--export-level", "raw",
+        "--no-server-metrics",
+        "--no-gpu-telemetry",
+        "--ui-type", "simple",
+    ]
+    if extra_inputs:
+        argv += ["--extra-inputs", json.dumps(extra_inputs, sort_keys=True)]
+    if sweep.get("warmup_requests", 0):
+        argv += ["--warmup-request-count", str(sweep["warmup_requests"])]
+    argv += list(extra_args)
+    return argv

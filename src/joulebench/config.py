@@ -1,0 +1,193 @@
+"""Load and validate the sweep configuration; enumerate its cells.
+
+The same JSON schema is used by `rules/common.smk` (through snakemake.utils.validate)
+and by this module, so a bad key fails identically inside and outside Snakemake.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+
+SCHEMA_PATH = Path(str(resources.files("joulebench") / "data" / "config.schema.yaml"))
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    mode: str
+    backend: str
+    model: str
+    ctx: int
+    gen: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.mode}/{self.backend}/{self.model}/ctx{self.ctx}_gen{self.gen}"
+
+
+def load_schema() -> dict:
+    with open(SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+def _path_of(error) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    return ".".join(parts) if parts else "(top level)"
+
+
+def _describe(error) -> str:
+    """One line naming the key and, where the schema has them, the allowed values."""
+    key = _path_of(error)
+    msg = error.message
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        if allowed:
+            msg += f"; allowed keys: {', '.join(allowed)}"
+    elif error.validator == "enum":
+        msg += f"; allowed values: {', '.join(map(str, error.validator_value))}"
+    return f"config key '{key}': {msg}"
+
+
+def validate(cfg: dict, source: str = "config") -> dict:
+    """Validate against the schema, fill defaults, check cross-references. Returns a new dict."""
+    import jsonschema
+
+    cfg = copy.deepcopy(cfg)
+    schema = load_schema()
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = _with_defaults(validator_cls)(schema)
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = "\n  ".join(_describe(e) for e in errors[:10])
+        raise ConfigError(f"{source}: invalid configuration:\n  {lines}")
+    check_semantics(cfg, source)
+    return cfg
+
+
+def _with_defaults(validator_cls):
+    """A validator that also writes schema defaults into the instance (as Snakemake's does)."""
+    import jsonschema
+
+    validate_props = validator_cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for prop, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub:
+                    instance.setdefault(prop, copy.deepcopy(sub["default"]))
+        yield from validate_props(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_cls, {"properties": set_defaults})
+
+
+def _cpu_set(spec: str) -> set[int]:
+    cores: set[int] = set()
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        cores.update(range(int(lo), int(hi or lo) + 1))
+    return cores
+
+
+def check_semantics(cfg: dict, source: str = "config") -> None:
+    """What a JSON schema cannot say: cross-references and consistent settings."""
+    sweep = cfg["sweep"]
+    for key in ("canonical_ctx", "canonical_gen"):
+        axis = "prompt_tokens" if key == "canonical_ctx" else "gen_tokens"
+        if key in sweep and sweep[key] not in sweep[axis]:
+            raise ConfigError(
+                f"{source}: config key 'sweep.{key}': {sweep[key]} is not one of sweep.{axis} {sweep[axis]}"
+            )
+    pin = cfg.get("pinning", {})
+    if pin.get("enabled", True) and pin.get("server_cores") and pin.get("client_cores"):
+        overlap = _cpu_set(pin["server_cores"]) & _cpu_set(pin["client_cores"])
+        if overlap:
+            raise ConfigError(
+                f"{source}: config keys 'pinning.server_cores' and 'pinning.client_cores' overlap on "
+                f"cores {sorted(overlap)}: the load generator would steal the server's cores"
+            )
+    for name, backend in cfg["backends"].items():
+        if backend["kind"] == "openai" and "url" not in backend:
+            raise ConfigError(f"{source}: config key 'backends.{name}.url' is required for kind 'openai'")
+        for i, arg in enumerate(backend.get("extra_args", [])):
+            if arg.strip() != arg or "\n" in arg:
+                raise ConfigError(
+                    f"{source}: config key 'backends.{name}.extra_args[{i}]': one argument per item, "
+                    f"no surrounding whitespace (got {arg!r})"
+                )
+    names = [*cfg["modes"], *cfg["backends"], *cfg["models"]]
+    lowered = [n.lower() for n in names]
+    dupes = sorted({n for n in names if lowered.count(n.lower()) > 1})
+    if dupes:
+        raise ConfigError(
+            f"{source}: names {dupes} are used twice (modes, backends and models share the results tree, "
+            "and names differing only in case collide on some filesystems)"
+        )
+
+
+def load(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        with open(path) as fh:
+            raw = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    return validate(raw, source=str(path))
+
+
+def cells(cfg: dict) -> list[Cell]:
+    """Every cell of the sweep, in capture order: modes, then backends, then models as blocks."""
+    out = []
+    for mode in cfg["modes"]:
+        for backend in cfg["backends"]:
+            for model in cfg["models"]:
+                for ctx in cfg["sweep"]["prompt_tokens"]:
+                    for gen in cfg["sweep"]["gen_tokens"]:
+                        out.append(Cell(mode, backend, model, int(ctx), int(gen)))
+    return out
+
+
+def canonical(cfg: dict) -> tuple[int, int]:
+    sweep = cfg["sweep"]
+    return (
+        int(sweep.get("canonical_ctx", max(sweep["prompt_tokens"]))),
+        int(sweep.get("canonical_gen", max(sweep["gen_tokens"]))),
+    )
+
+
+def config_hash(cfg: dict) -> str:
+    """Hash of the settings that shape a measurement (not figure options)."""
+    relevant = {k: v for k, v in cfg.items() if k not in ("figures", "device_profile")}
+    blob = json.dumps(relevant, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def cell_settings_hash(cfg: dict, cell: Cell) -> str:
+    """Hash of exactly what one cell's capture depends on (its mode, backend, model, sweep knobs)."""
+    sweep = {k: v for k, v in cfg["sweep"].items() if k not in ("prompt_tokens", "gen_tokens")}
+    relevant = {
+        "platform": cfg["platform"],
+        "mode": cfg["modes"][cell.mode],
+        "backend": cfg["backends"][cell.backend],
+        "model": cfg["models"][cell.model],
+        "sweep": sweep,
+        "ctx": cell.ctx,
+        "gen": cell.gen,
+        "pinning": cfg.get("pinning", {}),
+        "telemetry": cfg.get("telemetry", {}),
+    }
+    blob = json.dumps(relevant, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

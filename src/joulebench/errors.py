@@ -1,0 +1,20 @@
+"""Errors a user can act on. Each names the file/key/line it is about."""
+
+
+class JoulebenchError(Exception):
+    """Base class: printed as one clear line, exits non-zero."""
+
+
+class ConfigError(JoulebenchError):
+    pass
+
+
+class CaptureError(JoulebenchError):
+    pass
+
+
+class ParseError(JoulebenchError):
+    def __init__(self, path, message, line=None):
+        where = f"{path}:{line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {message}")
+        self.path, self.line = path, line

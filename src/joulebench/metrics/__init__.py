@@ -1,0 +1,1 @@
+"""Per-cell tables and the overall summary / requests tables."""

@@ -1,0 +1,105 @@
+"""One cell's raw capture -> requests.parquet (one row per request) + cell.parquet (one row)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ParseError
+from ..parse.aiperf import parse_aggregate, parse_requests
+
+IDENTITY = ["mode", "backend", "model", "ctx", "gen"]
+
+
+def load_cell_json(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ParseError(path, "missing") from exc
+    except json.JSONDecodeError as exc:
+        raise ParseError(path, f"invalid JSON ({exc.msg})", exc.lineno) from exc
+    for key in ("cell", "backend", "model", "platform"):
+        if key not in data:
+            raise ParseError(path, f"missing key '{key}'")
+    return data
+
+
+def _identity(meta: dict) -> dict:
+    c = meta["cell"]
+    return {"mode": c["mode"], "backend": c["backend"], "model": c["model"], "ctx": int(c["ctx"]), "gen": int(c["gen"])}
+
+
+def provenance_columns(meta: dict) -> dict:
+    backend = meta.get("backend", {})
+    llama = backend.get("llama_cpp") or {}
+    plat = meta.get("platform", {})
+    state = plat.get("state_before") or {}
+    model = meta.get("model", {})
+    return {
+        "quant": model.get("quant"),
+        "params_m": model.get("params_m"),
+        "model_sha256": model.get("sha256"),
+        "model_size_bytes": model.get("size_bytes"),
+        "model_source": json.dumps(model.get("source")),
+        "backend_kind": backend.get("kind"),
+        "backend_version": llama.get("build") if llama else backend.get("version"),
+        "llama_cpp_build": llama.get("build"),
+        "llama_cpp_commit": llama.get("commit"),
+        "backend_live_tested": backend.get("live_tested", True),
+        "aiperf_version": meta.get("versions", {}).get("aiperf"),
+        "joulebench_version": meta.get("versions", {}).get("joulebench"),
+        "platform": plat.get("platform"),
+        "device": state.get("device_name") or state.get("cpu_model"),
+        "mode_in_force": json.dumps(state, sort_keys=True, default=str),
+        "server_threads": meta.get("pinning", {}).get("server_threads"),
+        "pinned": bool(meta.get("pinning", {}).get("client_prefix")),
+        "telemetry_source": (meta.get("telemetry") or {}).get("source"),
+        "config_hash": meta.get("config_hash"),
+        "cell_settings_hash": meta.get("cell_settings_hash"),
+        "captured_at": (meta.get("timestamps") or {}).get("capture_start_iso"),
+        "capture_start_ns": (meta.get("timestamps") or {}).get("capture_start_ns"),
+        "capture_seconds": (meta.get("step_seconds") or {}).get("total"),
+        "aiperf_seconds": (meta.get("step_seconds") or {}).get("aiperf"),
+        "host": meta.get("host"),
+    }
+
+
+def request_derived(df: pd.DataFrame, ctx: int, gen: int) -> dict:
+    osl = df["osl"].astype("float64")
+    isl = df["isl"].astype("float64")
+    out = {
+        "n_requests": int(len(df)),
+        "n_errors": int(df["error"].notna().sum()),
+        "osl_mismatch_pct": float((osl - gen).abs().mean() / gen * 100.0),
+        "isl_mismatch_pct": float((isl - ctx).abs().mean() / ctx * 100.0),
+        "first_token_minus_ack_ms_p50": float(
+            ((df["first_token_ns"].astype("float64") - df["ack_ns"].astype("float64")) / 1e6).median()
+        ),
+        # decode tok/s per request from client stamps: (OSL - 1) tokens after the first
+        "client_decode_tok_s_mean": float(((osl - 1) / (df["decode_ms"] / 1000.0)).mean()),
+        "server_decode_tok_s_mean": float(df["server_predicted_per_second"].mean()),
+        "server_prefill_tok_s_mean": float(df["server_prompt_per_second"].mean()),
+    }
+    if not math.isnan(out["server_decode_tok_s_mean"]) and out["server_decode_tok_s_mean"] > 0:
+        out["client_vs_server_decode_ratio"] = out["client_decode_tok_s_mean"] / out["server_decode_tok_s_mean"]
+    else:
+        out["client_vs_server_decode_ratio"] = np.nan
+    return out
+
+
+def parse_cell(cell_json: str | Path, requests_out: str | Path, cell_out: str | Path) -> None:
+    cell_json = Path(cell_json)
+    meta = load_cell_json(cell_json)
+    aiperf_dir = cell_json.parent / "aiperf"
+    ident = _identity(meta)
+    df = parse_requests(aiperf_dir)
+    for k, v in reversed(list(ident.items())):
+        df.insert(0, k, v)
+    row = {**ident, **provenance_columns(meta), **parse_aggregate(aiperf_dir), **request_derived(df, ident["ctx"], ident["gen"])}
+    Path(requests_out).parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(requests_out, index=False)
+    pd.DataFrame([row]).to_parquet(cell_out, index=False)

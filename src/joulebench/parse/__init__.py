@@ -1,0 +1,1 @@
+"""Parsers for what the capture step wrote (aiperf exports, server log excerpts)."""

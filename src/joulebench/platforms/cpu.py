@@ -1,0 +1,63 @@
+"""A plain Linux CPU. The `default` mode changes nothing; a mode may require a thread count or a
+cpufreq governor, which is verified (never silently assumed)."""
+from __future__ import annotations
+
+import glob
+import os
+import platform as _pf
+
+from ..errors import CaptureError
+from .base import Platform
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
+def cpu_model() -> str | None:
+    text = _read("/proc/cpuinfo") or ""
+    for line in text.splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return _pf.processor() or None
+
+
+class CpuPlatform(Platform):
+    name = "cpu"
+
+    def read_state(self) -> dict:
+        govs = sorted({g for g in (_read(p) for p in glob.glob(
+            "/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor")) if g})
+        freqs = [int(f) for f in (_read(p) for p in glob.glob(
+            "/sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq")) if f and f.isdigit()]
+        return {
+            "cpu_model": cpu_model(),
+            "cpus_online": os.cpu_count(),
+            "governor": govs[0] if len(govs) == 1 else (govs or None),
+            "cpu_freq_khz_mean": (sum(freqs) / len(freqs)) if freqs else None,
+            "loadavg_1m": os.getloadavg()[0],
+            "kernel": _pf.release(),
+        }
+
+    def verify(self, mode: str, mode_cfg: dict, state: dict) -> None:
+        want = mode_cfg.get("governor")
+        if want and state.get("governor") != want:
+            raise CaptureError(
+                f"mode {mode!r} needs cpufreq governor {want!r} but {state.get('governor')!r} is in "
+                f"force; set it (e.g. `sudo -n cpupower frequency-set -g {want}`) and run again"
+            )
+
+    def temperature_c(self) -> float | None:
+        temps = []
+        for p in glob.glob("/sys/class/thermal/thermal_zone*/temp"):
+            v = _read(p)
+            if v and v.lstrip("-").isdigit():
+                temps.append(int(v) / 1000.0)
+        return max(temps) if temps else None
+
+    def provenance(self) -> dict:
+        return {"platform": self.name, "machine": _pf.machine(), "node": _pf.node()}

@@ -1,0 +1,53 @@
+"""The prefill / decode / idle split of a cell's energy.
+
+Per request: prefill = [start, first_token], decode = [first_token, end], first_token = start + TTFT.
+Until a telemetry source produced samples, every energy figure is NaN with a reason.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# Per-cell energy columns (summary.parquet). NaN + energy_reason where not measured.
+CELL_ENERGY_COLUMNS = [
+    "e_prefill_j", "e_decode_j", "e_total_j", "e_idle_baseline_w",
+    "e_prefill_above_idle_j", "e_decode_above_idle_j",
+    "p_prefill_w", "p_decode_w", "p_active_w",
+    "prefill_tok_per_j", "decode_tok_per_j", "total_tok_per_j", "mj_per_output_token",
+    "prefill_tok_per_j_rel_unc", "decode_tok_per_j_rel_unc", "total_tok_per_j_rel_unc",
+    "prefill_resolved", "decode_resolved",
+    "prefill_samples_per_window", "decode_samples_per_window", "sensor_period_ms",
+    "seed_p_prefill_w", "seed_p_decode_w", "seed_prefill_tok_per_j", "seed_decode_tok_per_j",
+    "seed_total_tok_per_j", "power_w_seed_median",
+    "temp_cpu_mean_c", "temp_gpu_mean_c", "temp_tj_peak_c", "throttled", "gpu_clock_mhz_mean",
+]
+REQUEST_ENERGY_COLUMNS = ["e_prefill_j", "e_decode_j", "n_prefill_samples", "n_decode_samples"]
+
+
+def no_energy(reason: str, source: str) -> dict:
+    row = {c: np.nan for c in CELL_ENERGY_COLUMNS}
+    row.update(prefill_resolved=False, decode_resolved=False, throttled=pd.NA)
+    row.update(energy_source=source, energy_method="none", energy_rail=None, energy_reason=reason)
+    return row
+
+
+def split_cell_files(cell_json, requests_in, requests_out, energy_out) -> None:
+    cell_json = Path(cell_json)
+    meta = json.loads(cell_json.read_text())
+    req = pd.read_parquet(requests_in)
+    tmeta = meta.get("telemetry") or {}
+    source = tmeta.get("source", "none")
+    ident = {k: req[k].iloc[0] for k in ("mode", "backend", "model", "ctx", "gen")}
+    if source == "none":
+        row = no_energy(tmeta.get("reason") or "no power sensor", source)
+        for c in REQUEST_ENERGY_COLUMNS:
+            req[c] = np.nan
+    else:
+        from .cell_energy import split_cell  # the measurement core (telemetry samples present)
+
+        req, row = split_cell(cell_json.parent, meta, req)
+    req.to_parquet(requests_out, index=False)
+    pd.DataFrame([{**ident, **row}]).to_parquet(energy_out, index=False)
