@@ -23,8 +23,9 @@ def aiperf_binary(configured: str | None = None) -> str:
     return found
 
 
-def aiperf_argv(binary: str, endpoint: Endpoint, tokenizer: str, ctx: int, gen: int, sweep: dict,
+def aiperf_argv(binary: str, endpoint: Endpoint, tokenizer: str, dataset: Path, sweep: dict,
                 artifact_dir: Path, extra_args: list[str] = ()) -> list[str]:
+    """`dataset` is a single-turn JSONL of exact-length prompts with `output_length` (prompts.py)."""
     extra_inputs = dict(endpoint.extra_inputs)
     argv = [
         binary, "profile",
@@ -33,16 +34,14 @@ def aiperf_argv(binary: str, endpoint: Endpoint, tokenizer: str, ctx: int, gen: 
         "--endpoint-type", endpoint.endpoint_type,
         "--streaming",
         "--tokenizer", tokenizer,
-        "--synthetic-input-tokens-mean", str(ctx),
-        "--synthetic-input-tokens-stddev", "0",
-        "--output-tokens-mean", str(gen),
-        "--output-tokens-stddev", "0",
+        "--input-file", str(dataset),
+        "--custom-dataset-type", "single_turn",
+        "--dataset-sampling-strategy", "sequential",
         "--request-count", str(sweep["requests"]),
         "--concurrency", "1",
         "--random-seed", str(sweep.get("seed", 42)),
         "--request-timeout-seconds", str(sweep.get("request_timeout_s", 180)),
-        # exact ISL as the server counts it (chat template included) and exact OSL
-        "--apply-chat-template",
+        # ISL/OSL as the server counted them (usage), which the capture then checks exactly
         "--use-server-token-count",
         "--artifact-dir", str(artifact_dir),
         "--export-level", "raw",

@@ -29,6 +29,7 @@ from ..telemetry import make_sampler, resolve_source
 from . import pinning, writeonce
 from .aiperf_cmd import aiperf_argv, aiperf_binary
 from .cooldown import cool_down
+from .prompts import build_prompts, write_dataset
 from .validate import problems
 
 STATE_DIR = "results/.run/servers"
@@ -43,7 +44,7 @@ def prepare_model(cfg: dict, name: str, config_dir: Path) -> ModelInfo:
 
     mcfg = cfg["models"][name]
     gguf = resolve_gguf(name, mcfg, config_dir)
-    meta = read_metadata(gguf)
+    meta = read_metadata(gguf, arrays=())  # scalars only: milliseconds
     src = source_dir()
     template = resolve_template(name, mcfg.get("chat_template", "gguf"), src if src.exists() else None, meta)
     tok = mcfg.get("tokenizer", "gguf")
@@ -197,15 +198,21 @@ def _capture_into(cfg, cell, staging: Path, config_path: Path, root: Path, steps
     stamps["idle_end_ns"] = time.time_ns()
     step("idle_baseline", s)
 
+    sweep = cfg["sweep"]
+    s2 = time.monotonic()
+    n_prompts = sweep["requests"] + sweep.get("warmup_requests", 0)
+    prompts = build_prompts(model.tokenizer_id, str(model.hf_home) if model.hf_home else None,
+                            cell.ctx, n_prompts, int(sweep.get("seed", 42)))
+    dataset = write_dataset(staging / "prompts.jsonl", prompts, cell.gen)
+    step("prompts", s2)
     aiperf_dir = staging / "aiperf"
     binary = aiperf_binary(cfg.get("aiperf", {}).get("binary"))
-    argv = aiperf_argv(binary, endpoint, model.tokenizer_id, cell.ctx, cell.gen, cfg["sweep"], aiperf_dir,
+    argv = aiperf_argv(binary, endpoint, model.tokenizer_id, dataset, sweep, aiperf_dir,
                        cfg.get("aiperf", {}).get("extra_args", []))
     client_prefix = pinning.prefix(pin, "client")
     env = dict(os.environ)
     if model.hf_home:
         env.update(HF_HOME=str(model.hf_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    sweep = cfg["sweep"]
     timeout = (sweep["requests"] + sweep.get("warmup_requests", 0)) * float(sweep.get("request_timeout_s", 180)) + 300
     s = time.monotonic()
     stamps["aiperf_start_ns"] = time.time_ns()

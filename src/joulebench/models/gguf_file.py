@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Iterable
 
 from ..errors import JoulebenchError
 
@@ -46,17 +47,61 @@ def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest
 
 
-def read_metadata(path: str | os.PathLike) -> dict:
-    """All metadata key/values (arrays as lists) through gguf-py's reader."""
-    from gguf import GGUFReader
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_STRING, _ARRAY = 8, 9
 
-    reader = GGUFReader(str(check_gguf(path)))
-    meta = {}
-    for name, field in reader.fields.items():
-        if name.startswith("GGUF."):
-            continue
-        try:
-            meta[name] = field.contents()
-        except Exception:  # unusual types: keep going, the tokenizer needs only a few keys
-            continue
+
+def read_metadata(path: str | os.PathLike, arrays: Iterable[str] | None = None) -> dict:
+    """Metadata key/values straight from the GGUF header (no tensors).
+
+    gguf-py's GGUFReader builds numpy views of every array element: ~7 s for a 262k-token
+    vocabulary. Here arrays are decoded only when named in `arrays` (None = all) and skipped
+    otherwise, so the per-cell checks cost milliseconds.
+    """
+    import mmap
+    import struct
+
+    path = check_gguf(path)
+    want = None if arrays is None else set(arrays)
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        pos = 4
+        version, _n_tensors, n_kv = struct.unpack_from("<IQQ", mm, pos)
+        if version < 2:
+            raise JoulebenchError(f"{path}: GGUF version {version} is too old")
+        pos += 20
+
+        def read_str(pos):
+            (n,) = struct.unpack_from("<Q", mm, pos)
+            return mm[pos + 8:pos + 8 + n].decode("utf-8", errors="replace"), pos + 8 + n
+
+        def read_value(vtype, pos, keep):
+            if vtype in _SCALARS:
+                fmt = _SCALARS[vtype]
+                return struct.unpack_from(fmt, mm, pos)[0], pos + struct.calcsize(fmt)
+            if vtype == _STRING:
+                return read_str(pos)
+            if vtype == _ARRAY:
+                itype, count = struct.unpack_from("<IQ", mm, pos)
+                pos += 12
+                if itype in _SCALARS and not keep:
+                    return count, pos + count * struct.calcsize(_SCALARS[itype])
+                if itype in _SCALARS:
+                    fmt = _SCALARS[itype]
+                    size = struct.calcsize(fmt)
+                    vals = list(struct.unpack_from(f"<{count}{fmt[1]}", mm, pos))
+                    return vals, pos + count * size
+                items = []
+                for _ in range(count):
+                    v, pos = read_value(itype, pos, keep)
+                    if keep:
+                        items.append(v)
+                return (items if keep else count), pos
+            raise JoulebenchError(f"{path}: unknown GGUF value type {vtype} at byte {pos}")
+
+        meta = {}
+        for _ in range(n_kv):
+            key, pos = read_str(pos)
+            (vtype,) = struct.unpack_from("<I", mm, pos)
+            keep = want is None or key in want
+            meta[key], pos = read_value(vtype, pos + 4, keep)
     return meta

@@ -29,6 +29,14 @@ def cpu_model() -> str | None:
 class CpuPlatform(Platform):
     name = "cpu"
 
+    def __init__(self):
+        self.mode_threads: int | None = None
+
+    def apply_mode(self, mode: str, mode_cfg: dict) -> None:
+        # nothing to switch: a CPU mode is a thread count (used by the server) and/or a governor
+        # that must already be in force; remembered so read_state can record it
+        self.mode_threads = mode_cfg.get("threads")
+
     def read_state(self) -> dict:
         govs = sorted({g for g in (_read(p) for p in glob.glob(
             "/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor")) if g})
@@ -41,6 +49,9 @@ class CpuPlatform(Platform):
             "cpu_freq_khz_mean": (sum(freqs) / len(freqs)) if freqs else None,
             "loadavg_1m": os.getloadavg()[0],
             "kernel": _pf.release(),
+            # the mode's server thread count, and how many CPUs this process may run on
+            "threads": self.mode_threads,
+            "cpus_allowed": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         }
 
     def verify(self, mode: str, mode_cfg: dict, state: dict) -> None:
@@ -49,6 +60,12 @@ class CpuPlatform(Platform):
             raise CaptureError(
                 f"mode {mode!r} needs cpufreq governor {want!r} but {state.get('governor')!r} is in "
                 f"force; set it (e.g. `sudo -n cpupower frequency-set -g {want}`) and run again"
+            )
+        threads, allowed = mode_cfg.get("threads"), state.get("cpus_allowed")
+        if threads and allowed and threads > allowed:
+            raise CaptureError(
+                f"mode {mode!r} asks for {threads} server threads but only {allowed} CPUs are available "
+                "to this process"
             )
 
     def temperature_c(self) -> float | None:

@@ -2,6 +2,8 @@
 
 The sampler runs in its own (pinned) process beside aiperf and writes stamped samples into the
 cell's raw directory; analysis never needs the sensor library (see docs/raw-format.md).
+Sources: tegrastats (Jetson, 500 ms-ish lines), ina3221 (Jetson hwmon, 10-50 ms), nvml (NVIDIA
+GPU energy counter), rapl (CPU powercap counter), none.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import json
 from pathlib import Path
 
 NO_SENSOR_REASON = "no power sensor"
+SOURCES = ("tegrastats", "ina3221", "nvml", "rapl", "none")
 
 
 class NullSampler:
@@ -28,15 +31,42 @@ class NullSampler:
         return meta
 
 
-def resolve_source(cfg: dict, platform_name: str) -> tuple[str, str | None]:
-    """(source, reason if none). `auto` picks the best readable sensor for the platform."""
-    source = cfg.get("telemetry", {}).get("source", "auto")
+def resolve_source(cfg: dict, platform_name: str, sysfs_root: str | None = None) -> tuple[str, str | None]:
+    """(source, reason). `auto` picks the best readable sensor for the platform; the reason says
+    why (and is the NaN reason when it ends at `none`)."""
+    tcfg = cfg.get("telemetry", {})
+    source = tcfg.get("source", "auto")
     if source != "auto":
-        return source, None
+        return source, None if source != "none" else "telemetry.source is 'none'"
+    root = sysfs_root or tcfg.get("sysfs_root") or "/"
+    if platform_name == "jetson":
+        from . import ina3221
+
+        if ina3221.readable(root):
+            return "ina3221", "auto: INA3221 hwmon readable"
+        return "tegrastats", "auto: INA3221 hwmon not readable, using tegrastats"
+    if platform_name == "nvidia-gpu":
+        return "nvml", "auto: NVIDIA GPU energy counter"
+    from . import rapl
+
+    if rapl.readable(root):
+        return "rapl", "auto: RAPL powercap readable"
     return "none", NO_SENSOR_REASON
 
 
 def make_sampler(source: str, cfg: dict, out_dir: Path, cpu_prefix: list[str], reason: str | None = None):
+    """An object with .start() and .stop() -> dict (stored as cell.json['telemetry'])."""
     if source == "none":
         return NullSampler(out_dir, reason or "telemetry.source is 'none'")
-    raise NotImplementedError(f"telemetry source {source!r} is not available yet")
+    if source not in SOURCES:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"config key 'telemetry.source': unknown source {source!r}")
+    from .sampler import ProcessSampler
+
+    tcfg = cfg.get("telemetry", {})
+    interval = int(tcfg.get("interval_ms", 50))
+    if source == "tegrastats":
+        interval = max(interval, int(tcfg.get("tegrastats_interval_ms", 100)))
+    root = tcfg.get("sysfs_root") if tcfg.get("sysfs_root") not in (None, "/") else None
+    return ProcessSampler(source, interval, out_dir, cpu_prefix, root=root, reason=reason)

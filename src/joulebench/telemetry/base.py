@@ -1,0 +1,81 @@
+"""The sampler interface shared by every source, and the on-disk sample format.
+
+Samples are JSON lines, one object per reading, flushed as written, so a killed sampler loses at
+most its last (partial) line. Every line carries two stamps taken the moment the reading was made:
+`t_ns` (time.time_ns, the clock aiperf stamps requests with) and `mono_ns` (time.monotonic_ns, to
+detect wall-clock steps). Everything else is source-specific; see docs/raw-format.md.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+SAMPLES_FILE = "telemetry.jsonl"
+META_FILE = "telemetry_meta.json"
+FORMAT_VERSION = 1
+
+
+def stamp() -> dict:
+    return {"t_ns": time.time_ns(), "mono_ns": time.monotonic_ns()}
+
+
+class Source:
+    """One sensor. `samples()` yields dicts (with t_ns/mono_ns) until should_stop() is true."""
+
+    name = "base"
+
+    def __init__(self, interval_ms: int, root: str | None = None):
+        self.interval_ms = int(interval_ms)
+        self.errors: list[str] = []
+
+    def meta(self) -> dict:
+        """What the analysis needs besides the samples (rails, units, counter ranges)."""
+        return {}
+
+    def read(self) -> dict:
+        raise NotImplementedError
+
+    def samples(self, should_stop: Callable[[], bool]) -> Iterator[dict]:
+        # Polled sources: fixed monotonic schedule, no drift; a late read skips ahead, never bursts.
+        period = self.interval_ms / 1000.0
+        nxt = time.monotonic()
+        while not should_stop():
+            try:
+                yield self.read()
+            except OSError as exc:  # a sensor read failing is recorded, not fatal
+                if len(self.errors) < 50:
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+            nxt += period
+            delay = nxt - time.monotonic()
+            if delay < 0:
+                nxt = time.monotonic()
+            else:
+                time.sleep(delay)
+
+    def close(self) -> None:
+        pass
+
+
+def read_samples(path: Path) -> tuple[list[dict], list[str]]:
+    """(samples, problems). Tolerates a truncated last line (the sampler was killed mid-write)."""
+    path = Path(path)
+    out, problems = [], []
+    if not path.exists():
+        return out, [f"{path.name}: missing"]
+    lines = path.read_bytes().split(b"\n")
+    for i, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw)
+        except json.JSONDecodeError:
+            last = i >= len(lines) - 1
+            problems.append(f"{path.name}:{i}: {'truncated last line' if last else 'invalid JSON line'}")
+            continue
+        if not isinstance(rec, dict) or "t_ns" not in rec:
+            problems.append(f"{path.name}:{i}: no t_ns stamp")
+            continue
+        out.append(rec)
+    return out, problems

@@ -1,0 +1,26 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("JOULEBENCH_SHARED", REPO.parent / "shared"))
+FIXTURES = SHARED / "fixtures"
+sys.path.insert(0, str(REPO / "src"))
+
+
+@pytest.fixture
+def aiperf_fixture_dir():
+    d = FIXTURES / "aiperf-0.13-llama-server"
+    if not d.exists():
+        pytest.fail(f"fixture {d} missing: ../shared must sit beside the repo")
+    return d
+
+
+@pytest.fixture
+def default_config():
+    import yaml
+
+    with open(REPO / "config.yaml") as fh:
+        return yaml.safe_load(fh)
