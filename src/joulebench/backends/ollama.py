@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import urllib.error
@@ -304,6 +303,3 @@ class OllamaBackend(Backend):
         if not self.attached:
             self.server.stop()
 
-
-def _env_flag(name: str) -> bool:  # pragma: no cover - convenience for manual runs
-    return os.environ.get(name, "") not in ("", "0")

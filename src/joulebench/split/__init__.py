@@ -1,7 +1,8 @@
 """The prefill / decode / idle split of a cell's energy.
 
 Per request: prefill = [start, first_token], decode = [first_token, end], first_token = start + TTFT.
-Until a telemetry source produced samples, every energy figure is NaN with a reason.
+Source `none`: every energy figure is NaN with a reason. Otherwise cell_energy.split_cell does the
+measurement (docs/energy-method.md); it never needs the sensor library.
 """
 from __future__ import annotations
 
@@ -23,8 +24,12 @@ CELL_ENERGY_COLUMNS = [
     "seed_p_prefill_w", "seed_p_decode_w", "seed_prefill_tok_per_j", "seed_decode_tok_per_j",
     "seed_total_tok_per_j", "power_w_seed_median",
     "temp_cpu_mean_c", "temp_gpu_mean_c", "temp_tj_peak_c", "throttled", "gpu_clock_mhz_mean",
+    # added by the measurement core (split/cell_energy.py); per-rail rail_<RAIL>_{prefill_j,decode_j,idle_w}
+    # columns come on top, one set per rail the source reported
+    "prefill_window_over_period", "decode_window_over_period", "prefill_method", "decode_method",
+    "energy_coverage", "idle_baseline_samples", "energy_rejected_lines", "energy_problems", "energy_samples",
 ]
-REQUEST_ENERGY_COLUMNS = ["e_prefill_j", "e_decode_j", "n_prefill_samples", "n_decode_samples"]
+REQUEST_ENERGY_COLUMNS = ["e_prefill_j", "e_decode_j", "n_prefill_samples", "n_decode_samples", "energy_covered"]
 
 
 def no_energy(reason: str, source: str) -> dict:

@@ -38,7 +38,7 @@ def resolve_source(cfg: dict, platform_name: str, sysfs_root: str | None = None)
     source = tcfg.get("source", "auto")
     if source != "auto":
         return source, None if source != "none" else "telemetry.source is 'none'"
-    root = sysfs_root or tcfg.get("sysfs_root") or "/"
+    root = sysfs_root or "/"
     if platform_name == "jetson":
         from . import ina3221
 
@@ -66,7 +66,4 @@ def make_sampler(source: str, cfg: dict, out_dir: Path, cpu_prefix: list[str], r
 
     tcfg = cfg.get("telemetry", {})
     interval = int(tcfg.get("interval_ms", 50))
-    if source == "tegrastats":
-        interval = max(interval, int(tcfg.get("tegrastats_interval_ms", 100)))
-    root = tcfg.get("sysfs_root") if tcfg.get("sysfs_root") not in (None, "/") else None
-    return ProcessSampler(source, interval, out_dir, cpu_prefix, root=root, reason=reason)
+    return ProcessSampler(source, interval, out_dir, cpu_prefix, reason=reason)

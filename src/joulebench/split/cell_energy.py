@@ -1,0 +1,194 @@
+"""One cell's energy: per request and pooled, per phase and rail, with how it was measured.
+
+Estimator per phase (docs/energy-method.md):
+- direct ("counter" / "trapezoid"): difference of the cumulative energy curve at each window's
+  edges, summed over requests (ratio of sums). Used when the phase's median window spans at least
+  R_DIRECT sensor periods.
+- shorter windows: phase-conditional mean power x the phase's total time. Power sensors
+  ("phase_mean"): mean of the samples stamped inside the phase, needs MIN_PHASE_SAMPLES of them.
+  Counters ("counter_regression"): least squares of the counter's increments on time in each
+  phase, needs relative SE <= REG_MAX_REL_SE.
+- otherwise the phase is unresolved: NaN figures, *_resolved False, energy_reason says why.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import integrate as I
+from . import uncertainty as U
+from .seed_method import seed_figures
+from .trace import load
+from .windows import count_in, occupancy, overlapping, request_windows
+
+R_DIRECT = 4.0
+MIN_PHASE_SAMPLES = 5
+REG_MAX_REL_SE = 0.25
+MAX_GAP_PERIODS = 3.0
+MIN_COVERAGE = 0.5
+THROTTLE_MASK = 0x4 | 0x8 | 0x40 | 0x80 | 0x100
+DEFAULT_HEADLINE = ("VDD_IN", "gpu0", "package-0")
+
+
+def headline_rail(rails, wanted: str | None) -> str | None:
+    if wanted and wanted in rails:
+        return wanted
+    for r in DEFAULT_HEADLINE:
+        if r in rails:
+            return r
+    return sorted(rails)[0] if rails else None
+
+
+def _phase(rail, a, b, cov, tokens, occs, phase, span):
+    """Energy of one phase on one rail over the covered requests."""
+    cx, cy = I.curve(rail)
+    per = I.period_ns(rail)
+    direct = I.window_energy(cx, cy, a, b)
+    direct[~cov] = np.nan
+    dur = (b - a) / 1e9
+    n_pts = count_in(cx if rail.kind == "counter" else rail.t_ns, a, b)
+    out = {"per_request": direct, "n_samples": n_pts, "period_ms": per / 1e6,
+           "samples_per_window": float(np.mean(n_pts[cov])) if cov.any() else np.nan}
+    d_cov, tok_cov = dur[cov], tokens[cov]
+    med = float(np.median(d_cov)) * 1e9 if d_cov.size else 0.0
+    ratio = med / per if per > 0 else np.nan
+    out["window_over_period"] = ratio
+    if not cov.any():
+        return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
+                "reason": f"{phase}: no window covered by samples"}
+    if np.isfinite(ratio) and ratio >= R_DIRECT:
+        e = float(np.nansum(direct[cov]))
+        p = e / d_cov.sum() if d_cov.sum() > 0 else np.nan
+        rel = U.quad(U.bootstrap_rel(direct[cov], tok_cov), U.edge_rel(p, per / 1e9, int(cov.sum()), e))
+        return {**out, "e": e, "method": "counter" if rail.kind == "counter" else "trapezoid",
+                "rel": rel, "resolved": e > 0, "reason": None if e > 0 else f"{phase}: zero energy"}
+    why = f"{phase}: median window {med / 1e6:.0f} ms < {R_DIRECT:g} sensor periods ({per / 1e6:.0f} ms)"
+    if rail.kind == "power":
+        p, se, n = I.phase_mean_power(rail, a[cov], b[cov])
+        if n < MIN_PHASE_SAMPLES:
+            return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
+                    "reason": f"{why}; only {n} sample(s) inside (< {MIN_PHASE_SAMPLES})"}
+        method, rel_p = "phase_mean", se / p if p > 0 else np.nan
+    else:
+        coefs, n = I.counter_regression(rail, occs, *span)
+        p, se = coefs.get(phase, (np.nan, np.nan))
+        rel_p = se / p if p > 0 else np.nan
+        if not (p > 0) or not (rel_p <= REG_MAX_REL_SE):
+            return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
+                    "reason": f"{why}; counter regression too uncertain (P={p:.3g} W, rel SE {rel_p:.2g})"}
+        method = "counter_regression"
+    e = p * float(d_cov.sum())
+    rel = U.quad(rel_p, U.bootstrap_rel(d_cov, tok_cov))
+    return {**out, "e": e, "method": method, "rel": rel, "resolved": True, "reason": None}
+
+
+def rail_split(rail, req, meta, start, first, end, valid):
+    per = I.period_ns(rail)
+    cx, _ = I.curve(rail)
+    cov = valid & I.covered(cx, start, end, MAX_GAP_PERIODS * per if np.isfinite(per) else 0)
+    occs = {"prefill": occupancy(start[valid], first[valid]), "decode": occupancy(first[valid], end[valid])}
+    pad = int(2 * per) if np.isfinite(per) else 0
+    span = (int(start.min()) - pad, int(end.max()) + pad)
+    isl = req["isl"].astype(float).to_numpy()
+    osl = req["osl"].astype(float).to_numpy()
+    pre = _phase(rail, start, first, cov, isl, occs, "prefill", span)
+    dec = _phase(rail, first, end, cov, osl, occs, "decode", span)
+    ts = meta.get("timestamps") or {}
+    idle_w, n_idle = np.nan, 0
+    if ts.get("telemetry_start_ns") and ts.get("idle_end_ns"):
+        idle_w, n_idle = I.mean_power_between(rail, int(ts["telemetry_start_ns"]), int(ts["idle_end_ns"]))
+    return {"cov": cov, "pre": pre, "dec": dec, "idle_w": idle_w, "n_idle": n_idle, "isl": isl, "osl": osl}
+
+
+def _div(a, b):
+    return a / b if (b and np.isfinite(b) and b > 0 and np.isfinite(a)) else np.nan
+
+
+def thermal(tr, t0, t1) -> dict:
+    th = tr.thermal
+    out = {"temp_cpu_mean_c": np.nan, "temp_gpu_mean_c": np.nan, "temp_tj_peak_c": np.nan,
+           "throttled": pd.NA, "gpu_clock_mhz_mean": np.nan}
+    if th.empty:
+        return out
+    w = th[(th["t_ns"] >= t0) & (th["t_ns"] <= t1)]
+    col = lambda c, f: float(getattr(w[c], f)()) if c in w and w[c].notna().any() else np.nan
+    out.update(temp_cpu_mean_c=col("temp_cpu_c", "mean"), temp_gpu_mean_c=col("temp_gpu_c", "mean"),
+               temp_tj_peak_c=col("temp_tj_c", "max"), gpu_clock_mhz_mean=col("gpu_clock_mhz", "mean"))
+    if "throttle" in w and w["throttle"].notna().any():  # NVML clock-event reasons; Jetson: unknown
+        out["throttled"] = bool(np.any(w["throttle"].dropna().astype(np.int64).to_numpy() & THROTTLE_MASK))
+    return out
+
+
+def split_cell(raw_dir, meta: dict, req: pd.DataFrame):
+    from . import REQUEST_ENERGY_COLUMNS, no_energy
+
+    req = req.copy()
+    tr = load(Path(raw_dir), meta)
+    start, first, end, valid = request_windows(req)
+    wanted = ((meta.get("settings") or {}).get("telemetry") or {}).get("headline_rail")
+    head = headline_rail(list(tr.rails), wanted)
+    base = {"energy_rejected_lines": tr.rejected_lines, "energy_problems": "; ".join(tr.problems) or None,
+            "energy_samples": tr.n_samples}
+    if head is None:
+        for c in REQUEST_ENERGY_COLUMNS:
+            req[c] = np.nan
+        req["energy_covered"] = False
+        row = no_energy("telemetry produced no usable samples" + (f" ({tr.problems[0]})" if tr.problems else ""),
+                        tr.source)
+        return req, {**row, **base, **thermal(tr, start.min(), end.max())}
+    results = {name: rail_split(r, req, meta, start, first, end, valid) for name, r in tr.rails.items()}
+    h = results[head]
+    pre, dec, cov = h["pre"], h["dec"], h["cov"]
+    req["e_prefill_j"], req["e_decode_j"] = pre["per_request"], dec["per_request"]
+    req["n_prefill_samples"], req["n_decode_samples"] = pre["n_samples"], dec["n_samples"]
+    req["energy_covered"] = cov
+    coverage = float(cov.sum() / len(cov)) if len(cov) else 0.0
+    reasons = [x for x in (pre["reason"], dec["reason"]) if x]
+    if coverage < MIN_COVERAGE:
+        reasons.insert(0, f"only {cov.sum()} of {len(cov)} requests covered by samples (sensor stopped?)")
+        for ph in (pre, dec):
+            ph.update(e=np.nan, resolved=False, rel=np.nan)
+    elif coverage < 1:
+        reasons.insert(0, f"{len(cov) - cov.sum()} of {len(cov)} requests not covered (excluded from pooled figures)")
+    isl, osl = h["isl"][cov].sum(), h["osl"][cov].sum()
+    t_pre = float(((first - start)[cov]).sum()) / 1e9
+    t_dec = float(((end - first)[cov]).sum()) / 1e9
+    e_pre = pre["e"] if pre["resolved"] else np.nan
+    e_dec = dec["e"] if dec["resolved"] else np.nan
+    e_tot = e_pre + e_dec
+    idle = h["idle_w"]
+    rel_tot = np.sqrt((pre["rel"] * e_pre) ** 2 + (dec["rel"] * e_dec) ** 2) / e_tot if e_tot > 0 else np.nan
+    methods = {pre["method"], dec["method"]}
+    row = {
+        "e_prefill_j": e_pre, "e_decode_j": e_dec, "e_total_j": e_tot, "e_idle_baseline_w": idle,
+        "e_prefill_above_idle_j": e_pre - idle * t_pre, "e_decode_above_idle_j": e_dec - idle * t_dec,
+        "p_prefill_w": _div(e_pre, t_pre), "p_decode_w": _div(e_dec, t_dec), "p_active_w": _div(e_tot, t_pre + t_dec),
+        "prefill_tok_per_j": _div(isl, e_pre), "decode_tok_per_j": _div(osl, e_dec),
+        "total_tok_per_j": _div(isl + osl, e_tot), "mj_per_output_token": _div(1000.0 * e_dec, osl),
+        "prefill_tok_per_j_rel_unc": pre["rel"] if pre["resolved"] else np.nan,
+        "decode_tok_per_j_rel_unc": dec["rel"] if dec["resolved"] else np.nan,
+        "total_tok_per_j_rel_unc": rel_tot,
+        "prefill_resolved": bool(pre["resolved"]), "decode_resolved": bool(dec["resolved"]),
+        "prefill_samples_per_window": pre["samples_per_window"], "decode_samples_per_window": dec["samples_per_window"],
+        "sensor_period_ms": pre["period_ms"],
+        "prefill_window_over_period": pre["window_over_period"], "decode_window_over_period": dec["window_over_period"],
+        "prefill_method": pre["method"], "decode_method": dec["method"],
+        "energy_coverage": coverage, "idle_baseline_samples": h["n_idle"],
+        "energy_source": tr.source, "energy_rail": head,
+        "energy_method": methods.pop() if len(methods) == 1 else f"prefill={pre['method']};decode={dec['method']}",
+        "energy_reason": "; ".join(reasons) or None,
+        **base,
+    }
+    if overlapping(start[valid], end[valid]):
+        row["energy_reason"] = "; ".join(filter(None, [row["energy_reason"], "requests overlap (concurrency > 1): phases share power"]))
+    r = tr.rails[head]
+    row.update(seed_figures(r.seed_t_ns, r.seed_w, req) if r.seed_w is not None else
+               seed_figures(None, None, req))
+    row.update(thermal(tr, int(start.min()), int(end.max())))
+    for name, res in results.items():  # every rail kept, not only the headline one
+        row[f"rail_{name}_prefill_j"] = res["pre"]["e"] if res["pre"]["resolved"] else np.nan
+        row[f"rail_{name}_decode_j"] = res["dec"]["e"] if res["dec"]["resolved"] else np.nan
+        row[f"rail_{name}_idle_w"] = res["idle_w"]
+    return req, row
