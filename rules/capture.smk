@@ -10,6 +10,9 @@ rule capture:
     params:
         # provenance only; the profile's rerun-triggers ignore params
         configfile=(workflow.configfiles or ["config.yaml"])[-1],
+    # Modes, then backends, then models run as blocks (config order): fewer mode switches and
+    # server restarts. Safety never depends on it: the mode is verified before every cell.
+    priority: capture_priority
     resources:
         device=1,
     conda:

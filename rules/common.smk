@@ -39,6 +39,14 @@ wildcard_constraints:
     gen=_alternatives(config["sweep"]["gen_tokens"]),
 
 
+_ORDER = {c: i for i, c in enumerate(CELLS)}
+
+
+def capture_priority(wildcards):
+    cell = JC.Cell(wildcards.mode, wildcards.backend, wildcards.model, int(wildcards.ctx), int(wildcards.gen))
+    return len(CELLS) - _ORDER.get(cell, len(CELLS))
+
+
 def cell_path(tree, cell, name):
     return f"{tree}/{cell.mode}/{cell.backend}/{cell.model}/ctx{cell.ctx}_gen{cell.gen}/{name}"
 

@@ -176,6 +176,8 @@ def test_import_load_offload_check_and_endpoint(server, tmp_path):
     assert create["parameters"]["num_ctx"] == 2560 and create["parameters"]["num_gpu"] == 99
     assert create["parameters"]["stop"] == ["<|im_start|>", "<|im_end|>", "<|endoftext|>"]
     assert create["template"] == FAMILIES["smollm2"][0] and create["stream"] is False
+    # SmolLM2's own template inserts this system prompt; the prompt sizes depend on it
+    assert create["system"] == "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
     assert server.blobs == {m.sha256: m.size_bytes}
     # loaded before measuring, fully offloaded
     assert ep.served_model == create["model"] and create["model"].startswith("joulebench-smollm2-135m:")
@@ -231,7 +233,7 @@ def test_next_model_unloads_previous_joulebench_model_but_not_users(server, tmp_
     assert "llama3.2:latest" in server.loaded
     assert b.provenance()["other_loaded_models"] == ["llama3.2:latest"]
     (_, _, gemma_create) = [c for c in server.calls if c[1] == "/api/create"][-1]
-    assert gemma_create["parameters"]["stop"] == ["<end_of_turn>"]
+    assert gemma_create["parameters"]["stop"] == ["<end_of_turn>"] and "system" not in gemma_create
 
 
 def test_stop_unloads_with_keep_alive_zero(server, tmp_path):
@@ -285,9 +287,10 @@ def test_starts_ollama_serve_when_none_answers(tmp_path):
 
 
 def test_templates_and_modelfile():
-    for family, (template, stops) in FAMILIES.items():
+    for family, (template, stops, _system) in FAMILIES.items():
         assert "range .Messages" in template and stops, family
     text = modelfile_text(Path("/m/x.gguf"), FAMILIES["llama3"][0],
-                          {"num_ctx": 2560, "stop": ["<|eot_id|>"], "num_gpu": 99})
+                          {"num_ctx": 2560, "stop": ["<|eot_id|>"], "num_gpu": 99}, FAMILIES["llama3"][2])
     assert text.splitlines()[0] == "FROM /m/x.gguf"
     assert 'PARAMETER stop "<|eot_id|>"' in text and "PARAMETER num_ctx 2560" in text
+    assert 'SYSTEM """Cutting Knowledge Date: December 2023' in text

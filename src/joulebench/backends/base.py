@@ -25,6 +25,8 @@ class Endpoint:
     served_model: str  # the `model` field requests carry
     endpoint_type: str = "chat"
     extra_inputs: dict = field(default_factory=dict)  # merged into every request body
+    # Ollama's OpenAI layer reads only `max_tokens` (not `max_completion_tokens`)
+    use_legacy_max_tokens: bool = False
 
 
 class Backend:

@@ -28,27 +28,35 @@ from .process import ManagedServer, http_ok, tail
 
 DEFAULT_PORT = 11434
 
-# Go templates over .Messages (the chat endpoint passes messages, not a single .Prompt), and the
-# strings that end a turn. Mirrors the GGUFs' own Jinja templates without default system prompts.
+# Go templates over .Messages (the chat endpoint passes messages, not a single .Prompt), the
+# strings that end a turn, and the default system prompt the model's own (Jinja) template inserts
+# when a request has none. The capture sizes prompts with the Jinja template and checks the
+# server's token count exactly, so the Ollama rendering must produce the same tokens: Ollama puts
+# the model's SYSTEM first in .Messages when a request carries no system message.
 _CHATML = (
     "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n"
     "{{ end }}<|im_start|>assistant\n"
 )
 FAMILIES = {
-    "chatml": (_CHATML, ["<|im_start|>", "<|im_end|>"]),
-    "qwen3": (_CHATML, ["<|im_start|>", "<|im_end|>"]),
-    "smollm2": (_CHATML, ["<|im_start|>", "<|im_end|>", "<|endoftext|>"]),
-    "lfm": (_CHATML, ["<|im_end|>", "<|endoftext|>"]),
+    "chatml": (_CHATML, ["<|im_start|>", "<|im_end|>"],
+               "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."),  # Qwen2.5
+    "qwen3": (_CHATML, ["<|im_start|>", "<|im_end|>"], None),
+    "smollm2": (_CHATML, ["<|im_start|>", "<|im_end|>", "<|endoftext|>"],
+                "You are a helpful AI assistant named SmolLM, trained by Hugging Face"),
+    "lfm": (_CHATML, ["<|im_end|>", "<|endoftext|>"], None),
     "llama3": (
         "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n{{ .Content }}<|eot_id|>"
         "{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n",
         ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+        # Llama 3.2's template always opens with this system block (its default date)
+        "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n",
     ),
     "gemma": (
         # Gemma has no system role: every non-assistant turn is a user turn
         "{{- range .Messages }}<start_of_turn>{{ if eq .Role \"assistant\" }}model{{ else }}user{{ end }}\n"
         "{{ .Content }}<end_of_turn>\n{{ end }}<start_of_turn>model\n",
         ["<end_of_turn>"],
+        None,
     ),
 }
 
@@ -64,9 +72,11 @@ def model_parameters(bcfg: dict, family: str) -> dict:
     return params
 
 
-def modelfile_text(gguf: Path, template: str, params: dict) -> str:
+def modelfile_text(gguf: Path, template: str, params: dict, system: str | None = None) -> str:
     """The Modelfile equivalent of the create request, kept for people (and provenance)."""
     lines = [f"FROM {gguf}", f'TEMPLATE """{template}"""']
+    if system:
+        lines.append(f'SYSTEM """{system}"""')
     for key, value in params.items():
         for v in value if isinstance(value, list) else [value]:
             lines.append(f"PARAMETER {key} {json.dumps(v) if isinstance(v, str) else v}")
@@ -177,9 +187,10 @@ class OllamaBackend(Backend):
             raise CaptureError(f"model {model.name!r} has no GGUF file to import into Ollama")
         digest = model.sha256 if model.sha256 and re.fullmatch(r"[0-9a-f]{64}", model.sha256) \
             else file_sha256(model.gguf)
-        template = FAMILIES[family][0]
+        template, _, system = FAMILIES[family]
         params = model_parameters(self.bcfg, family)
-        fingerprint = hashlib.sha256(json.dumps([digest, template, params], sort_keys=True).encode()).hexdigest()
+        fingerprint = hashlib.sha256(json.dumps([digest, template, params, system],
+                                                sort_keys=True).encode()).hexdigest()
         name = ollama_name(model, fingerprint)
         request = {
             "model": name,
@@ -188,6 +199,8 @@ class OllamaBackend(Backend):
             "parameters": params,
             "stream": False,
         }
+        if system:
+            request["system"] = system
         _, tags = self._request("GET", "/api/tags")
         known = {m.get("name") for m in (tags or {}).get("models", [])} | \
             {m.get("model") for m in (tags or {}).get("models", [])}
@@ -199,7 +212,7 @@ class OllamaBackend(Backend):
                 raise CaptureError(f"ollama create {name} did not succeed: {resp}")
             created = True
         return name, {"ollama_model": name, "created": created, "create_request": request,
-                      "modelfile": modelfile_text(model.gguf, template, params)}
+                      "modelfile": modelfile_text(model.gguf, template, params, system)}
 
     def _loaded(self) -> list[dict]:
         _, ps = self._request("GET", "/api/ps")

@@ -51,6 +51,8 @@ def aiperf_argv(binary: str, endpoint: Endpoint, tokenizer: str, dataset: Path, 
     ]
     if extra_inputs:
         argv += ["--extra-inputs", json.dumps(extra_inputs, sort_keys=True)]
+    if endpoint.use_legacy_max_tokens:
+        argv.append("--use-legacy-max-tokens")
     if sweep.get("warmup_requests", 0):
         argv += ["--warmup-request-count", str(sweep["warmup_requests"])]
     argv += list(extra_args)

@@ -65,5 +65,7 @@ def make_sampler(source: str, cfg: dict, out_dir: Path, cpu_prefix: list[str], r
     from .sampler import ProcessSampler
 
     tcfg = cfg.get("telemetry", {})
-    interval = int(tcfg.get("interval_ms", 50))
+    # tegrastats is a 500 ms tool on most boards; the fast interval is for sysfs/NVML polling
+    key = "tegrastats_interval_ms" if source == "tegrastats" else "interval_ms"
+    interval = int(tcfg.get(key, 500 if source == "tegrastats" else 50))
     return ProcessSampler(source, interval, out_dir, cpu_prefix, reason=reason)

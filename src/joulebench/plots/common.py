@@ -1,0 +1,232 @@
+"""What every figure module shares: the ordered view of the results, derived columns, saving,
+placeholders and the index of everything written.
+
+Rules kept everywhere:
+* modes / backends / models / prompt and generation lengths come from the data, ordered by the
+  config where it names them;
+* a missing cell is NaN (a gap in a line, an absent bar), never a zero;
+* a chart with no finite value is replaced by a small placeholder PNG and listed with its reason;
+* each PNG has its plotted values beside it as CSV + Markdown.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from . import style
+from .uncertainty import IDENTITY, attach, request_cis
+
+SYNTHETIC_DEFAULT = "SYNTHETIC DATA"
+
+# key -> (column, axis label, higher is better)
+METRICS = {
+    "tok_s": ("output_tok_s_per_user_p50", "output tok/s per user (p50)", True),
+    "tok_j": ("decode_tok_per_j", "output tok/J (decode phase)", True),
+    "prefill_tok_j": ("prefill_tok_per_j", "prefill tok/J", True),
+    "decode_tok_j": ("decode_tok_per_j", "decode tok/J", True),
+    "total_tok_j": ("total_tok_per_j", "total tok/J ((ISL+OSL) / request J)", True),
+    "seed_tok_j": ("seed_tok_per_j", "tok/J, seed method (tok/s avg / median W)", True),
+    "ttft": ("ttft_ms_p50", "TTFT p50 (ms)", False),
+    "itl": ("itl_ms_p50", "ITL p50 (ms)", False),
+    "rl": ("latency_ms_p50", "request latency p50 (ms)", False),
+    "prefill_tput": ("prefill_tok_s_per_user_p50", "prefill tok/s per user (p50)", True),
+    "decode_time": ("decode_time_ms", "decode time p50 (RL p50 - TTFT p50, ms)", False),
+    "power": ("power_w_seed_median", "power, whole-window median (W)", False),
+    "p_prefill": ("p_prefill_w", "prefill power (W)", False),
+    "p_decode": ("p_decode_w", "decode power (W)", False),
+    "e_total": ("e_total_j", "energy per request (J)", False),
+    "mj_tok": ("mj_per_output_token", "mJ per output token (decode)", False),
+    "tj_peak": ("temp_tj_peak_c", "peak TJ (°C)", False),
+}
+
+
+def _truthy(v) -> bool:
+    try:
+        return bool(v) and not pd.isna(v)
+    except (TypeError, ValueError):
+        return bool(v)
+
+
+def synthetic_label(summary: pd.DataFrame, cfg: dict) -> str | None:
+    label = (cfg.get("figures") or {}).get("synthetic_label")
+    if label:
+        return str(label)
+    if "synthetic" in summary and summary["synthetic"].map(_truthy).any():
+        return SYNTHETIC_DEFAULT
+    if "model_source" in summary and summary["model_source"].astype(str).str.contains("synthetic", case=False).any():
+        return SYNTHETIC_DEFAULT
+    return None
+
+
+def _ordered(present, preferred) -> list:
+    present = list(dict.fromkeys(present))
+    head = [p for p in (preferred or []) if p in present]
+    return head + [p for p in present if p not in head]
+
+
+@dataclass
+class Entry:
+    name: str
+    kind: str  # figure | table
+    what: str
+    how: str
+    seed: str = ""
+    status: str = "ok"
+    reason: str = ""
+    files: list = field(default_factory=list)
+
+
+class Context:
+    def __init__(self, summary: pd.DataFrame, requests: pd.DataFrame | None, out: Path, cfg: dict | None,
+                 n_boot: int = 500):
+        self.cfg = cfg or {}
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        s = summary.copy()
+        for c in ("ctx", "gen"):
+            if c in s:
+                s[c] = s[c].astype(int)
+        if {"latency_ms_p50", "ttft_ms_p50"} <= set(s.columns):
+            s["decode_time_ms"] = s["latency_ms_p50"] - s["ttft_ms_p50"]
+        self.requests = requests if requests is not None else pd.DataFrame()
+        self.summary = attach(s, request_cis(self.requests, n_boot=n_boot))
+        modes = _ordered(s["mode"], list((self.cfg.get("modes") or {}).keys()))
+        self.modes = sorted(modes, key=style.mode_sort_key)
+        self.backends = _ordered(s["backend"], list((self.cfg.get("backends") or {}).keys()))
+        models = _ordered(s["model"], list((self.cfg.get("models") or {}).keys()))
+        if not self.cfg.get("models") and "params_m" in s:
+            size = s.groupby("model")["params_m"].first().to_dict()
+            models = sorted(models, key=lambda m: (pd.isna(size.get(m)), size.get(m) or 0))
+        self.models = models
+        self.ctxs = sorted(s["ctx"].unique().tolist())
+        self.gens = sorted(s["gen"].unique().tolist())
+        sweep = self.cfg.get("sweep") or {}
+        cctx = int(sweep.get("canonical_ctx", max(self.ctxs) if self.ctxs else 0))
+        cgen = int(sweep.get("canonical_gen", max(self.gens) if self.gens else 0))
+        # the config's canonical cell if the data has it, else the data's largest
+        self.canonical = (cctx if cctx in self.ctxs else max(self.ctxs, default=0),
+                          cgen if cgen in self.gens else max(self.gens, default=0))
+        self.label = synthetic_label(s, self.cfg)
+        self.model_colour = style.model_colours(self.models)
+        self.entries: list[Entry] = []
+        self.ref_backend = self.backends[0] if self.backends else None
+
+    # ---- naming ---------------------------------------------------------------------------
+    def series(self):
+        """(mode, backend, name) for every mode-series in the seed's order: reference backend first."""
+        return [(m, b, style.series_name(m, b, self.backends)) for b in self.backends for m in self.modes]
+
+    def sstyle(self, mode, backend):
+        return style.series_style(mode, backend, self.modes, self.backends)
+
+    def title(self, text: str) -> str:
+        return f"{text}\n{self.label}" if self.label else text
+
+    def col(self, key: str) -> str:
+        return METRICS[key][0]
+
+    def has(self, column: str, df: pd.DataFrame | None = None) -> bool:
+        df = self.summary if df is None else df
+        return column in df and pd.to_numeric(df[column], errors="coerce").notna().any()
+
+    def cell(self, ctx=None, gen=None) -> pd.DataFrame:
+        s = self.summary
+        if ctx is not None:
+            s = s[s["ctx"] == ctx]
+        if gen is not None:
+            s = s[s["gen"] == gen]
+        return s
+
+    # ---- writing --------------------------------------------------------------------------
+    def save(self, fig, name: str, data: pd.DataFrame | None, what: str, how: str, seed: str = "") -> Path:
+        png = self.out / f"{name}.png"
+        fig.savefig(png, dpi=style.DPI, bbox_inches="tight")
+        plt.close(fig)
+        files = [png.name]
+        if data is not None:
+            files += write_table(data, self.out / name)
+        self.entries.append(Entry(name, "figure", what, how, seed, files=files))
+        return png
+
+    def placeholder(self, name: str, reason: str, what: str, how: str = "", seed: str = "") -> Path:
+        fig, ax = plt.subplots(figsize=(4.5, 1.6))
+        ax.axis("off")
+        ax.text(0.5, 0.62, name, ha="center", va="center", fontsize=8, weight="bold")
+        ax.text(0.5, 0.3, f"not drawn: {reason}", ha="center", va="center", fontsize=8, wrap=True)
+        if self.label:
+            ax.text(0.5, 0.05, self.label, ha="center", va="center", fontsize=7, color="red")
+        png = self.out / f"{name}.png"
+        fig.savefig(png, dpi=90)
+        plt.close(fig)
+        self.entries.append(Entry(name, "figure", what, how, seed, status="no data", reason=reason, files=[png.name]))
+        return png
+
+    def table(self, df: pd.DataFrame, name: str, what: str, how: str, seed: str = "", reason: str = "") -> list:
+        status = "ok" if not df.empty else "no data"
+        files = write_table(df, self.out / name, index=False)
+        self.entries.append(Entry(name, "table", what, how, seed, status=status, reason=reason, files=files))
+        return files
+
+    def write_index(self, provenance: dict) -> Path:
+        lines = ["# Figures and tables", ""]
+        if self.label:
+            lines += [f"**{self.label}** — every figure and table here is built from synthetic data.", ""]
+        lines += ["## Provenance", ""]
+        for k, v in provenance.items():
+            lines.append(f"* **{k}**: {v}")
+        lines += ["", "## Index", "",
+                  "| name | kind | status | shows | how computed | seed equivalent | files |",
+                  "|---|---|---|---|---|---|---|"]
+        for e in self.entries:
+            status = e.status if not e.reason else f"{e.status}: {e.reason}"
+            lines.append(f"| {e.name} | {e.kind} | {status} | {e.what} | {e.how} | {e.seed} | "
+                         f"{', '.join(e.files)} |")
+        path = self.out / "index.md"
+        path.write_text("\n".join(lines) + "\n")
+        pd.DataFrame([e.__dict__ for e in self.entries]).assign(files=lambda d: d["files"].map(";".join)).to_csv(
+            self.out / "index.csv", index=False)
+        return path
+
+
+def write_table(df: pd.DataFrame, base: Path, index: bool = False) -> list[str]:
+    df.to_csv(base.with_suffix(".csv"), index=index)
+    try:
+        md = df.to_markdown(index=index, floatfmt=".3g")
+    except ImportError:  # pragma: no cover - tabulate missing
+        md = df.to_string(index=index)
+    base.with_suffix(".md").write_text(md + "\n")
+    return [base.with_suffix(".csv").name, base.with_suffix(".md").name]
+
+
+def provenance(ctx: Context) -> dict:
+    s = ctx.summary
+    first = lambda c: ", ".join(sorted({str(v) for v in s[c].dropna().unique()})) if c in s else "n/a"  # noqa: E731
+    mif = {}
+    if "mode_in_force" in s:
+        for m, v in s.groupby("mode")["mode_in_force"].first().items():
+            try:
+                mif[m] = json.loads(v) if isinstance(v, str) else v
+            except ValueError:
+                mif[m] = v
+    return {
+        "cells": f"{len(s)} ({len(ctx.modes)} modes x {len(ctx.backends)} backends x {len(ctx.models)} models x "
+                 f"{len(ctx.ctxs)} prompts x {len(ctx.gens)} gens)",
+        "modes": ", ".join(ctx.modes), "backends": ", ".join(ctx.backends), "models": ", ".join(ctx.models),
+        "prompt lengths": ", ".join(map(str, ctx.ctxs)), "generation lengths": ", ".join(map(str, ctx.gens)),
+        "canonical cell": f"ctx {ctx.canonical[0]}, gen {ctx.canonical[1]}",
+        "platform": first("platform"), "device": first("device"),
+        "backend versions": first("backend_version"), "llama.cpp build": first("llama_cpp_build"),
+        "aiperf": first("aiperf_version"), "joulebench": first("joulebench_version"),
+        "energy method": first("energy_method"), "energy reason": first("energy_reason"),
+        "modes in force": json.dumps(mif, default=str)[:800],
+        "captured": f"{s['captured_at'].min()} .. {s['captured_at'].max()}" if "captured_at" in s else "n/a",
+    }
+
+
+def finite(values) -> bool:
+    return bool(np.isfinite(pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)).any())

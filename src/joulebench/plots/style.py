@@ -1,0 +1,83 @@
+"""The seed's fixed look: palettes, line styles and markers per mode-series, model colours.
+
+A "mode-series" is one (mode, backend) pair. The first backend in order is the reference backend
+and its series is labelled by the mode alone ("15W"); other backends are labelled "15W-ollama",
+as in the seed. Names the seed did not know get colours from a stable fallback palette.
+"""
+from __future__ import annotations
+
+import re
+
+import matplotlib
+import matplotlib.pyplot as plt
+
+DPI = 120
+
+SEED_MODE_ORDER = ["7W", "15W", "25W", "MAXN"]
+SEED_MODE_COLOURS = {
+    "7W": "#2196F3", "15W": "#4CAF50", "25W": "#FF9800", "MAXN": "#F44336",
+    "7W-ollama": "#7986CB", "15W-ollama": "#009688", "25W-ollama": "#FB8C00", "MAXN-ollama": "#E91E63",
+}
+SEED_MODE_LINES = {"7W": (":", "^"), "15W": ("-", "o"), "25W": ("--", "s"), "MAXN": ("-.", "D")}
+OTHER_BACKEND_MARKERS = ["v", "P", "h", "X", "*", "<", ">", "p"]
+FALLBACK_LINES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ("-", "v"), ("--", "P")]
+BACKEND_LABELS = {"llamacpp": "llama.cpp", "ollama": "Ollama"}
+OTHER_BACKEND_ALPHA = 0.65
+
+
+def backend_label(backend: str) -> str:
+    return BACKEND_LABELS.get(backend, backend)
+
+
+def series_name(mode: str, backend: str, backends: list[str]) -> str:
+    return mode if not backends or backend == backends[0] else f"{mode}-{backend}"
+
+
+def _fallback_colour(i: int) -> str:
+    return matplotlib.colors.to_hex(plt.get_cmap("tab20")(i % 20))
+
+
+def series_style(mode: str, backend: str, modes: list[str], backends: list[str]) -> dict:
+    """Matplotlib kwargs (color, linestyle, marker, alpha) of one mode-series."""
+    name = series_name(mode, backend, backends)
+    mi = modes.index(mode) if mode in modes else 0
+    bi = backends.index(backend) if backend in backends else 0
+    colour = SEED_MODE_COLOURS.get(name) or _fallback_colour(mi * 2 + bi)
+    if bi == 0:
+        ls, marker = SEED_MODE_LINES.get(mode) or FALLBACK_LINES[mi % len(FALLBACK_LINES)]
+        alpha = 1.0
+    else:
+        ls, marker, alpha = "--", OTHER_BACKEND_MARKERS[mi % len(OTHER_BACKEND_MARKERS)], OTHER_BACKEND_ALPHA
+    return {"color": colour, "linestyle": ls, "marker": marker, "alpha": alpha}
+
+
+def model_colours(models: list[str]) -> dict[str, str]:
+    cmap = plt.get_cmap("tab10" if len(models) <= 10 else "tab20")
+    n = 10 if len(models) <= 10 else 20
+    return {m: matplotlib.colors.to_hex(cmap(i % n)) for i, m in enumerate(models)}
+
+
+def backend_line(backend: str, backends: list[str]) -> dict:
+    """vs-mode charts: solid + o for the reference backend, dashed + s at alpha .65 for others."""
+    if not backends or backend == backends[0]:
+        return {"linestyle": "-", "marker": "o", "alpha": 1.0}
+    return {"linestyle": "--", "marker": "s", "alpha": OTHER_BACKEND_ALPHA}
+
+
+def mode_sort_key(mode: str):
+    """Seed modes in power order; '<n>W' by watts; others keep their given order (stable sort)."""
+    if mode in SEED_MODE_ORDER:
+        return (0, SEED_MODE_ORDER.index(mode))
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)W", mode)
+    if m:
+        return (0, float(m.group(1)) / 1000.0)
+    return (1, 0)
+
+
+def apply_theme() -> None:
+    try:
+        import seaborn as sns
+
+        sns.set_theme(style="darkgrid", font_scale=1.0)
+    except ImportError:  # pragma: no cover
+        plt.style.use("ggplot")
