@@ -71,7 +71,11 @@ def cells_for(mode=None, backend=None, existing_only=False):
 
 def stop_servers():
     from joulebench.backends.process import stop_all
+    from joulebench.capture.cell import reap_orphan_clients
 
+    reaped = reap_orphan_clients(Path("results/.run/clients"))
+    if reaped:
+        print(f"joulebench: stopped aiperf left running by a killed capture {reaped}", file=sys.stderr)
     stopped = stop_all(Path("results/.run/servers"))
     if stopped:
         print(f"joulebench: stopped servers {stopped}", file=sys.stderr)

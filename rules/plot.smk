@@ -1,4 +1,8 @@
 # Figures and tables from results/summary.parquet and results/requests.parquet.
+# `snakemake --report results/report.html` wraps them (captions under report/).
+
+
+report: "../report/workflow.rst"
 
 
 rule plot:
@@ -6,7 +10,13 @@ rule plot:
         summary="results/summary.parquet",
         requests="results/requests.parquet",
     output:
-        directory("results/figures"),
+        report(
+            directory("results/figures"),
+            patterns=["{name}.png", "{name}.csv", "{name}.html"],
+            caption="../report/figures.rst",
+            category="Figures and tables",
+            labels={"file": "{name}"},
+        ),
     log:
         "results/logs/plot.log",
     conda:

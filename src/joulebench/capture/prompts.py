@@ -87,8 +87,9 @@ def build_prompts(tokenizer_id: str, hf_home: str | None, ctx: int, count: int, 
     return prompts
 
 
-def write_dataset(path: Path, prompts: list[str], gen: int) -> Path:
+def write_dataset(path: Path, lines: list[tuple[str, int]]) -> Path:
+    """aiperf single-turn JSONL: one (prompt, output length) per line, sent in this order."""
     with open(path, "w") as fh:
-        for text in prompts:
+        for text, gen in lines:
             fh.write(json.dumps({"text": text, "output_length": gen}) + "\n")
     return path

@@ -54,9 +54,11 @@ class Vocab:
 
 def corpus_files(src: Path | None = None) -> list[Path]:
     if src is None:
-        from ..backends.llamacpp_build import fetch_source
+        from ..backends.llamacpp_build import fetch_source, source_dir
 
-        src = fetch_source()
+        src = source_dir()
+        if not (src / "CMakeLists.txt").exists():
+            src = fetch_source()
     files = [p for p in Path(src).rglob("*.md") if "build" not in p.relative_to(src).parts[0]]
     return sorted(files, key=lambda p: p.relative_to(src).as_posix())
 

@@ -134,6 +134,7 @@ def parse_requests(aiperf_dir: str | Path, include_warmup: bool = False) -> pd.D
         err = rec.get("error")
         row = {
             "x_request_id": meta.get("x_request_id"),
+            "conversation_id": meta.get("conversation_id"),
             "benchmark_phase": phase,
             "start_ns": start,
             "ack_ns": int(ack) if ack is not None else pd.NA,

@@ -188,8 +188,17 @@ class Context:
                          f"{', '.join(e.files)} |")
         path = self.out / "index.md"
         path.write_text("\n".join(lines) + "\n")
-        pd.DataFrame([e.__dict__ for e in self.entries]).assign(files=lambda d: d["files"].map(";".join)).to_csv(
-            self.out / "index.csv", index=False)
+        idx = pd.DataFrame([e.__dict__ for e in self.entries], columns=list(Entry.__dataclass_fields__))
+        idx["files"] = idx["files"].map(";".join)
+        idx.to_csv(self.out / "index.csv", index=False)
+        prov = pd.DataFrame(list(provenance.items()), columns=["item", "value"])
+        html = ["<html><head><meta charset='utf-8'><title>joulebench figures index</title></head><body>",
+                "<h1>joulebench figures and tables</h1>"]
+        if self.label:
+            html.append(f"<p style='color:red'><b>{self.label}</b>: built from synthetic data.</p>")
+        html += ["<h2>Provenance</h2>", prov.to_html(index=False), "<h2>Index</h2>", idx.to_html(index=False),
+                 "</body></html>"]
+        (self.out / "index.html").write_text("\n".join(html))
         return path
 
 

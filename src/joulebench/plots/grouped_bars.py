@@ -41,11 +41,13 @@ def draw_grouped(ctx: Context, ax, data: pd.DataFrame, ylabel: str, hatch_other:
                       hatch="//" if hatch_other and backend != ctx.ref_backend else None,
                       yerr=err if has_err else None, capsize=2, error_kw={"elinewidth": 0.8})
         if labels:
-            for b, v in zip(bars, d["value"]):
+            tops = np.fmax(d["value"].to_numpy(dtype=float), np.asarray(hi, dtype=float) * np.ones(len(d)))
+            for b, v, t in zip(bars, d["value"], tops):
                 if np.isfinite(v):
-                    ax.text(b.get_x() + b.get_width() / 2, b.get_height(), fmt.format(v), rotation=90,
+                    ax.text(b.get_x() + b.get_width() / 2, t, fmt.format(v), rotation=90,
                             ha="center", va="bottom", fontsize=6)
     ax.set_xticks(x, ctx.models, rotation=20 if len(ctx.models) > 4 else 0, ha="right" if len(ctx.models) > 4 else "center")
+    ax.set_xlim(-0.6, len(ctx.models) - 0.4)
     ax.set_ylabel(ylabel)
     top = np.nanmax(np.r_[data["value"].to_numpy(dtype=float), data.get("hi", data["value"]).to_numpy(dtype=float)]) \
         if data["value"].notna().any() else 1.0
@@ -80,7 +82,7 @@ def build_data_bars(ctx: Context, data: pd.DataFrame, ylabel: str, title: str, h
 
 def build_canonical_comparison(ctx: Context, ctx_len: int, gen: int):
     """Blog Fig 2: tok/s (left) and tok/J (right) at the canonical cell."""
-    fig, axes = plt.subplots(1, 2, figsize=(2 * _figsize(ctx)[0], 6.5))
+    fig, axes = plt.subplots(1, 2, figsize=(2 * max(7, 1.3 * len(ctx.models) + 2), 6.5))
     frames = []
     for ax, key in zip(axes, ("tok_s", "tok_j")):
         column, label, _ = METRICS[key]
@@ -90,7 +92,8 @@ def build_canonical_comparison(ctx: Context, ctx_len: int, gen: int):
             ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", va="center")
         ax.set_title(label, fontsize=10)
         frames.append(d)
-    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if axes[1].get_legend_handles_labels()[0] or axes[0].get_legend_handles_labels()[0]:
+        axes[1].legend(*axes[0].get_legend_handles_labels(), fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(ctx.title(f"canonical cell ctx {ctx_len}, gen {gen}: throughput and efficiency"))
     fig.tight_layout()
     return fig, pd.concat(frames, ignore_index=True)

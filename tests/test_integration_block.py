@@ -1,0 +1,48 @@
+"""Block capture on the real pipeline: one aiperf run for all missing cells of a (mode, backend,
+model), each cell's job still producing only its own, self-contained raw directory."""
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from test_integration_pipeline import REPO, free_port, snakemake
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def block_dir(tmp_path_factory):
+    wd = tmp_path_factory.mktemp("block")
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg["backends"]["llamacpp"]["port"] = free_port()
+    cfg["capture"] = {"unit": "block"}
+    cfg["sweep"].update(prompt_tokens=[64, 128], gen_tokens=[8, 16], requests=3, warmup_requests=1)
+    (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
+    snakemake(wd, "--cores", "1", "results/default/llamacpp")
+    return wd
+
+
+def test_one_aiperf_run_for_the_block(block_dir):
+    model_dir = block_dir / "results/raw/default/llamacpp/gemma3-270m"
+    blocks = sorted(model_dir.glob("block-*"))
+    assert len(blocks) == 1
+    cells = sorted(p.parent.name for p in model_dir.glob("ctx*/cell.json"))
+    assert cells == ["ctx128_gen16", "ctx128_gen8", "ctx64_gen16", "ctx64_gen8"]
+    metas = [json.loads((model_dir / c / "cell.json").read_text()) for c in cells]
+    assert {m["block"]["id"] for m in metas} == {blocks[0].name}
+    # nothing left waiting
+    assert not list((block_dir / "results/.run/pending").rglob("cell.json"))
+
+
+def test_each_cell_holds_only_its_own_requests(block_dir):
+    req = pd.read_parquet(block_dir / "results/default/llamacpp/requests.parquet")
+    assert len(req) == 4 * 3
+    assert (req["isl"].astype(int) == req["ctx"]).all()
+    assert (req["osl"].astype(int) == req["gen"]).all()
+    s = pd.read_parquet(block_dir / "results/default/llamacpp/summary.parquet")
+    assert (s["n_requests"] == 3).all()
+    # the per-cell summary is recomputed from that cell's records
+    for _, row in s.iterrows():
+        mine = req[(req.ctx == row.ctx) & (req.gen == row.gen)]
+        assert row["ttft_ms_p50"] == pytest.approx(mine["ttft_ms"].median())

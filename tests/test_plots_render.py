@@ -1,0 +1,43 @@
+"""The whole catalogue on (a) the real 4-cell CPU results when present and (b) a generated seed-scale
+SYNTHETIC summary (768 cells) to prove the layouts hold at full size."""
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from joulebench.plots import render_frames
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = REPO / "results" / "default" / "llamacpp"
+
+
+def test_render_real_cpu_results(tmp_path, default_config):
+    if not (REAL / "summary.parquet").exists():
+        pytest.skip("no real results in this checkout")
+    s = pd.read_parquet(REAL / "summary.parquet")
+    r = pd.read_parquet(REAL / "requests.parquet")
+    c = render_frames(s, r, tmp_path, default_config, n_boot=100)
+    st = {e.name: e for e in c.entries}
+    assert not [e.name for e in c.entries if e.status == "error"]
+    assert st["5_ttft_vs_prompt"].status == "ok"
+    assert st["E_mj_per_output_token"].status == "no data"  # no power sensor on a CPU
+    assert st["12_speedup_ratios_comparison"].reason == "needs at least two power modes"
+    assert len(pd.read_csv(tmp_path / "report_full_results_default_llamacpp.csv").columns) == 33
+
+
+@pytest.mark.slow
+def test_render_synthetic_seed_scale(tmp_path):
+    spec = importlib.util.spec_from_file_location("mss", REPO / "benchmarks" / "make_synthetic_summary.py")
+    mss = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mss)
+    s, r, cfg = mss.make(seed=0, n_requests=5)
+    assert len(s) == 768
+    c = render_frames(s, r, tmp_path, cfg, n_boot=200)
+    bad = [(e.name, e.reason) for e in c.entries if e.status != "ok"]
+    assert bad == []  # at full size with energy, every chart and table has data
+    assert len({e.name for e in c.entries}) == len(c.entries)
+    assert (tmp_path / "11_canonical_cell_comparison_ctx2048_gen256.png").exists()
+    for g in (64, 128, 256):
+        assert (tmp_path / f"EF_decode_tokj_vs_mode_gen{g}.png").exists()
+    assert "SYNTHETIC DATA" in (tmp_path / "index.md").read_text()

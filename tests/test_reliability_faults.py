@@ -1,0 +1,173 @@
+"""Faults around one REAL capture (snakemake CLI, llama-server, aiperf, gemma3-270m): each must end
+in a non-zero exit and one clear error naming the thing at fault. Where the real fault is
+impractical (aiperf hanging for its whole timeout) the real function is driven directly."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import reliability_harness as H
+
+pytestmark = [pytest.mark.integration]
+
+ONE_CELL = dict(ctx=(64,), gen=(8,), requests=1, warmup=0)
+
+
+def _gguf() -> Path:
+    from joulebench.models.sources import resolve_gguf
+
+    return resolve_gguf("gemma3-270m", H.config_default()["models"]["gemma3-270m"])
+
+
+def _fails(wd, *needles):
+    proc = H.run(wd, "--cores", "1", "results/default/llamacpp/", timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    for n in needles:
+        assert str(n) in out, f"{n!r} not in output:\n{out[-4000:]}"
+    # nothing half-done is accepted, and no server is left running
+    assert not H.accepted_cells(wd)
+    assert not H.servers_alive(wd)
+    return out
+
+
+def test_port_already_taken(tmp_path):
+    wd = H.make_workdir(tmp_path, **ONE_CELL)
+    port = H.config(wd)["backends"]["llamacpp"]["port"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        _fails(wd, f"port {port} on 127.0.0.1 is already in use", "backends.llamacpp.port")
+
+
+def test_server_binary_missing(tmp_path):
+    wd = H.make_workdir(tmp_path, **ONE_CELL, backends__llamacpp__binary="/nonexistent/llama-server")
+    _fails(wd, "llama-server /nonexistent/llama-server is missing or not executable")
+
+
+def test_server_binary_not_a_server(tmp_path):
+    """An executable that is no llama-server (exits at once): the start-up error and its log tail."""
+    fake = tmp_path / "llama-server"
+    fake.write_text("#!/bin/sh\necho 'fake llama-server: cannot start' >&2\nexit 7\n")
+    fake.chmod(0o755)
+    wd = H.make_workdir(tmp_path / "wd", **ONE_CELL, backends__llamacpp__binary=str(fake))
+    _fails(wd, "exited with code 7 while starting", "fake llama-server: cannot start")
+
+
+def test_gguf_missing(tmp_path):
+    wd = H.make_workdir(tmp_path, **ONE_CELL, models__gemma3_270m__source={"path": "/nonexistent/m.gguf"})
+    _fails(wd, "/nonexistent/m.gguf: GGUF file not found")
+
+
+def test_gguf_bad_magic(tmp_path):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"NOPE" + b"\0" * 4096)
+    wd = H.make_workdir(tmp_path / "wd", **ONE_CELL, models__gemma3_270m__source={"path": str(bad)})
+    _fails(wd, f"{bad}: not a GGUF file (magic bytes b'NOPE'")
+
+
+def test_gguf_truncated(tmp_path):
+    """Valid magic and header, tensors cut off: llama-server refuses it; its log tail is shown."""
+    src = _gguf()
+    cut = tmp_path / "truncated.gguf"
+    with open(src, "rb") as fh, open(cut, "wb") as out:
+        out.write(fh.read(src.stat().st_size // 2))
+    wd = H.make_workdir(tmp_path / "wd", **ONE_CELL, models__gemma3_270m__source={"path": str(cut)})
+    out = _fails(wd)
+    assert "truncated.gguf" in out and ("while starting" in out or "GGUF" in out), out[-4000:]
+
+
+def test_aiperf_fails(tmp_path):
+    fake = tmp_path / "aiperf"
+    fake.write_text("#!/bin/sh\necho 'fake aiperf: connection refused' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    wd = H.make_workdir(tmp_path / "wd", **ONE_CELL, aiperf__binary=str(fake))
+    out = _fails(wd, "aiperf exited with code 3", "aiperf.log")
+    # the failed attempt's files are kept aside, never deleted
+    kept = list((wd / H.INCOMPLETE).rglob("aiperf.log"))
+    assert kept and "fake aiperf: connection refused" in kept[0].read_text()
+
+
+def test_aiperf_times_out_and_its_process_group_is_stopped(tmp_path):
+    """run_aiperf (the real function) with a client that hangs: a timeout error naming aiperf and
+    its log, and every process of its group gone."""
+    from joulebench.capture.cell import run_aiperf
+    from joulebench.errors import CaptureError
+
+    class Alive:
+        def check_alive(self):
+            pass
+
+    hang = tmp_path / "aiperf"
+    hang.write_text("#!/bin/sh\nsleep 300 &\nsleep 300\n")
+    hang.chmod(0o755)
+    log = tmp_path / "aiperf.log"
+    t0 = time.monotonic()
+    with pytest.raises(CaptureError, match=r"aiperf did not finish within 2s \(log: .*aiperf.log\)"):
+        run_aiperf([str(hang)], dict(os.environ), log, Alive(), timeout_s=2, state_dir=tmp_path / "clients")
+    assert time.monotonic() - t0 < 20
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", str(hang)], capture_output=True, text=True).stdout.split()
+    assert not left, f"aiperf's group survived: {left}"
+    assert not list((tmp_path / "clients").glob("*.json"))  # the pid record is gone with it
+
+
+def test_server_dies_during_aiperf_is_named(tmp_path):
+    """run_aiperf polls the server: a dead server stops aiperf at once with the server's error."""
+    from joulebench.capture.cell import run_aiperf
+    from joulebench.errors import CaptureError
+
+    class Dead:
+        def check_alive(self):
+            raise CaptureError("server llamacpp died or stopped answering; log tail (x.log):\nboom")
+
+    log = tmp_path / "aiperf.log"
+    with pytest.raises(CaptureError, match="server llamacpp died"):
+        run_aiperf(["sleep", "300"], dict(os.environ), log, Dead(), timeout_s=60)
+
+
+def test_tokenizer_does_not_match_the_model(tmp_path):
+    """A tokenizer that is not the model's: the prompts come out at the wrong length as the server
+    counts them, so the cell is rejected naming the requests (or fails naming the tokenizer)."""
+    tok_dir = tmp_path / "other-tokenizer"
+    _byte_level_tokenizer(tok_dir)
+    wd = H.make_workdir(tmp_path / "wd", **ONE_CELL, models__gemma3_270m__tokenizer=str(tok_dir))
+    out = _fails(wd)
+    assert ("ISL" in out and "!= target 64" in out) or str(tok_dir) in out, out[-4000:]
+
+
+def test_disk_not_writable(tmp_path):
+    """results/raw on a read-only filesystem (a ro tmpfs mount; root ignores chmod)."""
+    wd = H.make_workdir(tmp_path, **ONE_CELL)
+    raw = wd / "results" / "raw"
+    raw.mkdir(parents=True)
+    mnt = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "none", str(raw)], capture_output=True)
+    if mnt.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {mnt.stderr.decode()[:200]}")
+    try:
+        out = _fails(wd, "Read-only file system")
+        assert "results/raw" in out
+    finally:
+        subprocess.run(["umount", str(raw)], check=False)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _byte_level_tokenizer(path: Path) -> None:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  special_tokens=["<bos>", "<eos>"])
+    tok.train_from_iterator(["the quick brown fox jumps over the lazy dog"] * 50, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>")
+    fast.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    fast.save_pretrained(str(path))
