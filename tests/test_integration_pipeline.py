@@ -41,6 +41,7 @@ def run_dir(tmp_path_factory):
     with open(REPO / "config.yaml") as fh:
         cfg = yaml.safe_load(fh)
     cfg["backends"]["llamacpp"]["port"] = free_port()
+    cfg["capture"] = {"unit": "cell"}  # one aiperf run per cell (test_integration_block covers blocks)
     cfg["sweep"].update(prompt_tokens=list(CTX), gen_tokens=list(GEN), requests=REQUESTS, warmup_requests=1)
     (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
     dry = snakemake(wd, "-n")
