@@ -16,10 +16,9 @@ rule aggregate_pair:
         directory("results/{mode}/{backend}"),
     log:
         "results/logs/aggregate/{mode}_{backend}.log",
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        "../scripts/aggregate.py"
+    run:
+        in_log(log[0], aggregate_to, input.cells, input.energy, input.requests,
+               f"{output[0]}/summary.parquet", f"{output[0]}/requests.parquet", csv=True)
 
 
 rule aggregate_all:
@@ -30,7 +29,6 @@ rule aggregate_all:
         requests="results/requests.parquet",
     log:
         "results/logs/aggregate/all.log",
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        "../scripts/aggregate.py"
+    run:
+        in_log(log[0], aggregate_to, input.cells, input.energy, input.requests,
+               output.summary, output.requests, csv=True)

@@ -9,6 +9,10 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from joulebench import config as JC  # noqa: E402
 from joulebench.errors import ConfigError  # noqa: E402
+from joulebench.metrics.aggregate import aggregate_to  # noqa: E402
+from joulebench.metrics.cell_table import parse_cell  # noqa: E402
+from joulebench.scripting import in_log  # noqa: E402
+from joulebench.split import split_cell_files  # noqa: E402
 from joulebench.workflow import missing_cells_table  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "src" / "joulebench" / "data" / "config.schema.yaml"

@@ -1,4 +1,7 @@
 # Raw aiperf exports -> per-request and per-cell Parquet.
+# Analysis rules use `run:` (a one-line call into the package, in Snakemake's own process): a
+# seed-scale sweep has ~1500 analysis jobs, and a fresh interpreter per job (script:) costs ~1 s
+# each on 2 cores, against a target of 60 s for the whole analysis (benchmarks/RESULTS.md).
 
 
 rule parse_cell:
@@ -9,7 +12,5 @@ rule parse_cell:
         cell=f"{CELLDIR}/{CELL}/cell.parquet",
     log:
         "results/logs/parse/" + CELL + ".log",
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        "../scripts/parse_cell.py"
+    run:
+        in_log(log[0], parse_cell, input.cell, output.requests, output.cell)

@@ -10,7 +10,5 @@ rule split_cell:
         energy=f"{CELLDIR}/{CELL}/energy.parquet",
     log:
         "results/logs/split/" + CELL + ".log",
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        "../scripts/split_cell.py"
+    run:
+        in_log(log[0], split_cell_files, input.cell, input.requests, output.requests, output.energy)

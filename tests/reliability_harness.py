@@ -258,3 +258,7 @@ def kill_pids(pids) -> None:
 def config_default() -> dict:
     with open(REPO / "config.yaml") as fh:
         return yaml.safe_load(fh)
+
+
+def servers_alive_port(port: int) -> list[int]:
+    return _pids_with(f"--port {port} ", "llama-server")

@@ -111,10 +111,18 @@ def test_rerun_measures_nothing_and_figures_plot_what_exists(run_dir):
     figs = snakemake(run_dir, "--cores", "1", "figures")
     assert "rule capture" not in figs.stdout + figs.stderr
     out = run_dir / "results/figures"
-    for name in ("tok_s_vs_prompt", "ttft_vs_prompt", "itl_vs_prompt", "request_latency_vs_prompt",
-                 "prefill_tok_s_vs_prompt"):
-        assert (out / f"{name}.png").stat().st_size > 1000
-        table = pd.read_csv(out / f"{name}.csv", index_col=0)
-        assert list(table.index) == list(CTX)
+    for gen in GEN:
+        for name in ("1_tok_s_vs_prompt", "EG_ttft_vs_prompt", "EH_itl_vs_prompt", "EF_req_latency_vs_prompt",
+                     "EI_prefill_tput_vs_prompt"):
+            assert (out / f"{name}_gen{gen}.png").stat().st_size > 1000, name
+            table = pd.read_csv(out / f"{name}_gen{gen}.csv")
+            assert sorted(table["ctx"]) == list(CTX)
+            assert table["value"].notna().all() and (table["value"] > 0).all()
+    # the plotted TTFT is the summary's p50, not a retyped number
+    s = pd.read_parquet(run_dir / "results/default/llamacpp/summary.parquet")
+    t = pd.read_csv(out / f"EG_ttft_vs_prompt_gen{GEN[0]}.csv")
+    for _, row in t.iterrows():
+        want = s[(s.ctx == row.ctx) & (s.gen == GEN[0])]["ttft_ms_p50"].iloc[0]
+        assert row["value"] == pytest.approx(want)
     # no server left behind
     assert not list((run_dir / "results/.run/servers").glob("*.json"))

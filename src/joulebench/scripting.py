@@ -64,3 +64,16 @@ def run_logged(sm, fn) -> None:
             sys.exit(1)
         finally:
             sys.stderr = orig
+
+
+def in_log(log_path: str, fn, *args, **kwargs):
+    """For `run:` rules: call fn, write a one-line error (file and line named) to the rule's log."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        with open(log_path, "a") as log:
+            if isinstance(exc, JoulebenchError):
+                log.write(f"joulebench error: {exc}\n")
+            else:
+                traceback.print_exc(file=log)
+        raise
