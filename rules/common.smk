@@ -1,3 +1,4 @@
+import os
 import re
 import sys
 from pathlib import Path
@@ -100,3 +101,44 @@ def _dry_run():
 
 if _dry_run():
     print(missing_cells_table(CELLS, captured), file=sys.stderr)
+
+
+def _clear_stale_locks():
+    """A kill -9 leaves Snakemake's locks behind and every later run stops at "Directory cannot be
+    locked" until `snakemake --unlock`. Remove them only when no other process with "snakemake" in
+    its command line runs in this directory (then they cannot belong to a live run)."""
+    locks = Path(".snakemake/locks")
+    if not locks.is_dir() or not any(locks.iterdir()):
+        return
+    here, me = os.getcwd(), os.getpid()
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == me:
+            continue
+        try:
+            if os.readlink(d / "cwd") != here:
+                continue
+            if b"snakemake" in (d / "cmdline").read_bytes():
+                return  # another run here: its locks are real
+        except OSError:
+            continue
+    for f in locks.iterdir():
+        f.unlink()
+    print("joulebench: removed Snakemake locks left by a killed run (no other run in this directory)",
+          file=sys.stderr)
+
+
+# Servers outlive jobs (backends/process.py). Jobs inherit this run's pid so that a later run can
+# tell a server left by a killed run (its owner is gone) from one of a run still going.
+if "JOULEBENCH_OWNER_PID" not in os.environ:
+    os.environ["JOULEBENCH_OWNER_PID"] = str(os.getpid())
+    if not _dry_run():
+        _clear_stale_locks()
+        from joulebench.backends.process import stop_orphans
+        from joulebench.capture.cell import reap_orphan_clients
+
+        _reaped = reap_orphan_clients(Path("results/.run/clients"), owner_gone_only=True)
+        if _reaped:
+            print(f"joulebench: stopped aiperf left running by a killed run {_reaped}", file=sys.stderr)
+        _orphans = stop_orphans(Path("results/.run/servers"))
+        if _orphans:
+            print(f"joulebench: stopped servers left by a killed run {_orphans}", file=sys.stderr)

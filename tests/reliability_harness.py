@@ -70,8 +70,8 @@ def run(wd: Path, *args, timeout=900, env=None) -> subprocess.CompletedProcess:
 # A phase with regex None is timed from the launch itself.
 PHASES = [
     ("snakemake start", None, 0, (0.0, 2.5)),
-    ("server start", r"\[joulebench .*\] cell .* requests", 0, (0.0, 0.6)),
-    ("server start (2nd cell)", r"\[joulebench .*\] cell .* requests", 1, (0.0, 0.6)),
+    ("server start", r"\[joulebench .*\] (cell|block of \d+ cells starting at) .* requests", 0, (0.0, 0.6)),
+    ("server start (2nd cell)", r"\[joulebench .*\] (cell|block of \d+ cells starting at) .* requests", 1, (0.0, 0.6)),
     ("aiperf start-up", r"server \S+ ready at", 0, (0.0, 6.0)),
     ("warm-up", r"Phase warmup .* started", 0, (0.0, 0.4)),
     ("mid-request", r"Phase profiling .* started", 0, (0.0, 0.6)),

@@ -36,7 +36,7 @@ def test_smollm2_135m_through_the_config_source():
     assert meta["general.file_type"] == 15  # MOSTLY_Q4_K_M
     assert meta["tokenizer.ggml.model"] == "gpt2" and "chat_template" in "".join(k for k in meta)
     t = _tensors(path)
-    assert t["token_embd.weight"][1] == (49152, 576)
+    assert t["token_embd.weight"][1] == (576, 49152)  # ggml order: ne0 = n_embd
     assert "output.weight" not in t  # tied, like the real model
     # within 2 % of the real file (bartowski Q4_K_M, 105.5 MB)
     assert abs(path.stat().st_size / 1e6 / PRESETS["smollm2-135m"].published_gguf_mb - 1) < 0.02

@@ -32,6 +32,19 @@ class ServerState:
     port: int
     log: str
     started_ns: int
+    # pid of the snakemake run that started or last reused it (env JOULEBENCH_OWNER_PID, set by
+    # rules/common.smk); None for servers started outside snakemake
+    owner: int | None = None
+
+
+OWNER_ENV = "JOULEBENCH_OWNER_PID"
+
+
+def _owner() -> int | None:
+    try:
+        return int(os.environ[OWNER_ENV])
+    except (KeyError, ValueError):
+        return None
 
 
 def argv_key(argv: list[str], env: dict | None = None) -> str:
@@ -122,6 +135,9 @@ class ManagedServer:
         key = argv_key(list(argv), env)
         st = self.load()
         if st and st.key == key and self._ours(st) and http_ok(health_url):
+            if st.owner != _owner():
+                st.owner = _owner()
+                self._save(st)
             return st, True
         self.stop()
         if port_in_use(host, port):
@@ -142,7 +158,7 @@ class ManagedServer:
                 )
             except OSError as exc:
                 raise CaptureError(f"cannot start {argv[0]}: {exc}") from exc
-        st = ServerState(proc.pid, key, list(argv), host, port, str(log), time.time_ns())
+        st = ServerState(proc.pid, key, list(argv), host, port, str(log), time.time_ns(), _owner())
         self._save(st)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -191,5 +207,21 @@ def stop_all(state_dir: Path) -> list[str]:
     stopped = []
     for f in sorted(Path(state_dir).glob("*.json")):
         if ManagedServer(state_dir, f.stem).stop():
+            stopped.append(f.stem)
+    return stopped
+
+
+def stop_orphans(state_dir: Path) -> list[str]:
+    """Stop servers whose owning snakemake run is gone (killed -9, or a run that had nothing to do
+    after a killed one: Snakemake skips onsuccess/onerror then). A server of a live run is kept."""
+    stopped = []
+    for f in sorted(Path(state_dir).glob("*.json")):
+        srv = ManagedServer(state_dir, f.stem)
+        st = srv.load()
+        if st is None or st.owner is None:
+            continue
+        if st.owner == os.getpid() or (pid_alive(st.owner) and "snakemake" in " ".join(_cmdline(st.owner))):
+            continue
+        if srv.stop():
             stopped.append(f.stem)
     return stopped

@@ -86,8 +86,9 @@ def _aiperf_version(binary: str) -> str | None:
         return None
 
 
-def reap_orphan_clients(state_dir: Path) -> list[int]:
-    """Stop the process group of every aiperf a killed capture left running. Returns the pids."""
+def reap_orphan_clients(state_dir: Path, owner_gone_only: bool = False) -> list[int]:
+    """Stop the process group of every aiperf a killed capture left running. Returns the pids.
+    owner_gone_only: only those whose snakemake run (JOULEBENCH_OWNER_PID) is gone."""
     import signal
 
     from ..backends.process import _cmdline, pid_alive
@@ -99,6 +100,10 @@ def reap_orphan_clients(state_dir: Path) -> list[int]:
             pid = int(rec["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             rec, pid = None, None
+        owner = (rec or {}).get("owner")
+        if owner_gone_only and (owner is None or owner == os.getpid() or (
+                pid_alive(owner) and "snakemake" in " ".join(_cmdline(owner)))):
+            continue
         if pid and pid_alive(pid) and "aiperf" in " ".join(_cmdline(pid)):
             try:
                 os.killpg(pid, signal.SIGKILL)
@@ -122,7 +127,8 @@ def run_aiperf(argv: list[str], env: dict, log_path: Path, backend, timeout_s: f
         if state_dir is not None:
             Path(state_dir).mkdir(parents=True, exist_ok=True)
             record = Path(state_dir) / f"{proc.pid}.json"
-            record.write_text(json.dumps({"pid": proc.pid, "argv0": argv[0], "log": str(log_path)}))
+            record.write_text(json.dumps({"pid": proc.pid, "argv0": argv[0], "log": str(log_path),
+                                          "owner": int(os.environ.get("JOULEBENCH_OWNER_PID", 0)) or None}))
 
         def pump():
             for chunk in iter(lambda: proc.stdout.readline(), b""):
@@ -240,7 +246,13 @@ def capture(cfg: dict, cell: C.Cell, cell_json: Path, config_path: Path, root: P
             sub = df[df["_cell"] == i]
             bad = problems(sub, c.ctx, c.gen, sweep["requests"])
             if bad:
-                raise CaptureError(f"cell {cell_suffix(c)} rejected:\n  " + "\n  ".join(bad[:20]))
+                hint = ""
+                isl_off = sum(": ISL " in b for b in bad)
+                if isl_off and isl_off == len(sub):
+                    hint = (f"\n  every prompt's length as the server counts it differs from {c.ctx}: is "
+                            f"models.{c.model}.tokenizer ({cfg['models'][c.model].get('tokenizer', 'gguf')}) "
+                            "the model's own tokenizer?")
+                raise CaptureError(f"cell {cell_suffix(c)} rejected:\n  " + "\n  ".join(bad[:20]) + hint)
             records[c] = _cell_record(cfg, c, shared, len(sub))
             if unit == "block":
                 records[c]["block"] = {"id": f"block-{t0_ns}", "dir": str(block_dir), "cells": len(cells),

@@ -1,6 +1,6 @@
 """Shape-equivalent stand-ins: random-weight GGUFs with a real model's exact architecture.
 
-`build_synthetic("llama3.2-1b", "Q4_K_M")` writes an F16 GGUF with gpu-py (the architecture, every
+`build_synthetic("llama3.2-1b", "Q4_K_M")` writes an F16 GGUF with gguf-py (the architecture, every
 tensor name and shape, vocabulary size, RoPE and norm settings of the real model, see presets.py),
 quantises it with llama.cpp's own `llama-quantize` (so the per-tensor quant mix is the one a real
 Q4_K_M file gets) and returns the path. Weights are N(0, 0.02) (norm weights 1), so activations stay
@@ -199,18 +199,33 @@ def cache_key(p: Preset, quant: str, llamacpp: dict, corpus_sha: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def find_quantize() -> Path:
+    """llama-quantize: config-free lookup as find_binary, but any existing build of the pinned source
+    (e.g. a CUDA build in build-<hash>/) is used before building a CPU one; quantising is CPU work."""
+    from ..backends.llamacpp_build import find_binary, source_dir
+
+    try:
+        return find_binary("llama-quantize", allow_build=False)
+    except JoulebenchError:
+        pass
+    src = source_dir()
+    found = sorted(src.glob("build*/bin/llama-quantize")) if src.exists() else []
+    if found:
+        return found[0]
+    return find_binary("llama-quantize")
+
+
 def synthetic_dir() -> Path:
     return cache_dir() / "models" / "synthetic"
 
 
 def build_synthetic(preset: str, quant: str, *, threads: int | None = None, log=sys.stderr) -> Path:
     """Path of the stand-in GGUF for `preset` at `quant`, built once (seconds to a minute)."""
-    from ..backends.llamacpp_build import find_binary
     from .synthetic_vocab import CHAT_TEMPLATE, build_vocab, corpus_text
 
     p = get_preset(preset)
     quant = str(quant).upper()
-    quantize = find_binary("llama-quantize")
+    quantize = find_quantize()
     ident = llamacpp_identity(quantize)
     _lines, corpus_sha = corpus_text()
     key = cache_key(p, quant, ident, corpus_sha)

@@ -73,6 +73,9 @@ def _load_jsonl(path: Path) -> list[tuple[int, dict]]:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ParseError(path, f"invalid JSON ({exc.msg}); truncated export?", lineno) from exc
+            except UnicodeDecodeError as exc:  # binary junk: json.loads guesses UTF-16/32 and fails
+                raise ParseError(path, f"invalid JSON (not UTF-8 text: {exc.reason}); corrupt export?",
+                                 lineno) from exc
             if not isinstance(rec, dict):
                 raise ParseError(path, "expected one JSON object per line", lineno)
             out.append((lineno, rec))

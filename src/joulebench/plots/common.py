@@ -145,7 +145,7 @@ class Context:
     # ---- writing --------------------------------------------------------------------------
     def save(self, fig, name: str, data: pd.DataFrame | None, what: str, how: str, seed: str = "") -> Path:
         png = self.out / f"{name}.png"
-        fig.savefig(png, dpi=style.DPI, bbox_inches="tight")
+        fig.savefig(png, dpi=(self.cfg.get("figures") or {}).get("dpi", style.DPI), bbox_inches="tight")
         plt.close(fig)
         files = [png.name]
         if data is not None:

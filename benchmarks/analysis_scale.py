@@ -1,0 +1,150 @@
+"""Analysis at seed scale: parse + split + aggregate of a GENERATED raw tree through Snakemake.
+
+The tree has the seed's size: 768 cells (4 modes x 2 backends x 8 models x 4 prompts x 3 gens,
+config/jetson-orin-nano-super.yaml) x 20 requests, INA3221-style telemetry every 20 ms
+(~1 M samples). It is generated data (cell.json says so: "generated": true), in the real raw
+format (docs/raw-format.md), so the real rules run on it. Targets (2-core machine):
+  full analysis <= 60 s; one changed cell re-aggregated <= 5 s; `snakemake -n` on 768 cells <= 10 s.
+
+    .venv/bin/python benchmarks/analysis_scale.py [--keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from joulebench import config as C  # noqa: E402
+from joulebench.parse.aggregate_records import aggregate  # noqa: E402
+from joulebench.paths import raw_dir  # noqa: E402
+
+T0 = 1_795_526_400_000_000_000
+MS = 1_000_000
+RAILS = {"VDD_IN": 1.0, "VDD_CPU_GPU_CV": 0.45, "VDD_SOC": 0.2}
+
+
+def write_cell(d: Path, cell: C.Cell, rng, t0: int, requests: int, period_ms: int) -> int:
+    (d / "aiperf").mkdir(parents=True)
+    pre = rng.uniform(40, 160, requests) * (cell.ctx / 1024)
+    dec = rng.uniform(800, 1000, requests) * (cell.gen / 128)
+    dec = dec * 26_000 / max(1.0, (pre + dec + 30).sum() + 3000)  # ~26 s per cell: ~1.3 k samples at 20 ms
+    start = t0 + 3000 * MS + np.cumsum(np.r_[0, (pre + dec + 30)[:-1]]) * MS
+    first = start + pre * MS
+    end = first + dec * MS
+    recs = []
+    for i in range(requests):
+        ttft, lat = pre[i], pre[i] + dec[i]
+        m = {"time_to_first_token": ttft, "request_latency": lat, "inter_token_latency": dec[i] / (cell.gen - 1),
+             "time_to_second_token": dec[i] / (cell.gen - 1), "output_sequence_length": cell.gen,
+             "input_sequence_length": cell.ctx, "usage_prompt_tokens": cell.ctx,
+             "usage_completion_tokens": cell.gen, "decode_duration": dec[i],
+             "output_token_throughput_per_user": (cell.gen - 1) / (dec[i] / 1000),
+             "e2e_output_token_throughput": cell.gen / (lat / 1000),
+             "prefill_throughput_per_user": cell.ctx / (ttft / 1000)}
+        recs.append({"metadata": {"conversation_id": f"session_{i:06d}", "x_request_id": f"r{i}",
+                                  "benchmark_phase": "profiling", "request_start_ns": int(start[i]),
+                                  "request_ack_ns": int(start[i] + 5 * MS), "request_end_ns": int(end[i])},
+                     "metrics": {k: {"value": float(v), "unit": "ms"} for k, v in m.items()}})
+    with open(d / "aiperf" / "profile_export.jsonl", "w") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in recs)
+    (d / "aiperf" / "profile_export_aiperf.json").write_text(json.dumps(aggregate(recs, "0.13.0")))
+    # power: idle 2 W, prefill 9 W, decode 5.6 W, 3 % noise; sampled every period_ms
+    t_end = int(end[-1]) + 500 * MS
+    ts = np.arange(t0, t_end, period_ms * MS)
+    p = np.full(ts.size, 2.0)
+    for s, f, e in zip(start, first, end):
+        p[(ts >= s) & (ts < f)] = 9.0
+        p[(ts >= f) & (ts < e)] = 5.6
+    p *= 1 + 0.03 * rng.standard_normal(ts.size)
+    with open(d / "telemetry.jsonl", "w") as fh:
+        for t, w in zip(ts.tolist(), p.tolist()):
+            fh.write('{"t_ns": %d, "mono_ns": %d, "p_mw": {%s}}\n' % (
+                t, t - T0, ", ".join(f'"{k}": {w * s * 1000:.1f}' for k, s in RAILS.items())))
+    tmeta = {"source": "ina3221", "rails": list(RAILS), "interval_ms": period_ms, "samples": int(ts.size)}
+    (d / "telemetry_meta.json").write_text(json.dumps(tmeta))
+    meta = {"schema": 1, "status": "accepted", "generated": True,
+            "cell": {"mode": cell.mode, "backend": cell.backend, "model": cell.model, "ctx": cell.ctx, "gen": cell.gen},
+            "backend": {"kind": cell.backend}, "model": {"name": cell.model, "quant": "Q4_K_M"},
+            "platform": {"platform": "jetson", "state_before": {"device_name": "GENERATED"}},
+            "telemetry": tmeta, "versions": {"aiperf": "0.13.0"},
+            "timestamps": {"telemetry_start_ns": t0, "idle_end_ns": t0 + 3000 * MS,
+                           "aiperf_start_ns": t0 + 3000 * MS, "aiperf_end_ns": t_end}}
+    (d / "cell.json").write_text(json.dumps(meta))
+    return int(ts.size)
+
+
+def generate(wd: Path, requests: int = 20, period_ms: int = 20) -> tuple[int, int]:
+    cfg = C.load(REPO / "config/jetson-orin-nano-super.yaml")
+    rng = np.random.default_rng(42)
+    samples = 0
+    cells = C.cells(cfg)
+    for i, cell in enumerate(cells):
+        samples += write_cell(raw_dir(cell, wd), cell, rng, T0 + i * 40_000 * MS, requests, period_ms)
+    shutil.copy(REPO / "config/jetson-orin-nano-super.yaml", wd / "config.yaml")
+    return len(cells), samples
+
+
+def snakemake(wd: Path, *args) -> float:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(wd),
+           "--configfile", str(wd / "config.yaml"), *args]
+    t = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    dt = time.monotonic() - t
+    if proc.returncode:
+        raise SystemExit(f"{args} failed:\n{proc.stderr[-4000:]}")
+    return dt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--keep", help="generate into this dir and keep it")
+    args = ap.parse_args()
+    wd = Path(args.keep or tempfile.mkdtemp(prefix="jb-scale-"))
+    wd.mkdir(parents=True, exist_ok=True)
+    t = time.monotonic()
+    n_cells, n_samples = generate(wd)
+    gen_s = time.monotonic() - t
+    dry_s = snakemake(wd, "-n")  # every cell captured: the DAG is the analysis one
+    full_s = snakemake(wd, "--cores", "2", "results/summary.parquet")
+    one = raw_dir(C.Cell("15W", "llamacpp", "Qwen2.5-0.5B", 512, 128), wd) / "cell.json"
+    os.utime(one)  # one cell changed (e.g. re-parsed after a fix)
+    incr_s = snakemake(wd, "--cores", "2", "results/summary.parquet")
+    fresh = Path(tempfile.mkdtemp(prefix="jb-dag-"))
+    shutil.copy(wd / "config.yaml", fresh / "config.yaml")
+    dag_s = snakemake(fresh, "-n")  # nothing captured: 768 capture jobs + analysis
+    import pandas as pd
+
+    s = pd.read_parquet(wd / "results/summary.parquet")
+    rows = [
+        ("analysis of 768 cells (parse + split + aggregate)", full_s, 60),
+        ("one changed cell re-analysed and re-aggregated", incr_s, 5),
+        ("snakemake -n, 768 cells nothing captured", dag_s, 10),
+        ("snakemake -n, 768 cells all captured", dry_s, 10),
+    ]
+    lines = [f"## Analysis at seed scale — {time.strftime('%Y-%m-%d %H:%M')} on {socket.gethostname()} "
+             f"({os.cpu_count()} cores)", "",
+             f"Command: `.venv/bin/python benchmarks/analysis_scale.py`. GENERATED raw tree: {n_cells} cells x 20 "
+             f"requests, INA3221-style telemetry every 20 ms = {n_samples:,} samples (generated in {gen_s:.0f} s); "
+             f"summary rows {len(s)}, decode tok/J resolved in {int(s['decode_tok_per_j'].notna().sum())} cells.", "",
+             "| what | seconds | target | ratio to target |", "|---|---|---|---|"]
+    lines += [f"| {w} | {v:.1f} | <= {tgt} | {v / tgt:.2f} |" for w, v, tgt in rows]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with open(REPO / "benchmarks" / "RESULTS.md", "a") as fh:
+        fh.write("\n" + text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+#!/usr/bin/env python
+"""Reliability matrix: run the fault trials and bad-input cases, write docs/reliability.md.
+
+    .venv/bin/python benchmarks/reliability_matrix.py                 # everything (~10 min on 2 cores)
+    .venv/bin/python benchmarks/reliability_matrix.py --kill-trials 5 # fewer kill -9 trials
+    .venv/bin/python benchmarks/reliability_matrix.py --only badinput security   # fast groups only
+
+Every row of the report is a pytest case (the tests are the definition of each trial and of its
+pass criterion); the kill -9 trials also log what happened in each (phase, delay, what survived the
+kill, what the rerun did) to a JSON-lines file, rendered as its own table. Runs the REAL pipeline
+(llama-server, aiperf 0.13, the gemma3-270m GGUF) in temporary working directories on free ports;
+never touches results/.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+GROUPS = {
+    "kill9": ("kill -9 of the snakemake process group during a capture, then rerun",
+              ["tests/test_reliability_kill9.py"]),
+    "faults": ("faults around a real capture (server crash, port, binary, GGUF, aiperf, tokenizer, disk)",
+               ["tests/test_reliability_faults.py", "tests/test_reliability_server_crash.py",
+                "tests/test_writeonce.py"]),
+    "security": ("no shell, argv verbatim, loopback binding, no secrets in logs/provenance",
+                 ["tests/test_security_argv.py"]),
+    "badinput": ("bad configurations and damaged aiperf exports",
+                 ["tests/test_badinput_config.py", "tests/test_config.py", "tests/test_badinput_aiperf.py",
+                  "tests/test_parse_aiperf.py"]),
+    "telemetry": ("bad telemetry / energy-split input (tests owned by the telemetry and split work)",
+                  ["tests/test_telemetry_*.py", "tests/test_split_*.py"]),
+}
+
+
+def run_group(name: str, files: list[str], out: Path, kill_trials: int, kill_log: Path) -> Path:
+    import glob
+
+    paths = sorted({p for f in files for p in glob.glob(str(REPO / f))})
+    xml = out / f"{name}.xml"
+    if not paths:
+        return xml
+    env = {**os.environ, "JOULEBENCH_KILL_TRIALS": str(kill_trials), "JOULEBENCH_RELIABILITY_LOG": str(kill_log)}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}", *paths]
+    print(f"== {name}: {' '.join(cmd[3:])}", file=sys.stderr, flush=True)
+    t0 = time.monotonic()
+    subprocess.run(cmd, cwd=REPO, env=env)
+    print(f"== {name}: {time.monotonic() - t0:.0f}s", file=sys.stderr, flush=True)
+    return xml
+
+
+def read_junit(xml: Path) -> list[dict]:
+    if not xml.exists():
+        return []
+    rows = []
+    for tc in ET.parse(xml).getroot().iter("testcase"):
+        outcome, detail = "pass", ""
+        for tag, word in (("failure", "FAIL"), ("error", "ERROR"), ("skipped", "skipped")):
+            el = tc.find(tag)
+            if el is not None:
+                outcome = word
+                detail = (el.get("message") or el.text or "").strip().splitlines()[0][:160] if (el.get("message") or el.text) else ""
+                break
+        rows.append({"file": tc.get("classname", "").split(".")[-1], "case": tc.get("name", ""),
+                     "time_s": float(tc.get("time") or 0), "outcome": outcome, "detail": detail})
+    return rows
+
+
+def _md_escape(s: str) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def render(results: dict[str, list[dict]], kill_rows: list[dict], argv: list[str], wall_s: float) -> str:
+    lines = ["# Reliability matrix", "",
+             "Produced by `benchmarks/reliability_matrix.py` on the REAL pipeline (snakemake CLI, llama-server "
+             "build 11434, aiperf 0.13, the gemma3-270m Q4_K_M GGUF) in temporary working directories on free "
+             "ports. Rerun with:", "", "```bash", f".venv/bin/python benchmarks/reliability_matrix.py {' '.join(argv)}".rstrip(),
+             "```", "",
+             f"Run {time.strftime('%Y-%m-%d %H:%M %Z')} on `{os.uname().nodename}` ({os.cpu_count()} cores), "
+             f"{wall_s / 60:.1f} min. Each row is a pytest case; its docstring in the test file is the exact "
+             "pass criterion.", "", "## Summary", "",
+             "| group | what | cases | pass | fail | skipped |", "|---|---|---:|---:|---:|---:|"]
+    for name, rows in results.items():
+        n = len(rows)
+        c = {k: sum(r["outcome"] == k for r in rows) for k in ("pass", "FAIL", "ERROR", "skipped")}
+        lines.append(f"| {name} | {GROUPS[name][0]} | {n} | {c['pass']} | {c['FAIL'] + c['ERROR']} | {c['skipped']} |")
+    total = sum(len(r) for r in results.values())
+    passed = sum(r["outcome"] == "pass" for rows in results.values() for r in rows)
+    lines += ["", f"**{passed} of {total} cases pass.**", ""]
+
+    if kill_rows:
+        k_pass = sum(r.get("outcome") == "pass" for r in kill_rows)
+        lines += ["## kill -9 trials", "",
+                  f"{len(kill_rows)} trials, {k_pass} pass. Each: fresh working dir (ctx {{64,128}} x gen {{8}}, 2 requests "
+                  "+ 1 warm-up); `snakemake --cores 1` started in its own process group; at the phase's marker "
+                  "line (+ a random delay) the sha256 of every accepted raw file is snapshotted and the whole group "
+                  "is killed with SIGKILL; then a plain rerun (no `--unlock`: the workflow removes locks no live "
+                  "run holds). Pass = the rerun exits 0; no partial cell accepted; no snapshotted file (accepted "
+                  "cells and raw-incomplete/) deleted or changed; the cell set and per-cell request counts equal "
+                  "a clean run's; no llama-server and no aiperf left running.", "",
+                  "Columns: the capture unit (`block`: one aiperf run for the model's missing cells; `cell`: one "
+                  "per cell); whether the kill fired before the run ended; what the kill left running; what the "
+                  "rerun found and did (`lock`: a stale Snakemake lock removed; `server`/`aiperf`: a process left "
+                  "by the killed run stopped; server on rerun: the first cell's server started or reused).", "",
+                  "| # | phase | unit | delay s | killed at s | killed | cells accepted at kill | server / aiperf survived kill | rerun cleaned up | rerun rc | rerun s | server on rerun | outcome |",
+                  "|---:|---|---|---:|---:|---|---:|---|---|---:|---:|---|---|"]
+        for r in sorted(kill_rows, key=lambda r: r["trial"]):
+            yn = lambda k: "yes" if r.get(k) else "no"  # noqa: E731
+            cleaned = ", ".join(w for w, k in (("lock", "stale_lock_cleared"), ("server", "orphan_server_stopped"),
+                                               ("aiperf", "orphan_aiperf_stopped")) if r.get(k)) or "-"
+            lines.append(
+                f"| {r['trial']} | {r['phase']} | {r.get('unit', '')} | {r.get('delay_s', '')} | {r.get('kill_at_s', '')} | "
+                f"{yn('killed') if 'killed' in r else ''}{'' if r.get('killed', True) else ' (run ended first)'} | "
+                f"{r.get('accepted_at_kill', '')} | {yn('server_survived_kill')} / {yn('aiperf_survived_kill')} | "
+                f"{cleaned} | {r.get('rerun_rc', '')} | {r.get('rerun_s', '')} | "
+                f"{r.get('server_on_rerun', '')} | {r['outcome']}"
+                + (f": {_md_escape('; '.join(r['problems']))[:300]}" if r.get("problems") else "") + " |")
+        lines.append("")
+
+    for name, rows in results.items():
+        if name == "kill9" or not rows:
+            continue
+        lines += [f"## {name}: {GROUPS[name][0]}", "", "| test file | case | outcome | s |", "|---|---|---|---:|"]
+        for r in rows:
+            out = r["outcome"] + (f": {_md_escape(r['detail'])}" if r["outcome"] != "pass" and r["detail"] else "")
+            lines.append(f"| {r['file']} | {_md_escape(r['case'])} | {out} | {r['time_s']:.1f} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kill-trials", type=int, default=20)
+    ap.add_argument("--only", nargs="*", choices=list(GROUPS), default=None)
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "reliability.md")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the junit XML and trial log here")
+    args = ap.parse_args(argv)
+    groups = args.only or list(GROUPS)
+    work = Path(args.keep or tempfile.mkdtemp(prefix="reliability-"))
+    work.mkdir(parents=True, exist_ok=True)
+    kill_log = work / "kill9.jsonl"
+    kill_log.unlink(missing_ok=True)
+    t0 = time.monotonic()
+    results = {g: read_junit(run_group(g, GROUPS[g][1], work, args.kill_trials, kill_log)) for g in groups}
+    kill_rows = [json.loads(x) for x in kill_log.read_text().splitlines()] if kill_log.exists() else []
+    given = list(argv if argv is not None else sys.argv[1:])
+    shown = [a for i, a in enumerate(given) if not a.startswith(("--keep", "--out"))
+             and not (i and given[i - 1] in ("--keep", "--out"))]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render(results, kill_rows, shown, time.monotonic() - t0))
+    print(f"wrote {args.out} (junit XML and trial log in {work})", file=sys.stderr)
+    failed = sum(r["outcome"] in ("FAIL", "ERROR") for rows in results.values() for r in rows)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
