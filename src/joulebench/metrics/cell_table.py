@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..errors import ParseError
 from ..parse.aiperf import parse_aggregate, parse_requests
+from .rowio import write_row
 
 IDENTITY = ["mode", "backend", "model", "ctx", "gen"]
 
@@ -102,4 +103,4 @@ def parse_cell(cell_json: str | Path, requests_out: str | Path, cell_out: str | 
     row = {**ident, **provenance_columns(meta), **parse_aggregate(aiperf_dir), **request_derived(df, ident["ctx"], ident["gen"])}
     Path(requests_out).parent.mkdir(parents=True, exist_ok=True)
     df.to_parquet(requests_out, index=False)
-    pd.DataFrame([row]).to_parquet(cell_out, index=False)
+    write_row(row, cell_out)

@@ -55,4 +55,6 @@ def split_cell_files(cell_json, requests_in, requests_out, energy_out) -> None:
 
         req, row = split_cell(cell_json.parent, meta, req)
     req.to_parquet(requests_out, index=False)
-    pd.DataFrame([{**ident, **row}]).to_parquet(energy_out, index=False)
+    from ..metrics.rowio import write_row
+
+    write_row({**ident, **row}, energy_out)
