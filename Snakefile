@@ -11,7 +11,6 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
-
 include: "rules/common.smk"
 include: "rules/capture.smk"
 include: "rules/parse.smk"
@@ -21,12 +20,12 @@ include: "rules/plot.smk"
 
 
 rule all:
+    default_target: True
     input:
         summary="results/summary.parquet",
         requests="results/requests.parquet",
         pairs=expand("results/{pair}", pair=PAIRS),
         figures="results/figures",
-    default_target: True
 
 
 onsuccess:

@@ -1,34 +1,42 @@
 # Per-cell Parquet -> one row per cell (summary) and one row per request, per pair and overall.
 
 
-def _cell_inputs(cells):
-    return {
-        "cells": [cell_path(CELLDIR, c, "cell.parquet") for c in cells],
-        "energy": [cell_path(CELLDIR, c, "energy.parquet") for c in cells],
-        "requests": [cell_path(CELLDIR, c, "requests_energy.parquet") for c in cells],
-    }
-
-
 rule aggregate_pair:
     input:
-        unpack(lambda wc: _cell_inputs(cells_for(wc.mode, wc.backend))),
+        unpack(lambda wc: cell_inputs(cells_for(wc.mode, wc.backend))),
     output:
         directory("results/{mode}/{backend}"),
     log:
         "results/logs/aggregate/{mode}_{backend}.log",
     run:
-        in_log(log[0], aggregate_to, input.cells, input.energy, input.requests,
-               f"{output[0]}/summary.parquet", f"{output[0]}/requests.parquet", csv=True)
+        in_log(
+            log[0],
+            aggregate_to,
+            input.cells,
+            input.energy,
+            input.requests,
+            f"{output[0]}/summary.parquet",
+            f"{output[0]}/requests.parquet",
+            csv=True,
+        )
 
 
 rule aggregate_all:
     input:
-        unpack(lambda wc: _cell_inputs(cells_for(existing_only=only_captured()))),
+        unpack(lambda wc: cell_inputs(cells_for(existing_only=only_captured()))),
     output:
         summary="results/summary.parquet",
         requests="results/requests.parquet",
     log:
         "results/logs/aggregate/all.log",
     run:
-        in_log(log[0], aggregate_to, input.cells, input.energy, input.requests,
-               output.summary, output.requests, csv=True)
+        in_log(
+            log[0],
+            aggregate_to,
+            input.cells,
+            input.energy,
+            input.requests,
+            output.summary,
+            output.requests,
+            csv=True,
+        )

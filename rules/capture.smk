@@ -6,16 +6,16 @@ rule capture:
     output:
         cell=f"{RAW}/{CELL}/cell.json",
     log:
-        "results/logs/capture/" + CELL + ".log",
-    params:
-        # provenance only; the profile's rerun-triggers ignore params
-        configfile=(workflow.configfiles or ["config.yaml"])[-1],
+        f"results/logs/capture/{CELL}.log",
     # Modes, then backends, then models run as blocks (config order): fewer mode switches and
     # server restarts. Safety never depends on it: the mode is verified before every cell.
     priority: capture_priority
-    resources:
-        device=1,
     conda:
         "../envs/capture.yaml"
+    resources:
+        device=1,
+    params:
+        # provenance only; the profile's rerun-triggers ignore params
+        configfile=(workflow.configfiles or ["config.yaml"])[-1],
     script:
         "../scripts/capture_cell.py"

@@ -14,7 +14,7 @@ from joulebench.metrics.aggregate import aggregate_to  # noqa: E402
 from joulebench.metrics.cell_table import parse_cell  # noqa: E402
 from joulebench.scripting import in_log  # noqa: E402
 from joulebench.split import split_cell_files  # noqa: E402
-from joulebench.workflow import missing_cells_table  # noqa: E402
+from joulebench.workflow import housekeeping_at_start, missing_cells_table  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "src" / "joulebench" / "data" / "config.schema.yaml"
 
@@ -48,7 +48,13 @@ _ORDER = {c: i for i, c in enumerate(CELLS)}
 
 
 def capture_priority(wildcards):
-    cell = JC.Cell(wildcards.mode, wildcards.backend, wildcards.model, int(wildcards.ctx), int(wildcards.gen))
+    cell = JC.Cell(
+        wildcards.mode,
+        wildcards.backend,
+        wildcards.model,
+        int(wildcards.ctx),
+        int(wildcards.gen),
+    )
     return len(CELLS) - _ORDER.get(cell, len(CELLS))
 
 
@@ -68,10 +74,24 @@ def only_captured():
 
 
 def cells_for(mode=None, backend=None, existing_only=False):
-    out = [c for c in CELLS if (mode is None or c.mode == mode) and (backend is None or c.backend == backend)]
+    out = [
+        c
+        for c in CELLS
+        if (mode is None or c.mode == mode)
+        and (backend is None or c.backend == backend)
+    ]
     if existing_only:
         out = [c for c in out if captured(c)]
     return out
+
+
+def cell_inputs(cells):
+    """Per-cell analysis outputs that the aggregate rules read."""
+    return {
+        "cells": [cell_path(CELLDIR, c, "cell.parquet") for c in cells],
+        "energy": [cell_path(CELLDIR, c, "energy.parquet") for c in cells],
+        "requests": [cell_path(CELLDIR, c, "requests_energy.parquet") for c in cells],
+    }
 
 
 def stop_servers():
@@ -80,7 +100,10 @@ def stop_servers():
 
     reaped = reap_orphan_clients(Path("results/.run/clients"))
     if reaped:
-        print(f"joulebench: stopped aiperf left running by a killed capture {reaped}", file=sys.stderr)
+        print(
+            f"joulebench: stopped aiperf left running by a killed capture {reaped}",
+            file=sys.stderr,
+        )
     stopped = stop_all(Path("results/.run/servers"))
     if stopped:
         print(f"joulebench: stopped servers {stopped}", file=sys.stderr)
@@ -103,42 +126,6 @@ if _dry_run():
     print(missing_cells_table(CELLS, captured), file=sys.stderr)
 
 
-def _clear_stale_locks():
-    """A kill -9 leaves Snakemake's locks behind and every later run stops at "Directory cannot be
-    locked" until `snakemake --unlock`. Remove them only when no other process with "snakemake" in
-    its command line runs in this directory (then they cannot belong to a live run)."""
-    locks = Path(".snakemake/locks")
-    if not locks.is_dir() or not any(locks.iterdir()):
-        return
-    here, me = os.getcwd(), os.getpid()
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == me:
-            continue
-        try:
-            if os.readlink(d / "cwd") != here:
-                continue
-            if b"snakemake" in (d / "cmdline").read_bytes():
-                return  # another run here: its locks are real
-        except OSError:
-            continue
-    for f in locks.iterdir():
-        f.unlink()
-    print("joulebench: removed Snakemake locks left by a killed run (no other run in this directory)",
-          file=sys.stderr)
-
-
-# Servers outlive jobs (backends/process.py). Jobs inherit this run's pid so that a later run can
-# tell a server left by a killed run (its owner is gone) from one of a run still going.
-if "JOULEBENCH_OWNER_PID" not in os.environ:
-    os.environ["JOULEBENCH_OWNER_PID"] = str(os.getpid())
-    if not _dry_run():
-        _clear_stale_locks()
-        from joulebench.backends.process import stop_orphans
-        from joulebench.capture.cell import reap_orphan_clients
-
-        _reaped = reap_orphan_clients(Path("results/.run/clients"), owner_gone_only=True)
-        if _reaped:
-            print(f"joulebench: stopped aiperf left running by a killed run {_reaped}", file=sys.stderr)
-        _orphans = stop_orphans(Path("results/.run/servers"))
-        if _orphans:
-            print(f"joulebench: stopped servers left by a killed run {_orphans}", file=sys.stderr)
+# Servers and aiperf outlive jobs (backends/process.py); a killed run leaves them and Snakemake's
+# locks behind. Clean up what provably belongs to a dead run before anything starts.
+housekeeping_at_start(Path("."), cleanup=not _dry_run())

@@ -11,6 +11,6 @@ rule parse_cell:
         requests=f"{CELLDIR}/{CELL}/requests.parquet",
         cell=f"{CELLDIR}/{CELL}/cell.parquet",
     log:
-        "results/logs/parse/" + CELL + ".log",
+        f"results/logs/parse/{CELL}.log",
     run:
         in_log(log[0], parse_cell, input.cell, output.requests, output.cell)

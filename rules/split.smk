@@ -9,6 +9,13 @@ rule split_cell:
         requests=f"{CELLDIR}/{CELL}/requests_energy.parquet",
         energy=f"{CELLDIR}/{CELL}/energy.parquet",
     log:
-        "results/logs/split/" + CELL + ".log",
+        f"results/logs/split/{CELL}.log",
     run:
-        in_log(log[0], split_cell_files, input.cell, input.requests, output.requests, output.energy)
+        in_log(
+            log[0],
+            split_cell_files,
+            input.cell,
+            input.requests,
+            output.requests,
+            output.energy,
+        )
