@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import publish  # noqa: E402
 sys.path.insert(0, str(REPO / "src"))
 
 from joulebench import config as C  # noqa: E402
@@ -141,9 +143,7 @@ def main() -> None:
              "| what | seconds | target | ratio to target |", "|---|---|---|---|"]
     lines += [f"| {w} | {v:.1f} | <= {tgt} | {v / tgt:.2f} |" for w, v, tgt in rows]
     text = "\n".join(lines) + "\n"
-    print(text)
-    with open(REPO / "benchmarks" / "RESULTS.md", "a") as fh:
-        fh.write("\n" + text)
+    publish(text)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import publish  # noqa: E402
 
 
 def fidelity(root: Path) -> dict:
@@ -47,9 +49,7 @@ def main(argv) -> None:
         lines.append(f"| {r['tree']} | {r['device']} | {r['pinned']} | {r['requests']} | {r['median']:.4f} | "
                      f"{r['p5']:.4f} | {r['p95']:.4f} | {100 * r['max_dev']:.2f} % | {100 * r['within_3pct']:.0f} % |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    with open(REPO / "benchmarks" / "RESULTS.md", "a") as fh:
-        fh.write("\n" + text)
+    publish(text)
 
 
 if __name__ == "__main__":

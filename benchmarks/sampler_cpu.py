@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import publish  # noqa: E402
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -80,9 +82,7 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r['source']} | {r['rate_hz']:.1f} | {r['cpu_pct']:.2f} % | <= 2 % | {r['cpu_pct'] / 2:.2f} |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    with open(REPO / "benchmarks" / "RESULTS.md", "a") as fh:
-        fh.write("\n" + text)
+    publish(text)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import publish  # noqa: E402
 
 
 def free_port() -> int:
@@ -87,9 +89,7 @@ def main() -> None:
     for k in keys:
         lines.append(f"| {k} | " + " | ".join(f"{r['steps'].get(k, 0):.1f}" for r in results) + " |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    with open(REPO / "benchmarks" / "RESULTS.md", "a") as fh:
-        fh.write("\n" + text)
+    publish(text)
 
 
 if __name__ == "__main__":

@@ -62,18 +62,6 @@ class LlamaCppBackend(Backend):
         st = self.server.load()
         return Path(st.log) if st else None
 
-    def log_offset(self) -> int:
-        log = self._log_path()
-        return log.stat().st_size if log and log.exists() else 0
-
-    def log_excerpt(self, start: int) -> bytes:
-        log = self._log_path()
-        if not log or not log.exists():
-            return b""
-        with open(log, "rb") as fh:
-            fh.seek(start)
-            return fh.read()
-
     def log_tail(self) -> str:
         log = self._log_path()
         return tail(log) if log else "(no log)"

@@ -8,14 +8,7 @@ import platform as _pf
 
 from ..errors import CaptureError
 from .base import Platform
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as fh:
-            return fh.read().strip()
-    except OSError:
-        return None
+from .thermal import _read, zones
 
 
 def cpu_model() -> str | None:
@@ -69,12 +62,7 @@ class CpuPlatform(Platform):
             )
 
     def temperature_c(self) -> float | None:
-        temps = []
-        for p in glob.glob("/sys/class/thermal/thermal_zone*/temp"):
-            v = _read(p)
-            if v and v.lstrip("-").isdigit():
-                temps.append(int(v) / 1000.0)
-        return max(temps) if temps else None
+        return max(zones().values(), default=None)
 
     def provenance(self) -> dict:
         return {"platform": self.name, "machine": _pf.machine(), "node": _pf.node()}
