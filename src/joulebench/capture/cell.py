@@ -377,9 +377,10 @@ def _measure(cfg, cells: list[C.Cell], work: Path, config_path: Path, root: Path
         if excerpt:
             (work / "server.log").write_bytes(excerpt)
     step("aiperf", s)
+    # a server that died under aiperf is the cause to report (with its log tail), not aiperf's exit
+    backend.check_alive()
     if rc != 0:
         raise CaptureError(f"aiperf exited with code {rc}; see {work / 'aiperf.log'}")
-    backend.check_alive()
 
     from ..parse.aiperf import parse_requests
 

@@ -1,0 +1,64 @@
+"""The llama.cpp build recipe: AMX is kept out of -march=native where CPUID advertises it but the
+machine traps on it (a real failure here: SIGILL in ggml's AMX matmul), and kept where it runs."""
+import platform
+import shutil
+
+import pytest
+
+from joulebench.backends import llamacpp_build as B
+
+CPUINFO_AMX = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f amx_bf16 amx_tile amx_int8\n"
+CPUINFO_NO_AMX = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\nbugs\t\t: amx_tile_is_not_a_flag_here\n"
+
+
+def test_amx_advertised_reads_the_flags_line_only():
+    assert B.amx_advertised(CPUINFO_AMX)
+    assert not B.amx_advertised(CPUINFO_NO_AMX)
+    assert not B.amx_advertised("")
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+def test_amx_probe_agrees_with_the_machine():
+    """On a machine without AMX in CPUID the probe cannot pass; where it passes, the tile
+    instruction really ran in a child process."""
+    usable = B.amx_usable()
+    assert isinstance(usable, bool)
+    if not B.amx_advertised():
+        assert usable is False
+
+
+def test_no_extra_flags_when_the_user_chose_the_isa_or_not_x86(monkeypatch):
+    monkeypatch.setattr(B, "amx_advertised", lambda cpuinfo=None: True)
+    monkeypatch.setattr(B, "amx_usable", lambda cc="cc": False)
+    assert B.native_cmake_args(["-DGGML_NATIVE=OFF"]) == []
+    assert B.native_cmake_args(["-DGGML_AMX_INT8=ON"]) == []
+    if platform.machine() in ("x86_64", "AMD64"):
+        flags = B.native_cmake_args([])
+        assert flags == [f"-DCMAKE_C_FLAGS={B.NO_AMX_FLAGS}", f"-DCMAKE_CXX_FLAGS={B.NO_AMX_FLAGS}"]
+        monkeypatch.setattr(B, "amx_usable", lambda cc="cc": True)
+        assert B.native_cmake_args([]) == []
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")  # a Jetson
+    monkeypatch.setattr(B, "amx_usable", lambda cc="cc": False)
+    assert B.native_cmake_args([]) == []
+
+
+def test_cached_build_is_runnable_here():
+    """The binary the pipeline will use answers --version and runs a matmul-heavy bench without
+    trapping (the AMX SIGILL showed up only once a model was evaluated)."""
+    import subprocess
+
+    try:
+        bench = B.find_binary("llama-bench", allow_build=False)
+    except Exception:  # noqa: BLE001
+        pytest.skip("llama.cpp not built (python -m joulebench.backends.llamacpp_build)")
+    from joulebench.models.sources import resolve_gguf
+    from pathlib import Path
+
+    import yaml
+
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+    gguf = resolve_gguf("gemma3-270m", cfg["models"]["gemma3-270m"], Path("."))
+    out = subprocess.run([str(bench), "-m", str(gguf), "-p", "32", "-n", "4", "-r", "1", "-t", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert "tg4" in out.stdout, out.stdout
