@@ -8,7 +8,8 @@ to benchmarks/RESULTS.md:
   overhead = 1 - serving / wall      (target <= 20 %)
 and the per-step split recorded in each cell.json (server start, tokenizer, prompts, aiperf ...).
 
-    .venv/bin/python benchmarks/sweep_overhead.py
+    .venv/bin/python benchmarks/sweep_overhead.py                       # the default sweep as shipped
+    .venv/bin/python benchmarks/sweep_overhead.py --requests 20 --units block   # the seed's 20 per cell
 """
 from __future__ import annotations
 
@@ -35,11 +36,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run(unit: str) -> dict:
+def run(unit: str, requests: int | None = None) -> dict:
     wd = Path(tempfile.mkdtemp(prefix=f"jb-overhead-{unit}-"))
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     cfg["backends"]["llamacpp"]["port"] = free_port()
     cfg["capture"] = {"unit": unit}
+    if requests:
+        cfg["sweep"]["requests"] = requests
     (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(wd),
            "--configfile", str(wd / "config.yaml"), "--cores", "1"]
@@ -67,13 +70,22 @@ def run(unit: str) -> dict:
 
 
 def main() -> None:
-    results = [run("cell"), run("block")]
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, help="requests per cell (default: config.yaml's)")
+    ap.add_argument("--units", default="cell,block", help="capture units to run, comma-separated")
+    args = ap.parse_args()
+    results = [run(u, args.requests) for u in args.units.split(",")]
+    per_cell = args.requests or yaml.safe_load((REPO / "config.yaml").read_text())["sweep"]["requests"]
+    argv = " ".join(sys.argv[1:])
     lines = [
         f"## Sweep overhead — {time.strftime('%Y-%m-%d %H:%M')} on {socket.gethostname()} "
         f"({subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores)",
         "",
-        "Command: `.venv/bin/python benchmarks/sweep_overhead.py` (embedded default sweep, real components, "
-        "llama-server built and tokenizer cached beforehand).",
+        f"Command: `.venv/bin/python benchmarks/sweep_overhead.py{' ' + argv if argv else ''}` (embedded default "
+        f"sweep with {per_cell} requests per cell, real components, llama-server built and tokenizer cached "
+        "beforehand; wall = the whole `snakemake --cores 1`, figures included).",
         "",
         "| capture unit | cells | requests | wall s | serving measured requests s | overhead | target |",
         "|---|---|---|---|---|---|---|",

@@ -141,7 +141,7 @@ def build(cmake_args: list[str] | None = None, jobs: int | None = None, log=sys.
 
 
 def _finished(bdir: Path) -> bool:
-    return (bdir / BUILD_RECORD).exists() and all((bdir / "bin" / t).exists() for t in TARGETS)
+    return bool(_build_record(bdir)) and all((bdir / "bin" / t).exists() for t in TARGETS)
 
 
 def find_binary(name: str, configured: str | None = None, allow_build: bool = True) -> Path:
@@ -176,7 +176,16 @@ def binary_version(binary: Path) -> dict:
         "commit": m.group(2) if m else None,
         "version_text": text.strip().splitlines()[0] if text.strip() else "",
         "built_with": next((l.strip() for l in text.splitlines() if "built with" in l), None),
+        # our own builds say how they were configured (e.g. AMX left out); others: None
+        "cmake_args": _build_record(Path(binary).parent.parent).get("cmake_args"),
     }
+
+
+def _build_record(bdir: Path) -> dict:
+    try:
+        return json.loads((bdir / BUILD_RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def main(argv=None) -> int:
