@@ -126,3 +126,15 @@ def test_rerun_measures_nothing_and_figures_plot_what_exists(run_dir):
         assert row["value"] == pytest.approx(want)
     # no server left behind
     assert not list((run_dir / "results/.run/servers").glob("*.json"))
+
+
+def test_report_bundles_every_figure_and_the_index(run_dir):
+    """`snakemake --report` (after the figures test) embeds every PNG and table and index.html,
+    whose provenance names the llama.cpp build the cells were measured with."""
+    snakemake(run_dir, "--report", "results/report.html")
+    html = (run_dir / "results/report.html").read_text(errors="replace")
+    figs = run_dir / "results/figures"
+    pngs = sorted(p.name for p in figs.glob("*.png"))
+    assert pngs and all(name in html for name in pngs), [n for n in pngs if n not in html][:10]
+    assert "index.html" in html
+    assert "11434" in (figs / "index.html").read_text()
