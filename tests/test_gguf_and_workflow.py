@@ -1,4 +1,8 @@
+import re
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +61,18 @@ def test_missing_cells_table_counts_per_group():
     assert "3/4" in text and "512x128" in text
     assert "ollama" not in text
     assert missing_cells_table(cells, lambda c: True).endswith("0 of 5 cells not captured yet")
+
+
+def test_seed_sweep_dry_run_shows_768_missing_cells(tmp_path):
+    """The shipped Jetson example reproduces the seed's sweep: 4 modes x 2 backends x 8 models x
+    4 prompts x 3 gens = 768 capture jobs, listed as missing by a plain dry run (no device touched)."""
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--snakefile", str(repo / "Snakefile"),
+                          "--directory", str(tmp_path), "--configfile",
+                          str(repo / "config/jetson-orin-nano-super.yaml")],
+                         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-3000:]
+    assert "768 of 768 cells not captured yet" in text, text[-3000:]
+    assert re.search(r"^capture\s+768$", text, re.M), text[-3000:]
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("cell.json"))
