@@ -24,3 +24,12 @@ def default_config():
 
     with open(REPO / "config.yaml") as fh:
         return yaml.safe_load(fh)
+
+
+@pytest.fixture
+def default_gguf(default_config):
+    """The default config's real GGUF (gemma3-270m Q4_K_M), resolved as the pipeline does."""
+    from joulebench.models.sources import resolve_gguf
+
+    name = next(iter(default_config["models"]))
+    return resolve_gguf(name, default_config["models"][name], REPO)

