@@ -26,10 +26,13 @@ def default_config():
         return yaml.safe_load(fh)
 
 
-@pytest.fixture
-def default_gguf(default_config):
+@pytest.fixture(scope="session")
+def default_gguf():
     """The default config's real GGUF (gemma3-270m Q4_K_M), resolved as the pipeline does."""
+    import yaml
+
     from joulebench.models.sources import resolve_gguf
 
-    name = next(iter(default_config["models"]))
-    return resolve_gguf(name, default_config["models"][name], REPO)
+    models = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
+    name = next(iter(models))
+    return resolve_gguf(name, models[name], REPO)

@@ -1,0 +1,81 @@
+"""The tokenizer built from the GGUF for aiperf and the exact-length prompts.
+
+It is saved as the generic fast class with compact JSON (aiperf loads it at every start; the model
+classes re-parse the JSON in Python). These tests hold it to the model class's token ids.
+"""
+import json
+
+import pytest
+
+from joulebench.capture.prompts import corpus_words
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, default_gguf):
+    import os
+
+    from joulebench.backends.llamacpp_build import source_dir
+    from joulebench.models.gguf_file import read_metadata
+    from joulebench.models.templates import resolve_template
+    from joulebench.models.tokenizer import build_tokenizer, snapshot_dir
+
+    meta = read_metadata(default_gguf, arrays=())
+    src = source_dir()  # the llama.cpp sources bootstrap fetched (chat templates)
+    template = resolve_template("gemma3-270m", "google-gemma-2-2b-it.jinja", src if src.exists() else None, meta)
+    old = os.environ.get("JOULEBENCH_CACHE")
+    os.environ["JOULEBENCH_CACHE"] = str(tmp_path_factory.mktemp("jbcache"))  # a fresh build
+    try:
+        repo_id, hf_home = build_tokenizer("gemma3-270m", default_gguf, template)
+        snap = snapshot_dir(repo_id)
+    finally:
+        if old is None:
+            os.environ.pop("JOULEBENCH_CACHE")
+        else:
+            os.environ["JOULEBENCH_CACHE"] = old
+    return snap, default_gguf, template
+
+
+def model_class_tokenizer(gguf, template):
+    """What build_tokenizer saved before: transformers' own class for the GGUF's tokenizer."""
+    from transformers.integrations.gguf import gguf_tokenizer_mapping as m
+
+    from joulebench.models.gguf_file import read_metadata
+    from joulebench.models.tokenizer import _tokenizer_parts
+
+    arch, tok_dict, tok_cfg = _tokenizer_parts(read_metadata(gguf))
+    b = m.select_tokenizer_builder(arch, tok_dict.get("tokenizer_type"))(tok_dict)
+    b = m.set_split_regex(m.add_gguf_special_tokens(b, tok_dict), tok_dict)
+    tok_cfg.pop("chat_template", None)
+    tok = type(b)(tokenizer_object=b.backend_tokenizer, **tok_cfg)
+    tok.chat_template = template.read_text()
+    return tok
+
+
+def ids(x):
+    return list(x["input_ids"] if hasattr(x, "keys") else x)
+
+
+def test_saved_as_generic_fast_class_with_compact_json(built):
+    snap, _, _ = built
+    cfg = json.loads((snap / "tokenizer_config.json").read_text())
+    assert cfg["tokenizer_class"] == "PreTrainedTokenizerFast"
+    head = (snap / "tokenizer.json").read_text()[:200]
+    assert "\n" not in head and head.startswith('{"version"')
+
+
+def test_same_token_ids_as_the_model_class(built):
+    from transformers import AutoTokenizer
+
+    snap, gguf, template = built
+    saved = AutoTokenizer.from_pretrained(str(snap))
+    reference = model_class_tokenizer(gguf, template)
+    assert len(saved) == len(reference) == 262144
+    words = corpus_words()
+    for start in range(0, 6000, 150):
+        text = " ".join(words[start:start + 300]) + " <b>x</b>\n\n  tabs\tand ünïcode 東京"
+        assert saved.encode(text) == reference.encode(text)
+        msgs = [{"role": "user", "content": text}]
+        assert ids(saved.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True)) == \
+            ids(reference.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True))
+    assert saved.bos_token == reference.bos_token and saved.eos_token == reference.eos_token
+    assert saved.encode("hi")[0] == reference.bos_token_id
