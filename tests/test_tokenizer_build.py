@@ -26,13 +26,12 @@ def built(tmp_path_factory, default_gguf):
     os.environ["JOULEBENCH_CACHE"] = str(tmp_path_factory.mktemp("jbcache"))  # a fresh build
     try:
         repo_id, hf_home = build_tokenizer("gemma3-270m", default_gguf, template)
-        snap = snapshot_dir(repo_id)
+        yield snapshot_dir(repo_id), default_gguf, template, repo_id, hf_home
     finally:
         if old is None:
             os.environ.pop("JOULEBENCH_CACHE")
         else:
             os.environ["JOULEBENCH_CACHE"] = old
-    return snap, default_gguf, template
 
 
 def model_class_tokenizer(gguf, template):
@@ -56,7 +55,7 @@ def ids(x):
 
 
 def test_saved_as_generic_fast_class_with_compact_json(built):
-    snap, _, _ = built
+    snap = built[0]
     cfg = json.loads((snap / "tokenizer_config.json").read_text())
     assert cfg["tokenizer_class"] == "PreTrainedTokenizerFast"
     head = (snap / "tokenizer.json").read_text()[:200]
@@ -66,7 +65,7 @@ def test_saved_as_generic_fast_class_with_compact_json(built):
 def test_same_token_ids_as_the_model_class(built):
     from transformers import AutoTokenizer
 
-    snap, gguf, template = built
+    snap, gguf, template = built[:3]
     saved = AutoTokenizer.from_pretrained(str(snap))
     reference = model_class_tokenizer(gguf, template)
     assert len(saved) == len(reference) == 262144
@@ -79,3 +78,22 @@ def test_same_token_ids_as_the_model_class(built):
             ids(reference.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True))
     assert saved.bos_token == reference.bos_token and saved.eos_token == reference.eos_token
     assert saved.encode("hi")[0] == reference.bos_token_id
+
+
+def test_prompt_memo_serves_any_smaller_request_count(built):
+    """Prompts are drawn in sequence from the seed: 2 requests get the first 2 of the 3 built."""
+    import shutil
+
+    from joulebench.capture.prompts import build_prompts, load_tokenizer, templated_len
+    from joulebench.paths import cache_dir
+
+    repo_id, hf_home = built[3:]
+    three = build_prompts(repo_id, str(hf_home), 64, 3, seed=7)
+    memo = list((cache_dir() / "prompts").glob("*.json"))
+    assert len(memo) == 1
+    assert build_prompts(repo_id, str(hf_home), 64, 2, seed=7) == three[:2]
+    tok = load_tokenizer(repo_id, str(hf_home))
+    assert [templated_len(tok, t) for t in three] == [64, 64, 64] and len(set(three)) == 3
+    shutil.rmtree(cache_dir() / "prompts")
+    assert build_prompts(repo_id, str(hf_home), 64, 2, seed=7) == three[:2]  # built afresh: same draw
+    assert build_prompts(repo_id, str(hf_home), 64, 3, seed=8) != three

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 from functools import lru_cache
 from pathlib import Path
@@ -65,10 +66,14 @@ def exact_prompt(tok, words: list[str], start: int, ctx: int) -> str | None:
 
 
 def build_prompts(tokenizer_id: str, hf_home: str | None, ctx: int, count: int, seed: int) -> list[str]:
-    key = hashlib.sha256(json.dumps([tokenizer_id, ctx, count, seed, 1]).encode()).hexdigest()[:16]
+    # The draw is sequential from `seed`, so the first k prompts are the same for any count >= k:
+    # one memo per (tokenizer, ctx, seed) serves every request count up to the longest built.
+    key = hashlib.sha256(json.dumps([tokenizer_id, ctx, seed, 2]).encode()).hexdigest()[:16]
     memo = cache_dir() / "prompts" / f"{key}.json"
     if memo.exists():
-        return json.loads(memo.read_text())
+        cached = json.loads(memo.read_text())
+        if len(cached) >= count:
+            return cached[:count]
     tok = load_tokenizer(tokenizer_id, hf_home)
     words = corpus_words()
     rng = random.Random(seed)
@@ -83,7 +88,9 @@ def build_prompts(tokenizer_id: str, hf_home: str | None, ctx: int, count: int, 
         if text is not None and text not in prompts:
             prompts.append(text)
     memo.parent.mkdir(parents=True, exist_ok=True)
-    memo.write_text(json.dumps(prompts))
+    tmp = memo.with_name(f".{memo.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(prompts))
+    os.replace(tmp, memo)  # a concurrent reader never sees half a file
     return prompts
 
 
