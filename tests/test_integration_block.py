@@ -46,3 +46,19 @@ def test_each_cell_holds_only_its_own_requests(block_dir):
     for _, row in s.iterrows():
         mine = req[(req.ctx == row.ctx) & (req.gen == row.gen)]
         assert row["ttft_ms_p50"] == pytest.approx(mine["ttft_ms"].median())
+
+
+def test_aiperf_sends_joulebench_prompts_verbatim(block_dir):
+    """`--prompt-corpus random` only skips tokenizing aiperf's synthetic corpus: every request
+    aiperf built (its inputs.json) carries the exact-length prompt and output length from the file."""
+    block = next((block_dir / "results/raw/default/llamacpp/gemma3-270m").glob("block-*"))
+    meta = json.loads(next(block.parent.glob("ctx*/cell.json")).read_text())
+    argv = meta["aiperf_argv"]
+    assert argv[argv.index("--prompt-corpus") + 1] == "random"
+    ours = [json.loads(line) for line in (block / "prompts.jsonl").read_text().splitlines()]
+    sent = json.loads((block / "aiperf/inputs.json").read_text())["data"]
+    assert len(sent) == len(ours) == 4 * 3 + 1  # + the warm-up request
+    for mine, theirs in zip(ours, sent):
+        payload = theirs["payloads"][0]
+        assert payload["messages"] == [{"role": "user", "content": mine["text"]}]
+        assert payload.get("max_completion_tokens", payload.get("max_tokens")) == mine["output_length"]
