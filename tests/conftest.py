@@ -18,21 +18,23 @@ def aiperf_fixture_dir():
     return d
 
 
-@pytest.fixture
-def default_config():
+def load_default_config() -> dict:
     import yaml
 
     with open(REPO / "config.yaml") as fh:
         return yaml.safe_load(fh)
 
 
+@pytest.fixture
+def default_config():
+    return load_default_config()  # a fresh dict: tests may edit it
+
+
 @pytest.fixture(scope="session")
 def default_gguf():
     """The default config's real GGUF (gemma3-270m Q4_K_M), resolved as the pipeline does."""
-    import yaml
-
     from joulebench.models.sources import resolve_gguf
 
-    models = yaml.safe_load((REPO / "config.yaml").read_text())["models"]
+    models = load_default_config()["models"]
     name = next(iter(models))
     return resolve_gguf(name, models[name], REPO)

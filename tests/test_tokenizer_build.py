@@ -4,6 +4,7 @@ It is saved as the generic fast class with compact JSON (aiperf loads it at ever
 classes re-parse the JSON in Python). These tests hold it to the model class's token ids.
 """
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,8 +13,6 @@ from joulebench.capture.prompts import corpus_words
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, default_gguf):
-    import os
-
     from joulebench.backends.llamacpp_build import source_dir
     from joulebench.models.gguf_file import read_metadata
     from joulebench.models.templates import resolve_template
@@ -22,30 +21,19 @@ def built(tmp_path_factory, default_gguf):
     meta = read_metadata(default_gguf, arrays=())
     src = source_dir()  # the llama.cpp sources bootstrap fetched (chat templates)
     template = resolve_template("gemma3-270m", "google-gemma-2-2b-it.jinja", src if src.exists() else None, meta)
-    old = os.environ.get("JOULEBENCH_CACHE")
-    os.environ["JOULEBENCH_CACHE"] = str(tmp_path_factory.mktemp("jbcache"))  # a fresh build
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JOULEBENCH_CACHE", str(tmp_path_factory.mktemp("jbcache")))  # a fresh build
         repo_id, hf_home = build_tokenizer("gemma3-270m", default_gguf, template)
-        yield snapshot_dir(repo_id), default_gguf, template, repo_id, hf_home
-    finally:
-        if old is None:
-            os.environ.pop("JOULEBENCH_CACHE")
-        else:
-            os.environ["JOULEBENCH_CACHE"] = old
+        yield SimpleNamespace(snap=snapshot_dir(repo_id), gguf=default_gguf, template=template,
+                              repo_id=repo_id, hf_home=str(hf_home))
 
 
-def model_class_tokenizer(gguf, template):
+def reference_tokenizer(gguf, template):
     """What build_tokenizer saved before: transformers' own class for the GGUF's tokenizer."""
-    from transformers.integrations.gguf import gguf_tokenizer_mapping as m
-
     from joulebench.models.gguf_file import read_metadata
-    from joulebench.models.tokenizer import _tokenizer_parts
+    from joulebench.models.tokenizer import model_class_tokenizer
 
-    arch, tok_dict, tok_cfg = _tokenizer_parts(read_metadata(gguf))
-    b = m.select_tokenizer_builder(arch, tok_dict.get("tokenizer_type"))(tok_dict)
-    b = m.set_split_regex(m.add_gguf_special_tokens(b, tok_dict), tok_dict)
-    tok_cfg.pop("chat_template", None)
-    tok = type(b)(tokenizer_object=b.backend_tokenizer, **tok_cfg)
+    tok, _ = model_class_tokenizer(read_metadata(gguf))
     tok.chat_template = template.read_text()
     return tok
 
@@ -55,19 +43,17 @@ def ids(x):
 
 
 def test_saved_as_generic_fast_class_with_compact_json(built):
-    snap = built[0]
-    cfg = json.loads((snap / "tokenizer_config.json").read_text())
+    cfg = json.loads((built.snap / "tokenizer_config.json").read_text())
     assert cfg["tokenizer_class"] == "PreTrainedTokenizerFast"
-    head = (snap / "tokenizer.json").read_text()[:200]
+    head = (built.snap / "tokenizer.json").read_text()[:200]
     assert "\n" not in head and head.startswith('{"version"')
 
 
 def test_same_token_ids_as_the_model_class(built):
     from transformers import AutoTokenizer
 
-    snap, gguf, template = built[:3]
-    saved = AutoTokenizer.from_pretrained(str(snap))
-    reference = model_class_tokenizer(gguf, template)
+    saved = AutoTokenizer.from_pretrained(str(built.snap))
+    reference = reference_tokenizer(built.gguf, built.template)
     assert len(saved) == len(reference) == 262144
     words = corpus_words()
     for start in range(0, 6000, 150):
@@ -87,13 +73,13 @@ def test_prompt_memo_serves_any_smaller_request_count(built):
     from joulebench.capture.prompts import build_prompts, load_tokenizer, templated_len
     from joulebench.paths import cache_dir
 
-    repo_id, hf_home = built[3:]
-    three = build_prompts(repo_id, str(hf_home), 64, 3, seed=7)
+    repo_id, hf_home = built.repo_id, built.hf_home
+    three = build_prompts(repo_id, hf_home, 64, 3, seed=7)
     memo = list((cache_dir() / "prompts").glob("*.json"))
     assert len(memo) == 1
-    assert build_prompts(repo_id, str(hf_home), 64, 2, seed=7) == three[:2]
-    tok = load_tokenizer(repo_id, str(hf_home))
+    assert build_prompts(repo_id, hf_home, 64, 2, seed=7) == three[:2]
+    tok = load_tokenizer(repo_id, hf_home)
     assert [templated_len(tok, t) for t in three] == [64, 64, 64] and len(set(three)) == 3
     shutil.rmtree(cache_dir() / "prompts")
-    assert build_prompts(repo_id, str(hf_home), 64, 2, seed=7) == three[:2]  # built afresh: same draw
-    assert build_prompts(repo_id, str(hf_home), 64, 3, seed=8) != three
+    assert build_prompts(repo_id, hf_home, 64, 2, seed=7) == three[:2]  # built afresh: same draw
+    assert build_prompts(repo_id, hf_home, 64, 3, seed=8) != three

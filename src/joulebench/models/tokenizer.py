@@ -52,6 +52,19 @@ def _tokenizer_parts(meta: dict) -> tuple[str, dict, dict]:
     return meta["general.architecture"], tokenizer, tokenizer_config
 
 
+def model_class_tokenizer(meta: dict):
+    """(tokenizer, its config) as transformers' convert_gguf_tokenizer builds it: the model's own class
+    (GemmaTokenizer, ...), which sets BOS/EOS handling in the backend tokenizer's post-processor."""
+    from transformers.integrations.gguf import gguf_tokenizer_mapping as m
+
+    arch, tok_dict, tok_cfg = _tokenizer_parts(meta)
+    built = m.select_tokenizer_builder(arch, tok_dict.get("tokenizer_type"))(tok_dict)
+    built = m.add_gguf_special_tokens(built, tok_dict)
+    built = m.set_split_regex(built, tok_dict)
+    tok_cfg.pop("chat_template", None)
+    return type(built)(tokenizer_object=built.backend_tokenizer, **tok_cfg), tok_cfg
+
+
 def build_tokenizer(model: str, gguf_path: Path, template: Path | None) -> tuple[str, Path]:
     """Returns (repo id for --tokenizer, HF_HOME to export). Cached by GGUF hash + template."""
     template_text = template.read_text() if template else None
@@ -64,14 +77,7 @@ def build_tokenizer(model: str, gguf_path: Path, template: Path | None) -> tuple
     from transformers.integrations.gguf import gguf_tokenizer_mapping as m
 
     meta = read_metadata(gguf_path)
-    arch, tok_dict, tok_cfg = _tokenizer_parts(meta)
-    # As transformers' convert_gguf_tokenizer; the model's own class sets BOS/EOS handling in the
-    # backend tokenizer's post-processor.
-    built = m.select_tokenizer_builder(arch, tok_dict.get("tokenizer_type"))(tok_dict)
-    built = m.add_gguf_special_tokens(built, tok_dict)
-    built = m.set_split_regex(built, tok_dict)
-    tok_cfg.pop("chat_template", None)
-    model_class = type(built)(tokenizer_object=built.backend_tokenizer, **tok_cfg)
+    model_class, tok_cfg = model_class_tokenizer(meta)
     # Saved as the generic fast class: aiperf loads the tokenizer at every start, and the model
     # classes (GemmaTokenizer, ...) re-parse tokenizer.json in Python first (2.3 s against 1.8 s
     # for gemma3's 262k vocabulary, measured). Same token ids: tests/test_tokenizer_build.py.
