@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import integrate as I
 from . import uncertainty as U
+from ..telemetry import headline_rails
 from .seed_method import seed_figures
 from .trace import load
 from .windows import count_in, occupancy, overlapping, request_windows
@@ -28,14 +29,12 @@ MIN_PHASE_SAMPLES = 5
 REG_MAX_REL_SE = 0.25
 MAX_GAP_PERIODS = 3.0
 MIN_COVERAGE = 0.5
-THROTTLE_MASK = 0x4 | 0x8 | 0x40 | 0x80 | 0x100
-DEFAULT_HEADLINE = ("VDD_IN", "gpu0", "package-0")
 
 
 def headline_rail(rails, wanted: str | None) -> str | None:
     if wanted and wanted in rails:
         return wanted
-    for r in DEFAULT_HEADLINE:
+    for r in headline_rails():
         if r in rails:
             return r
     return sorted(rails)[0] if rails else None
@@ -116,8 +115,8 @@ def thermal(tr, t0, t1) -> dict:
     col = lambda c, f: float(getattr(w[c], f)()) if c in w and w[c].notna().any() else np.nan
     out.update(temp_cpu_mean_c=col("temp_cpu_c", "mean"), temp_gpu_mean_c=col("temp_gpu_c", "mean"),
                temp_tj_peak_c=col("temp_tj_c", "max"), gpu_clock_mhz_mean=col("gpu_clock_mhz", "mean"))
-    if "throttle" in w and w["throttle"].notna().any():  # NVML clock-event reasons; Jetson: unknown
-        out["throttled"] = bool(np.any(w["throttle"].dropna().astype(np.int64).to_numpy() & THROTTLE_MASK))
+    if "throttled" in w and w["throttled"].notna().any():  # decoded by the sensor (NVML); Jetson: unknown
+        out["throttled"] = bool(w["throttled"].max() > 0)
     return out
 
 

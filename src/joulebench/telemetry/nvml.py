@@ -1,18 +1,33 @@
 """NVIDIA GPUs through NVML (nvidia-ml-py). pynvml is imported lazily: only the capture needs it.
 
-Per GPU: the cumulative energy counter (mJ, updates every ~70 ms on the H100: the source of
-energy), the instantaneous power field, the ~1 s averaged nvmlDeviceGetPowerUsage (kept to show
-what the seed's method would see), clocks, temperature, power limit, clock-event reasons.
+Per GPU: the cumulative energy counter (mJ: the source of energy), the instantaneous power field,
+the ~1 s averaged nvmlDeviceGetPowerUsage (kept to show what the seed's method would see), clocks,
+temperature, power limit, clock-event reasons.
+
+Sensor model: the driver refreshes the energy counter on its own clock (H100 ~70 ms, H200 100 ms)
+and a poll returns the last refreshed value. A refresh happened after the previous poll and before
+the read that first shows it ended, so `decode` places it at the middle of that interval (half-poll
+correction; each sample records how long its counter read took, `e_read_ns`). Polling faster than
+the refresh only re-reads the same value (and one read costs 3-6 ms on a virtualised H200), so the
+sampler locks onto the refresh: once the period is known it sleeps until shortly before the next
+expected refresh and polls at `interval_ms` only around it (meta `polling`).
 """
 from __future__ import annotations
 
-from .base import Source, stamp
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .base import Sensor, Source, stamp
+from .decoded import Rail, clean, rails_in, series, thermal_frame
 
 FI_POWER_INSTANT = 186  # NVML_FI_DEV_POWER_INSTANT, used if the binding lacks the constant
 THROTTLE_MASK = 0x4 | 0x8 | 0x40 | 0x80 | 0x100  # sw power cap, hw slowdown, sw/hw thermal, power brake
+LEARN_CHANGES = 6  # counter changes seen at the fine interval before the refresh period is trusted
 
 
-def readable() -> bool:
+def readable(root: str | None = None) -> bool:
     try:
         import pynvml
 
@@ -22,6 +37,39 @@ def readable() -> bool:
         return n > 0
     except Exception:
         return False
+
+
+class RefreshLock:
+    """Poll schedule locked onto a counter's refresh period: fine polls only near the next refresh.
+
+    `next_delay_s(t, changed)` is told after every poll (monotonic seconds) whether the counter
+    changed and answers how long to sleep. Until LEARN_CHANGES changes have been seen it polls at
+    the fine interval; afterwards it sleeps to `guard` before the next expected refresh and polls
+    finely until the change shows (a missed refresh falls back to fine polling)."""
+
+    def __init__(self, fine_s: float):
+        self.fine_s, self.changes, self.period_s = fine_s, [], None
+
+    def guard_s(self) -> float:
+        # one fine poll of slack for where the last refresh fell, plus the period's own jitter
+        return 1.5 * self.fine_s + 0.05 * (self.period_s or 0.0)
+
+    def next_delay_s(self, t: float, changed: bool) -> float:
+        if changed:
+            self.changes = (self.changes + [t])[-LEARN_CHANGES:]
+            if len(self.changes) == LEARN_CHANGES:
+                self.period_s = float(np.median(np.diff(self.changes)))
+        if self.period_s is None or self.period_s <= 3 * self.fine_s:
+            return self.fine_s  # learning, or a counter too fast for locking to save anything
+        if t - self.changes[-1] > 2 * self.period_s:  # lost the lock (refresh missed): learn again
+            self.changes, self.period_s = [], None
+            return self.fine_s
+        return self.period_s - self.guard_s() if changed else self.fine_s
+
+    def meta(self) -> dict:
+        return {"mode": "refresh-locked", "fine_interval_ms": self.fine_s * 1e3,
+                "refresh_period_ms_est": None if self.period_s is None else self.period_s * 1e3,
+                "guard_ms": self.guard_s() * 1e3}
 
 
 class NvmlSource(Source):
@@ -37,6 +85,7 @@ class NvmlSource(Source):
         self.idx = list(indices) if indices is not None else list(range(n))
         self.h = {f"gpu{i}": pynvml.nvmlDeviceGetHandleByIndex(i) for i in self.idx}
         self.fi = getattr(pynvml, "NVML_FI_DEV_POWER_INSTANT", FI_POWER_INSTANT)
+        self.lock = RefreshLock(self.interval_ms / 1000.0)
 
     def _try(self, fn, *a):
         try:
@@ -51,14 +100,19 @@ class NvmlSource(Source):
                       "power_limit_mw": self._try(nv.nvmlDeviceGetEnforcedPowerLimit, h),
                       "uuid": self._try(nv.nvmlDeviceGetUUID, h)}
         return {"rails": sorted(self.h), "devices": out, "driver": self._try(nv.nvmlSystemGetDriverVersion),
-                "units": {"e_mj": "mJ (cumulative since driver load)", "p_mw": "mW instant",
-                          "p_avg_mw": "mW ~1 s average", "clk_mhz": "MHz", "temp_c": "C"}}
+                "polling": self.lock.meta(),
+                "units": {"e_mj": "mJ (cumulative since driver load)", "e_read_ns": "ns (duration of the counter read)",
+                          "p_mw": "mW instant", "p_avg_mw": "mW ~1 s average", "clk_mhz": "MHz", "temp_c": "C"}}
 
     def read(self) -> dict:
         nv, st = self.nv, stamp()
-        rec = {**st, "e_mj": {}, "p_mw": {}, "p_avg_mw": {}, "clk_mhz": {}, "temp_c": {}, "throttle": {}}
-        for k, h in self.h.items():
+        rec = {**st, "e_mj": {}, "e_read_ns": {}, "p_mw": {}, "p_avg_mw": {}, "clk_mhz": {}, "temp_c": {},
+               "throttle": {}}
+        for k, h in self.h.items():  # the counters first: their read time bounds the refresh time
+            t0 = time.monotonic_ns()
             rec["e_mj"][k] = self._try(nv.nvmlDeviceGetTotalEnergyConsumption, h)
+            rec["e_read_ns"][k] = time.monotonic_ns() - t0
+        for k, h in self.h.items():
             fv = self._try(nv.nvmlDeviceGetFieldValues, h, [self.fi])
             if fv and getattr(fv[0], "nvmlReturn", 1) == 0:
                 rec["p_mw"][k] = fv[0].value.uiVal
@@ -70,8 +124,62 @@ class NvmlSource(Source):
                 self._try(nv.nvmlDeviceGetCurrentClocksThrottleReasons, h)
         return rec
 
+    def samples(self, should_stop):
+        first, last = next(iter(self.h), None), None
+        while not should_stop():
+            try:
+                rec = self.read()
+            except Exception as exc:  # a failed read is recorded, not fatal
+                if len(self.errors) < 50:
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+                time.sleep(self.lock.fine_s)
+                continue
+            yield rec
+            val = rec["e_mj"].get(first)
+            changed = last is not None and val is not None and val != last
+            last = val if val is not None else last
+            time.sleep(self.lock.next_delay_s(time.monotonic(), changed))
+
     def close(self) -> None:
         try:
             self.nv.nvmlShutdown()
         except Exception:
             pass
+
+
+def refresh_times(t: np.ndarray, e: np.ndarray, read_ns: np.ndarray):
+    """(refresh time estimates, values, half-widths): one point per new counter value, at the middle
+    of (previous poll, end of the read that first showed it]. The first value (refreshed at an
+    unknown time before the first poll) is dropped."""
+    new = np.flatnonzero(np.diff(e) != 0) + 1
+    lo, hi = t[new - 1], t[new] + read_ns[new]
+    return (lo + hi) // 2, e[new], (hi - lo) / 2.0
+
+
+def decode(tr, samples, meta: dict, meta_path: Path) -> None:
+    rails = rails_in(samples, "e_mj", "p_mw")
+    for rail in rails:
+        have = [s for s in samples if (s.get("e_mj") or {}).get(rail) is not None]
+        read = np.array([(s.get("e_read_ns") or {}).get(rail) or 0 for s in have], dtype=np.int64)  # 0: older captures
+        te, e, rd = clean(*series(have, "e_mj", rail, 1e-3), rail, tr.problems, read)
+        ta, pa = clean(*series(samples, "p_avg_mw", rail, 1e-3), rail + " (avg power)", [])
+        tr_, er, half = refresh_times(te, e, rd) if te.size >= 2 else (te, e, np.zeros(0))
+        if tr_.size >= 2:
+            tr.rails[rail] = Rail(rail, "counter", tr_, er, ta, pa, t_unc_ns=float(np.median(half)))
+            tr.info.setdefault("refresh_period_ms", float(np.median(np.diff(tr_))) / 1e6)
+        else:  # no counter on this GPU: fall back to the instantaneous power field
+            tp, p = clean(*series(samples, "p_mw", rail, 1e-3), rail, tr.problems)
+            tr.problems.append(f"{rail}: no energy counter, integrating instantaneous power")
+            tr.rails[rail] = Rail(rail, "power", tp, p, ta, pa)
+    if rails:
+        th = thermal_frame(samples, rails[0], {"temp_gpu_c": "temp_c", "gpu_clock_mhz": "clk_mhz",
+                                               "throttle": "throttle"})
+        codes = th["throttle"].to_numpy()
+        ok = np.isfinite(codes)
+        th["throttled"] = np.where(ok, (np.where(ok, codes, 0).astype(np.int64) & THROTTLE_MASK) != 0, np.nan)
+        tr.thermal = th
+
+
+SENSOR = Sensor(name="nvml", headline_rail="gpu0", default_interval_ms=50, make_source=NvmlSource, decode=decode,
+                available=lambda root: True, platforms=("nvidia-gpu",), auto_reason="auto: NVIDIA GPU energy counter",
+                value_keys=("e_mj", "p_mw"), meta_keys=("polling",))
