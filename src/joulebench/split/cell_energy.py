@@ -25,6 +25,10 @@ from .trace import load
 from .windows import count_in, occupancy, overlapping, request_windows
 
 R_DIRECT = 4.0
+R_DIRECT_WINDOWED = 2.0
+Z95 = 1.96
+# a phase whose power the sensor pins down no better than +-10 % (95 %) is unresolved, not a number
+MAX_SENSOR_REL_CI95 = 0.10
 MIN_PHASE_SAMPLES = 5
 REG_MAX_REL_SE = 0.25
 MAX_GAP_PERIODS = 3.0
@@ -40,11 +44,31 @@ def headline_rail(rails, wanted: str | None) -> str | None:
     return sorted(rails)[0] if rails else None
 
 
-def _phase(rail, a, b, cov, tokens, occs, phase, span):
-    """Energy of one phase on one rail over the covered requests."""
+def estimator(rail, window_over_period: float) -> str:
+    """The estimator that fits the sensor's semantics (docs/energy-method.md):
+    sparse point readings (tegrastats) -> phase_mean; conversion-window averages (INA3221) ->
+    window_integral (edge-aware, integrate.edge_energy) for windows of >= R_DIRECT readings, else
+    window_regression; a counter -> direct differences (`counter`) for windows of >= R_DIRECT
+    refreshes, else counter_regression; instantaneous power (NVML without counter) -> `step`
+    integration for long windows, else phase_mean."""
+    long = np.isfinite(window_over_period) and window_over_period >= R_DIRECT
+    if rail.kind == "counter":
+        return "counter" if long else "counter_regression"
+    if rail.sparse:
+        return "phase_mean"
+    if rail.window_ns > 0:  # edges are read without blending: direct from R_DIRECT_WINDOWED readings
+        ok = np.isfinite(window_over_period) and window_over_period >= R_DIRECT_WINDOWED
+        return "window_integral" if ok else "window_regression"
+    return "step" if long else "phase_mean"
+
+
+def _phase(rail, a, b, cov, tokens, occs, phase, span, before_a):
+    """Energy of one phase on one rail over the covered requests. `before_a`: the phase edge
+    preceding each window's start (the power just before `a` belongs to the phase since then)."""
     cx, cy = I.curve(rail)
     per = I.period_ns(rail)
-    direct = I.window_energy(cx, cy, a, b)
+    direct = (I.window_energy(cx, cy, a, b) if rail.kind == "counter" else
+              I.edge_energy(rail, b, after=a) - I.edge_energy(rail, a, after=before_a))
     direct[~cov] = np.nan
     dur = (b - a) / 1e9
     n_pts = count_in(cx if rail.kind == "counter" else rail.t_ns, a, b)
@@ -57,27 +81,33 @@ def _phase(rail, a, b, cov, tokens, occs, phase, span):
     if not cov.any():
         return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
                 "reason": f"{phase}: no window covered by samples"}
-    if np.isfinite(ratio) and ratio >= R_DIRECT:
+    method = estimator(rail, ratio)
+    if method in ("counter", "window_integral", "step"):
         e = float(np.nansum(direct[cov]))
         p = e / d_cov.sum() if d_cov.sum() > 0 else np.nan
         rel = U.quad(U.bootstrap_rel(direct[cov], tok_cov), U.edge_rel(p, per / 1e9, int(cov.sum()), e))
-        return {**out, "e": e, "method": "counter" if rail.kind == "counter" else "trapezoid",
-                "rel": rel, "resolved": e > 0, "reason": None if e > 0 else f"{phase}: zero energy"}
-    why = f"{phase}: median window {med / 1e6:.0f} ms < {R_DIRECT:g} sensor periods ({per / 1e6:.0f} ms)"
-    if rail.kind == "power":
+        return {**out, "e": e, "method": method, "rel": rel, "resolved": e > 0,
+                "reason": None if e > 0 else f"{phase}: zero energy"}
+    why = {"phase_mean": f"{phase}: sparse point readings ({per / 1e6:.0f} ms apart)",
+           "window_regression": f"{phase}: conversion-window readings"}.get(
+        method, f"{phase}: median window {med / 1e6:.0f} ms < {R_DIRECT:g} sensor periods ({per / 1e6:.0f} ms)")
+    if method == "phase_mean":
         p, se, n = I.phase_mean_power(rail, a[cov], b[cov])
         if n < MIN_PHASE_SAMPLES:
             return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
                     "reason": f"{why}; only {n} sample(s) inside (< {MIN_PHASE_SAMPLES})"}
-        method, rel_p = "phase_mean", se / p if p > 0 else np.nan
+        rel_p = se / p if p > 0 else np.nan
     else:
-        coefs, n = I.counter_regression(rail, occs, *span)
+        coefs, n = I.phase_regression(rail, occs, *span)
         p, se = coefs.get(phase, (np.nan, np.nan))
         rel_p = se / p if p > 0 else np.nan
         if not (p > 0) or not (rel_p <= REG_MAX_REL_SE):
             return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
-                    "reason": f"{why}; counter regression too uncertain (P={p:.3g} W, rel SE {rel_p:.2g})"}
-        method = "counter_regression"
+                    "reason": f"{why}; regression too uncertain (P={p:.3g} W, rel SE {rel_p:.2g})"}
+    if not (Z95 * rel_p <= MAX_SENSOR_REL_CI95):
+        return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
+                "reason": f"{why}; {method} not resolved: 95 % sensor interval +-{Z95 * rel_p:.0%} "
+                          f"> {MAX_SENSOR_REL_CI95:.0%} ({n} readings)"}
     e = p * float(d_cov.sum())
     rel = U.quad(rel_p, U.bootstrap_rel(d_cov, tok_cov))
     return {**out, "e": e, "method": method, "rel": rel, "resolved": True, "reason": None}
@@ -92,8 +122,11 @@ def rail_split(rail, req, meta, start, first, end, valid):
     span = (int(start.min()) - pad, int(end.max()) + pad)
     isl = req["isl"].astype(float).to_numpy()
     osl = req["osl"].astype(float).to_numpy()
-    pre = _phase(rail, start, first, cov, isl, occs, "prefill", span)
-    dec = _phase(rail, first, end, cov, osl, occs, "decode", span)
+    o = np.argsort(start, kind="stable")
+    prev_end = np.empty_like(end)
+    prev_end[o] = np.concatenate([[np.iinfo(np.int64).min // 2], end[o][:-1]])
+    pre = _phase(rail, start, first, cov, isl, occs, "prefill", span, prev_end)
+    dec = _phase(rail, first, end, cov, osl, occs, "decode", span, start)
     ts = meta.get("timestamps") or {}
     idle_w, n_idle = np.nan, 0
     if ts.get("telemetry_start_ns") and ts.get("idle_end_ns"):
@@ -126,8 +159,8 @@ def split_cell(raw_dir, meta: dict, req: pd.DataFrame):
     req = req.copy()
     tr = load(Path(raw_dir), meta)
     start, first, end, valid = request_windows(req)
-    wanted = ((meta.get("settings") or {}).get("telemetry") or {}).get("headline_rail")
-    head = headline_rail(list(tr.rails), wanted)
+    tcfg = (meta.get("settings") or {}).get("telemetry") or {}
+    head = headline_rail(list(tr.rails), tcfg.get("headline_rail"))
     base = {"energy_rejected_lines": tr.rejected_lines, "energy_problems": "; ".join(tr.problems) or None,
             "energy_samples": tr.n_samples}
     if head is None:
@@ -182,9 +215,11 @@ def split_cell(raw_dir, meta: dict, req: pd.DataFrame):
     }
     if overlapping(start[valid], end[valid]):
         row["energy_reason"] = "; ".join(filter(None, [row["energy_reason"], "requests overlap (concurrency > 1): phases share power"]))
-    r = tr.rails[head]
+    seed_rail = tcfg.get("seed_rail") if tcfg.get("seed_rail") in tr.rails else head  # the seed's rail if captured
+    r = tr.rails[seed_rail]
     row.update(seed_figures(r.seed_t_ns, r.seed_w, req) if r.seed_w is not None else
                seed_figures(None, None, req))
+    row["seed_rail"] = seed_rail
     row.update(thermal(tr, int(start.min()), int(end.max())))
     for name, res in results.items():  # every rail kept, not only the headline one
         row[f"rail_{name}_prefill_j"] = res["pre"]["e"] if res["pre"]["resolved"] else np.nan

@@ -1,9 +1,14 @@
 """Energy from one rail's samples: a cumulative energy curve E(t) evaluated at window edges, and the
 phase-conditional estimators used when windows are too short for the sensor.
 
-- counter rails (NVML, RAPL): E(t) = the counter itself, kept only where it changed (a 10 ms poll of a
-  70 ms counter repeats values; the first poll showing a new value is its best time), linear between.
-- power rails (tegrastats, INA3221): E(t) = trapezoid integral of the stamped power samples.
+- counter rails (NVML, RAPL): E(t) = the counter at the times it was produced (NVML: refresh times
+  estimated by its decoder), kept only where it changed, linear between (= the mean power of each
+  refresh interval held over that interval).
+- power rails (INA3221, tegrastats): each reading is the mean power over [t - window, t]; E(t) is the
+  integral of a step function that holds each reading from half-way to its neighbours' window
+  centres. A window edge between two readings then takes each side's own power, where a trapezoid
+  or a straight line through the cumulative energy would blend them (undercounting a short
+  high-power window by up to one reading's worth at each edge).
 """
 from __future__ import annotations
 
@@ -20,8 +25,9 @@ def curve(rail: Rail) -> tuple[np.ndarray, np.ndarray]:
         return t[keep], v[keep]
     if t.size < 2:
         return t, np.zeros(t.size)
-    dt = np.diff(t) / 1e9
-    return t, np.concatenate([[0.0], np.cumsum(0.5 * (v[1:] + v[:-1]) * dt)])
+    c = t - rail.window_ns / 2.0  # the middle of the interval each reading averages
+    x = np.concatenate([[c[0]], (c[1:] + c[:-1]) / 2.0, [c[-1]]])
+    return x, np.concatenate([[0.0], np.cumsum(v * np.diff(x) / 1e9)])
 
 
 def period_ns(rail: Rail) -> float:
@@ -52,6 +58,42 @@ def window_energy(cx: np.ndarray, cy: np.ndarray, a: np.ndarray, b: np.ndarray) 
     return np.interp(b, cx, cy) - np.interp(a, cx, cy)
 
 
+def exact_points(rail: Rail) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative energy at the start and end of every reading window (power rails): a window's
+    energy is exact (reading x window); a gap between windows takes the mean of its two readings."""
+    t, v, w = rail.t_ns.astype(float), rail.value, rail.window_ns
+    lo = np.maximum(t - w, np.concatenate([[t[0] - w], t[:-1]]))  # overlapping windows: count once
+    gap_w = np.concatenate([[0.0], (v[1:] + v[:-1]) / 2.0])
+    gap = (lo - np.concatenate([[lo[0]], t[:-1]])) / 1e9
+    win = (t - lo) / 1e9
+    x = np.column_stack([lo, t]).ravel()
+    y = np.cumsum(np.column_stack([gap_w * gap, v * win]).ravel())
+    return x, y
+
+
+def edge_energy(rail: Rail, s: np.ndarray, after: np.ndarray | None = None) -> np.ndarray:
+    """Cumulative energy at window edges s (power rails), edge-aware. From the last exact point
+    before s, the power up to s is extrapolated from the readings completed before s (the last
+    one, and the line through the last two when both lie after `after`, the previous phase edge),
+    never taken from the reading that straddles s: phases change power *at* the edges. The
+    straddling reading's energy past s then follows from its exact window."""
+    x, y = exact_points(rail)
+    s = np.asarray(s, dtype=float)
+    t, v, w = rail.t_ns.astype(float), rail.value, rail.window_ns
+    i = np.searchsorted(x, s, side="right") - 1
+    j = np.searchsorted(t, s, side="right") - 1
+    ok = (i >= 0) & (j >= 0) & (s <= x[-1])
+    ic, jc = np.clip(i, 0, None), np.clip(j, 0, None)
+    p_left = v[jc]
+    if after is not None and t.size >= 2:  # a slope from two readings of the same phase (rail lag)
+        j2 = np.clip(jc - 1, 0, None)
+        same = (jc >= 1) & (t[j2] - w >= np.asarray(after, dtype=float))
+        c1, c2 = t[jc] - w / 2, t[j2] - w / 2
+        slope = np.where(same & (c1 > c2), (v[jc] - v[j2]) / np.where(c1 > c2, c1 - c2, 1.0), 0.0)
+        p_left = p_left + slope * ((x[ic] + s) / 2 - c1)
+    return np.where(ok, y[ic] + p_left * (s - x[ic]) / 1e9, np.nan)
+
+
 def mean_power_between(rail: Rail, a: int, b: int) -> tuple[float, int]:
     """Mean power over [a, b] (idle baseline): counter difference / time, or trapezoid / time.
     NaN unless at least two curve points lie inside (so it is measured, not extrapolated)."""
@@ -68,7 +110,7 @@ def phase_mean_power(rail: Rail, a: np.ndarray, b: np.ndarray):
     """Power samples whose stamp lies in any [a_i, b_i]: (mean W, standard error W, n).
     Used for sparse sensors: mean power of the phase x the phase's total time does not smear
     power across window edges the way integration between 500 ms-apart samples does."""
-    t, v = rail.t_ns, rail.value
+    t, v = rail.t_ns - rail.window_ns / 2.0, rail.value
     idx = np.concatenate([np.arange(lo, hi) for lo, hi in
                           zip(np.searchsorted(t, a, "left"), np.searchsorted(t, b, "right"))] or [np.array([], int)])
     idx = np.unique(idx.astype(int))
@@ -80,19 +122,30 @@ def phase_mean_power(rail: Rail, a: np.ndarray, b: np.ndarray):
     return float(np.mean(p)), se, n
 
 
-def counter_regression(rail: Rail, occs: dict, t_lo: int, t_hi: int):
-    """Per-phase mean power from a counter's increments: dE_k = sum_phase P_phase * time_in_phase_k.
-    Least squares over the counter's update intervals within [t_lo, t_hi] (windows shorter than the
-    update period still constrain P through their share of each interval).
+def rail_intervals(rail: Rail, t_lo: float, t_hi: float):
+    """(t0, t1, energy J) of the intervals the sensor measured exactly, within [t_lo, t_hi]:
+    a counter's refresh-to-refresh increments, or each windowed power reading x its window."""
+    if rail.kind == "counter":
+        cx, cy = curve(rail)
+        m = (cx >= t_lo) & (cx <= t_hi)
+        x, y = cx[m], cy[m]
+        return x[:-1], x[1:], np.diff(y)
+    m = (rail.t_ns - rail.window_ns >= t_lo) & (rail.t_ns <= t_hi)
+    t1 = rail.t_ns[m].astype(float)
+    return t1 - rail.window_ns, t1, rail.value[m] * rail.window_ns / 1e9
+
+
+def phase_regression(rail: Rail, occs: dict, t_lo: float, t_hi: float):
+    """Per-phase mean power from exactly measured intervals: dE_k = sum_phase P_phase * time_in_phase_k.
+    Least squares over the sensor's intervals within [t_lo, t_hi] (counter refreshes, or INA3221
+    conversion windows): an interval that straddles a window edge constrains both phases through
+    its time share, so no edge is read by blending the powers on either side.
     Returns ({phase: (P, SE)}, n_intervals)."""
     from .windows import time_in
 
-    cx, cy = curve(rail)
-    m = (cx >= t_lo) & (cx <= t_hi)
-    x, y = cx[m], cy[m]
-    if x.size < 4:
+    t0, t1, de = rail_intervals(rail, t_lo, t_hi)
+    if de.size < 4:
         return {}, 0
-    t0, t1, de = x[:-1], x[1:], np.diff(y)
     cols = {ph: time_in(o, t0, t1) for ph, o in occs.items()}
     busy = sum(cols.values())
     cols["idle"] = np.maximum((t1 - t0) / 1e9 - busy, 0.0)
