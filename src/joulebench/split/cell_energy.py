@@ -96,19 +96,19 @@ def _phase(rail, a, b, cov, tokens, occs, phase, span, before_a):
         if n < MIN_PHASE_SAMPLES:
             return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
                     "reason": f"{why}; only {n} sample(s) inside (< {MIN_PHASE_SAMPLES})"}
-        rel_p = se / p if p > 0 else np.nan
+        e, rel_p = p * float(d_cov.sum()), se / p if p > 0 else np.nan
     else:
-        coefs, n = I.phase_regression(rail, occs, *span)
-        p, se = coefs.get(phase, (np.nan, np.nan))
-        rel_p = se / p if p > 0 else np.nan
-        if not (p > 0) or not (rel_p <= REG_MAX_REL_SE):
+        fits, n, tau = I.phase_regression(rail, occs, {phase: (a[cov], b[cov])}, *span)
+        e, se = fits.get(phase, (np.nan, np.nan))
+        rel_p = se / e if e > 0 else np.nan
+        out["lag_ms"] = tau * 1e3
+        if not (e > 0) or not (rel_p <= REG_MAX_REL_SE):
             return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
-                    "reason": f"{why}; regression too uncertain (P={p:.3g} W, rel SE {rel_p:.2g})"}
+                    "reason": f"{why}; regression too uncertain (E={e:.3g} J, rel SE {rel_p:.2g})"}
     if not (Z95 * rel_p <= MAX_SENSOR_REL_CI95):
         return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
                 "reason": f"{why}; {method} not resolved: 95 % sensor interval +-{Z95 * rel_p:.0%} "
                           f"> {MAX_SENSOR_REL_CI95:.0%} ({n} readings)"}
-    e = p * float(d_cov.sum())
     rel = U.quad(rel_p, U.bootstrap_rel(d_cov, tok_cov))
     return {**out, "e": e, "method": method, "rel": rel, "resolved": True, "reason": None}
 

@@ -135,29 +135,87 @@ def rail_intervals(rail: Rail, t_lo: float, t_hi: float):
     return t1 - rail.window_ns, t1, rail.value[m] * rail.window_ns / 1e9
 
 
-def phase_regression(rail: Rail, occs: dict, t_lo: float, t_hi: float):
-    """Per-phase mean power from exactly measured intervals: dE_k = sum_phase P_phase * time_in_phase_k.
-    Least squares over the sensor's intervals within [t_lo, t_hi] (counter refreshes, or INA3221
-    conversion windows): an interval that straddles a window edge constrains both phases through
-    its time share, so no edge is read by blending the powers on either side.
-    Returns ({phase: (P, SE)}, n_intervals)."""
-    from .windows import time_in
+LAG_TAUS_S = (0.0, 0.002, 0.005, 0.01, 0.02, 0.05)  # rail response time constants tried (first order)
+_CHUNK = 4096
 
+
+def _phase_edges(occ) -> tuple[np.ndarray, np.ndarray]:
+    """A phase indicator as steps: edge times (ns) and signs (+1 window start, -1 window end)."""
+    x = np.asarray(occ[0], dtype=float)
+    return x, np.tile([1.0, -1.0], x.size // 2)
+
+
+def _response(t: np.ndarray, edges: np.ndarray, signs: np.ndarray, tau: float, integral: bool) -> np.ndarray:
+    """The phase indicator seen through a first-order rail response of time constant tau (s): its
+    value at t (s), or its integral from the start up to t. Closed form per step, chunked."""
+    out = np.empty(t.size)
+    for i in range(0, t.size, _CHUNK):
+        x = np.maximum(t[i:i + _CHUNK, None] - edges[None, :], 0.0)
+        if integral:
+            r = x if tau == 0 else x - tau * -np.expm1(-x / tau)
+        else:
+            r = (x > 0).astype(float) if tau == 0 else -np.expm1(-x / tau)
+        out[i:i + _CHUNK] = r @ signs
+    return out
+
+
+def phase_regression(rail: Rail, occs: dict, windows: dict, t_lo: float, t_hi: float):
+    """Energy of each phase's windows from a least-squares fit of per-phase power levels.
+
+    Each exactly measured interval (counter refreshes, INA3221 conversion windows; a sparse point
+    reading is an interval of zero length) satisfies dE_k = sum_phase P_phase x (time the phase
+    occupies interval k, as the rail sees it). "As the rail sees it": power follows a change of
+    phase with a first-order lag tau (regulators, clocks ramping), so the phase indicators are
+    passed through that response; tau is picked from LAG_TAUS_S by least residual (tau = 0 is the
+    plain time-share regression). The energy of a phase's windows is then the fitted power curve
+    integrated over those windows, so energy that lags into the next phase is counted where it
+    is drawn, as the truth counts it. An interval straddling an edge constrains both phases.
+    `windows`: {phase: (a, b)} the covered windows (ns). Returns ({phase: (E J, SE J)}, n, tau s)."""
     t0, t1, de = rail_intervals(rail, t_lo, t_hi)
     if de.size < 4:
-        return {}, 0
-    cols = {ph: time_in(o, t0, t1) for ph, o in occs.items()}
-    busy = sum(cols.values())
-    cols["idle"] = np.maximum((t1 - t0) / 1e9 - busy, 0.0)
-    names = [k for k in cols if cols[k].sum() > 0]
-    X = np.column_stack([cols[k] for k in names])
-    coef, *_ = np.linalg.lstsq(X, de, rcond=None)
-    dof = max(len(de) - len(names), 1)
-    resid = de - X @ coef
-    s2 = float(resid @ resid) / dof
+        return {}, 0, np.nan
+    point = rail.kind == "power" and rail.window_ns == 0
+    if point:  # a point reading is the power at its stamp, not an energy
+        t1 = rail.t_ns[(rail.t_ns >= t_lo) & (rail.t_ns <= t_hi)].astype(float)
+        de, t0 = rail.value[(rail.t_ns >= t_lo) & (rail.t_ns <= t_hi)], t1
+    sec = lambda t: (np.asarray(t, dtype=float) - t_lo) / 1e9
+    phases = [ph for ph in occs if np.asarray(occs[ph][0]).size]
+    edges = {ph: _phase_edges(occs[ph]) for ph in phases}
+    fits = []
+    for tau in LAG_TAUS_S:
+        cols = []
+        for ph in phases:
+            e, sg = sec(edges[ph][0]), edges[ph][1]
+            cols.append(_response(sec(t1), e, sg, tau, False) if point else
+                        _response(sec(t1), e, sg, tau, True) - _response(sec(t0), e, sg, tau, True))
+        busy = np.sum(cols, axis=0)
+        cols.append((1.0 - busy) if point else (sec(t1) - sec(t0)) - busy)  # idle: the rest of the time
+        X = np.column_stack(cols)
+        coef, *_ = np.linalg.lstsq(X, de, rcond=None)
+        fits.append((float(np.sum((de - X @ coef) ** 2)), tau, X, coef))
+    dof = max(de.size - len(phases) - 1, 1)
+    rss_min = min(f[0] for f in fits)
+    # lags the data cannot tell from the best one (F test, 1 extra parameter, 95 %): their spread
+    # of answers is part of the uncertainty, so an unidentifiable lag widens the interval
+    plausible = [f for f in fits if f[0] <= rss_min * (1 + 3.84 / dof)]
+    rss, tau, X, coef = min(fits, key=lambda f: f[0])
     try:
-        cov = s2 * np.linalg.inv(X.T @ X)
-        se = np.sqrt(np.clip(np.diag(cov), 0, None))
+        cov = rss / dof * np.linalg.inv(X.T @ X)
     except np.linalg.LinAlgError:
-        se = np.full(len(names), np.nan)
-    return {k: (float(c), float(s)) for k, c, s in zip(names, coef, se)}, len(de)
+        cov = np.full((X.shape[1], X.shape[1]), np.nan)
+    out = {}
+    for ph, (a, b) in windows.items():
+        answers = []
+        for _, tau_f, _, coef_f in plausible:
+            w = []
+            for q in phases:
+                e, sg = sec(edges[q][0]), edges[q][1]
+                w.append(float(np.sum(_response(sec(b), e, sg, tau_f, True) - _response(sec(a), e, sg, tau_f, True))))
+            w.append(float(np.sum(sec(b) - sec(a))) - sum(w))
+            w = np.array(w)
+            answers.append(float(w @ coef_f))
+            if tau_f == tau:
+                energy, se = float(w @ coef_f), float(np.sqrt(max(w @ cov @ w, 0.0)))
+        spread = (max(answers) - min(answers)) / 2.0
+        out[ph] = (energy, float(np.hypot(se, spread)))
+    return out, int(de.size), tau

@@ -89,7 +89,9 @@ def _cum(p):  # cumulative energy (J) at each integer ms edge
 
 def _energy_at(cum, t_ms):
     """Exact cumulative energy (J) at any time (ms, float): piecewise linear between ms edges."""
-    return np.interp(t_ms, np.arange(cum.size), cum)
+    t = np.clip(np.asarray(t_ms, dtype=float), 0.0, cum.size - 1.0)
+    i = np.minimum(np.floor(t).astype(int), cum.size - 2)
+    return cum[i] + (cum[i + 1] - cum[i]) * (t - i)
 
 
 def _tegra_line(label: str, p_w: float, rng) -> str:
