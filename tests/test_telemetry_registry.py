@@ -10,7 +10,7 @@ from joulebench.split.cell_energy import split_cell
 from joulebench.split.simulate import Profile, make_cell
 from joulebench.split.trace import load
 from joulebench.telemetry import SENSORS, headline_rails, sensor
-from joulebench.telemetry.nvml import RefreshLock, refresh_times
+from joulebench.telemetry.nvml import RefreshLock, grid_refine, refresh_times
 from joulebench.telemetry.tegrastats import read_times
 
 
@@ -56,17 +56,37 @@ def test_nvml_refresh_half_poll_correction():
     assert half.tolist() == [7e6, 6e6]
 
 
+def test_grid_refine_uses_the_refresh_clock():
+    """Refreshes on a fixed ~100 ms clock seen through 10 ms polls: the common grid pins each
+    refresh far tighter than its own poll interval; a clock that jumps is left alone."""
+    rng = np.random.default_rng(0)
+    true = 5e6 + 100.37e6 * np.arange(40)  # not a multiple of the poll: phases sweep
+    poll = np.arange(0, 4.1e9, 10e6) + rng.uniform(0, 1e6, 410)
+    hi_idx = np.searchsorted(poll, true)
+    lo, hi = poll[hi_idx - 1], poll[hi_idx]
+    glo, ghi, best = grid_refine(lo, hi)
+    assert np.all((glo <= true) & (true <= ghi)) and np.median(ghi - glo) < 0.7 * np.median(hi - lo)
+    assert np.mean(np.abs(best - true)) < 0.6 * np.mean(np.abs((lo + hi) / 2 - true))
+    jumped = np.concatenate([lo[:20], lo[20:] + 37e6]), np.concatenate([hi[:20], hi[20:] + 37e6])
+    jlo, jhi, _ = grid_refine(*jumped)
+    assert np.all(jlo >= jumped[0]) and np.all(jhi <= jumped[1])
+
+
 def test_refresh_lock_sleeps_between_refreshes():
-    lock, t, polls, last_refresh = RefreshLock(0.010), 0.0, 0, -1
-    period = 0.100
+    """A 100 ms counter, polls taking 4 ms: once locked, every refresh is still seen within one
+    fine interval, with far fewer polls than a plain 10 ms loop."""
+    lock, t, polls, last_refresh, lags = RefreshLock(0.010), 0.003, 0, -1, []
+    period, poll = 0.100, 0.004
     while t < 5.0:
         polls += 1
         cur = int(t // period)
         changed = cur != last_refresh and last_refresh != -1
+        if changed and t > 1.0:
+            lags.append(t - cur * period)
         last_refresh = cur
-        t += lock.next_delay_s(t, changed)
+        t += poll + lock.next_delay_s(t, t + poll, changed)
     assert lock.meta()["refresh_period_ms_est"] == pytest.approx(100, abs=11)
-    assert polls < 0.5 * 500  # a plain 10 ms loop: 500 polls in 5 s
+    assert polls < 0.5 * 5.0 / 0.010 and max(lags) <= 0.010 + 1e-9
 
 
 def test_tegrastats_late_lines_go_back_on_schedule():

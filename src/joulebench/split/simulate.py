@@ -7,7 +7,8 @@ real sensor measures (telemetry/<sensor>.py describes each model):
   labels, stamped on arrival ~1-4 ms later; a share `tegra_late_frac` of lines arrives late;
 - INA3221: polls every `poll_ms` (+ jitter); a reading is the mean power over its conversion
   cycle [t - ina_window_ms, t] (recorded in the meta as hwmon `update_interval`);
-- NVML: an energy counter refreshed every `nvml_refresh_ms` (uniform range), polled every
+- NVML: an energy counter refreshed on a fixed clock (period drawn from `nvml_refresh_ms` per cell,
+  +-0.2 ms jitter; an H200 kept one rigid 100.0 ms grid over 120 refreshes), polled every
   `nvml_poll_ms`; a counter read takes `nvml_read_ms` and returns the last refresh before the
   moment it samples; 1 s averaged power for the seed method.
 The result is a raw cell directory in the capture format (docs/raw-format.md) plus the requests
@@ -131,7 +132,9 @@ def sample(source: str, p: np.ndarray, pf: Profile, rng, stop_after_ms: int | No
             recs.append({"t_ns": stamp(t), "mono_ns": stamp(t) - T0_NS,
                          "p_mw": {k: w * s * 1000 for k, s in RAIL_SHARE.items()}})
     elif source == "nvml":
-        upd = np.cumsum(rng.uniform(*pf.nvml_refresh_ms, size=int(total / pf.nvml_refresh_ms[0]) + 2))
+        # the driver's refresh clock: a fixed period per device (drawn per cell), +-0.2 ms jitter
+        period = rng.uniform(*pf.nvml_refresh_ms)
+        upd = rng.uniform(0, period) + period * np.arange(int(total / period) + 2) + rng.uniform(-0.2, 0.2, int(total / period) + 2)
         upd = upd[upd < end - 1]
         t = 0.0
         while t < end - 1:

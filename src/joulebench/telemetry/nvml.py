@@ -6,8 +6,9 @@ temperature, power limit, clock-event reasons.
 
 Sensor model: the driver refreshes the energy counter on its own clock (H100 ~70 ms, H200 100 ms)
 and a poll returns the last refreshed value. A refresh happened after the previous poll and before
-the read that first shows it ended, so `decode` places it at the middle of that interval (half-poll
-correction; each sample records how long its counter read took, `e_read_ns`). Polling faster than
+the read that first shows it ended, so `decode` places it inside that interval (half-poll
+correction; each sample records how long its counter read took, `e_read_ns`), narrowed by the
+refresh clock's regularity where it holds (`grid_refine`). Polling faster than
 the refresh only re-reads the same value (and one read costs 3-6 ms on a virtualised H200), so the
 sampler locks onto the refresh: once the period is known it sleeps until shortly before the next
 expected refresh and polls at `interval_ms` only around it (meta `polling`).
@@ -24,6 +25,7 @@ from .decoded import Rail, clean, rails_in, series, thermal_frame
 
 FI_POWER_INSTANT = 186  # NVML_FI_DEV_POWER_INSTANT, used if the binding lacks the constant
 THROTTLE_MASK = 0x4 | 0x8 | 0x40 | 0x80 | 0x100  # sw power cap, hw slowdown, sw/hw thermal, power brake
+FULL_READ_S = 0.05  # power/clock/temperature fields at most this often (20 Hz); the counter every poll
 LEARN_CHANGES = 6  # counter changes seen at the fine interval before the refresh period is trusted
 
 
@@ -42,34 +44,37 @@ def readable(root: str | None = None) -> bool:
 class RefreshLock:
     """Poll schedule locked onto a counter's refresh period: fine polls only near the next refresh.
 
-    `next_delay_s(t, changed)` is told after every poll (monotonic seconds) whether the counter
-    changed and answers how long to sleep. Until LEARN_CHANGES changes have been seen it polls at
-    the fine interval; afterwards it sleeps to `guard` before the next expected refresh and polls
-    finely until the change shows (a missed refresh falls back to fine polling)."""
+    After every poll, `next_delay_s(started, now, changed)` (monotonic seconds: when the poll began,
+    now, whether the counter changed) answers how long to sleep. Until LEARN_CHANGES changes have
+    been seen it polls every fine interval; afterwards it sleeps until `guard` before the next
+    expected refresh and polls finely until the change shows (a missed refresh: learn again). The
+    guard covers where in the last fine interval the refresh fell, the period's jitter and the
+    time a poll itself takes (3-15 ms measured on an H200)."""
 
     def __init__(self, fine_s: float):
-        self.fine_s, self.changes, self.period_s = fine_s, [], None
+        self.fine_s, self.changes, self.period_s, self.poll_s = fine_s, [], None, 0.0
 
     def guard_s(self) -> float:
-        # one fine poll of slack for where the last refresh fell, plus the period's own jitter
-        return 1.5 * self.fine_s + 0.05 * (self.period_s or 0.0)
+        return 1.5 * self.fine_s + 0.05 * (self.period_s or 0.0) + 2 * self.poll_s
 
-    def next_delay_s(self, t: float, changed: bool) -> float:
+    def next_delay_s(self, started: float, now: float, changed: bool) -> float:
+        self.poll_s = 0.9 * self.poll_s + 0.1 * (now - started) if self.poll_s else now - started
+        fine = max(self.fine_s - (now - started), 0.0)  # a fixed schedule while polling finely
         if changed:
-            self.changes = (self.changes + [t])[-LEARN_CHANGES:]
+            self.changes = (self.changes + [started])[-LEARN_CHANGES:]
             if len(self.changes) == LEARN_CHANGES:
                 self.period_s = float(np.median(np.diff(self.changes)))
-        if self.period_s is None or self.period_s <= 3 * self.fine_s:
-            return self.fine_s  # learning, or a counter too fast for locking to save anything
-        if t - self.changes[-1] > 2 * self.period_s:  # lost the lock (refresh missed): learn again
+        if self.period_s is None or self.period_s <= 3 * self.fine_s + self.guard_s():
+            return fine  # learning, or a counter too fast for locking to save anything
+        if now - self.changes[-1] > 2 * self.period_s:  # lost the lock (refresh missed): learn again
             self.changes, self.period_s = [], None
-            return self.fine_s
-        return self.period_s - self.guard_s() if changed else self.fine_s
+            return fine
+        return max(self.changes[-1] + self.period_s - self.guard_s() - now, 0.0) if changed else fine
 
     def meta(self) -> dict:
         return {"mode": "refresh-locked", "fine_interval_ms": self.fine_s * 1e3,
                 "refresh_period_ms_est": None if self.period_s is None else self.period_s * 1e3,
-                "guard_ms": self.guard_s() * 1e3}
+                "guard_ms": self.guard_s() * 1e3, "poll_ms": self.poll_s * 1e3}
 
 
 class NvmlSource(Source):
@@ -104,14 +109,18 @@ class NvmlSource(Source):
                 "units": {"e_mj": "mJ (cumulative since driver load)", "e_read_ns": "ns (duration of the counter read)",
                           "p_mw": "mW instant", "p_avg_mw": "mW ~1 s average", "clk_mhz": "MHz", "temp_c": "C"}}
 
-    def read(self) -> dict:
+    def read(self, full: bool = True) -> dict:
+        """One poll: the energy counters, and with `full` the power, clock, temperature and
+        clock-event fields (each NVML call costs ms: the fine polls around a refresh skip them)."""
         nv, st = self.nv, stamp()
-        rec = {**st, "e_mj": {}, "e_read_ns": {}, "p_mw": {}, "p_avg_mw": {}, "clk_mhz": {}, "temp_c": {},
-               "throttle": {}}
+        rec = {**st, "e_mj": {}, "e_read_ns": {}}
         for k, h in self.h.items():  # the counters first: their read time bounds the refresh time
             t0 = time.monotonic_ns()
             rec["e_mj"][k] = self._try(nv.nvmlDeviceGetTotalEnergyConsumption, h)
             rec["e_read_ns"][k] = time.monotonic_ns() - t0
+        if not full:
+            return rec
+        rec.update({"p_mw": {}, "p_avg_mw": {}, "clk_mhz": {}, "temp_c": {}, "throttle": {}})
         for k, h in self.h.items():
             fv = self._try(nv.nvmlDeviceGetFieldValues, h, [self.fi])
             if fv and getattr(fv[0], "nvmlReturn", 1) == 0:
@@ -125,10 +134,13 @@ class NvmlSource(Source):
         return rec
 
     def samples(self, should_stop):
-        first, last = next(iter(self.h), None), None
+        first, last, last_full = next(iter(self.h), None), None, -1.0
         while not should_stop():
+            started = time.monotonic()
+            full = started - last_full >= FULL_READ_S
+            last_full = started if full else last_full
             try:
-                rec = self.read()
+                rec = self.read(full)
             except Exception as exc:  # a failed read is recorded, not fatal
                 if len(self.errors) < 50:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
@@ -138,7 +150,7 @@ class NvmlSource(Source):
             val = rec["e_mj"].get(first)
             changed = last is not None and val is not None and val != last
             last = val if val is not None else last
-            time.sleep(self.lock.next_delay_s(time.monotonic(), changed))
+            time.sleep(self.lock.next_delay_s(started, time.monotonic(), changed))
 
     def close(self) -> None:
         try:
@@ -148,12 +160,59 @@ class NvmlSource(Source):
 
 
 def refresh_times(t: np.ndarray, e: np.ndarray, read_ns: np.ndarray):
-    """(refresh time estimates, values, half-widths): one point per new counter value, at the middle
-    of (previous poll, end of the read that first showed it]. The first value (refreshed at an
-    unknown time before the first poll) is dropped."""
+    """(refresh time estimates, values, half-widths): one point per new counter value. The refresh
+    that produced it happened after the previous poll began and before the read that first shows
+    it ended: that interval is the half-poll correction. Where the refreshes keep a fixed clock
+    (measured on an H200: 100.0 ms, one rigid grid over 120 refreshes), `grid_refine` narrows
+    each interval to what all of them allow together. The first value (refreshed at an unknown
+    time before the first poll) is dropped."""
     new = np.flatnonzero(np.diff(e) != 0) + 1
-    lo, hi = t[new - 1], t[new] + read_ns[new]
-    return (lo + hi) // 2, e[new], (hi - lo) / 2.0
+    lo, hi = t[new - 1].astype(float), (t[new] + read_ns[new]).astype(float)
+    lo, hi, best = grid_refine(lo, hi)
+    return best.astype(np.int64), e[new], (hi - lo) / 2.0
+
+
+MIN_GRID_REFRESHES = 8
+MAX_GRID_REFRESHES = 256  # one clock fit per ~25 s: slow drift between fits is allowed
+GRID_SLOPES = 401
+
+
+def grid_refine(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lo, hi, best) for intervals (lo, hi] each holding one refresh. Where one fixed period fits
+    them all (some line r_k = c + s k passes through every interval), each refresh is narrowed to
+    the range of r_k over every such line (slopes scanned around the midpoints' fit) and `best` is
+    the line with the most slack, centred (else the midpoints); where none fits, the
+    run is halved and each half tried, down to MIN_GRID_REFRESHES, below which the intervals stay
+    as they are. Never widens an interval, and keeps the truth inside whenever the clock is fixed."""
+    lo, hi = np.asarray(lo, float).copy(), np.asarray(hi, float).copy()
+    if lo.size < MIN_GRID_REFRESHES:
+        return lo, hi, (lo + hi) / 2
+    if lo.size > MAX_GRID_REFRESHES:
+        return _halves(lo, hi)
+    mid = (lo + hi) / 2
+    period = float(np.median(np.diff(mid)))
+    k = np.round((mid - mid[0]) / period) if period > 0 else np.zeros(1)
+    if not period > 0 or np.any(np.diff(k) < 1):  # two refreshes in one period: not a fixed clock
+        return lo, hi, (lo + hi) / 2
+    slope = np.polyfit(k, mid, 1)[0]
+    span = 2.0 * float(np.median(hi - lo)) / max(k[-1], 1.0)
+    slopes = slope + np.linspace(-span, span, GRID_SLOPES)[:, None]
+    a = np.max(lo - slopes * k, axis=1)  # per slope: the intercepts that pass through every interval
+    b = np.min(hi - slopes * k, axis=1)
+    ok = a <= b
+    if not ok.any():
+        return _halves(lo, hi)
+    new_lo = np.min(slopes[ok] * k + a[ok, None], axis=0)
+    new_hi = np.max(slopes[ok] * k + b[ok, None], axis=0)
+    i = int(np.argmax(np.where(ok, b - a, -np.inf)))
+    best = slopes[i, 0] * k + (a[i] + b[i]) / 2
+    return np.maximum(lo, new_lo), np.minimum(hi, new_hi), best
+
+
+def _halves(lo, hi):
+    half = lo.size // 2
+    parts = [grid_refine(lo[:half], hi[:half]), grid_refine(lo[half:], hi[half:])]
+    return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))
 
 
 def decode(tr, samples, meta: dict, meta_path: Path) -> None:
