@@ -137,6 +137,7 @@ def rail_intervals(rail: Rail, t_lo: float, t_hi: float):
 
 LAG_TAUS_S = (0.0, 0.002, 0.005, 0.01, 0.02, 0.05)  # rail response time constants tried (first order)
 _CHUNK = 4096
+TILT_MIN_INTERVALS = 2.0
 
 
 def _phase_edges(occ) -> tuple[np.ndarray, np.ndarray]:
@@ -159,6 +160,23 @@ def _response(t: np.ndarray, edges: np.ndarray, signs: np.ndarray, tau: float, i
     return out
 
 
+def _tilt(t0: np.ndarray, t1: np.ndarray, a: np.ndarray, b: np.ndarray, point: bool) -> np.ndarray:
+    """A within-window trend, (t - a) / (b - a) - 1/2 inside each window [a, b] (zero mean over a
+    window), at points t1 or integrated over [t0, t1] (s; times in s)."""
+    out = np.zeros(t1.size)
+    L = np.maximum(b - a, 1e-12)
+    for i in range(0, t1.size, _CHUNK):
+        x1 = t1[i:i + _CHUNK, None]
+        if point:
+            inside = (x1 >= a) & (x1 <= b)
+            out[i:i + _CHUNK] = np.sum(np.where(inside, (x1 - a) / L - 0.5, 0.0), axis=1)
+            continue
+        u0, u1 = np.clip(t0[i:i + _CHUNK, None], a, b), np.clip(x1, a, b)
+        F = lambda u: (u - a) ** 2 / (2 * L) - 0.5 * u
+        out[i:i + _CHUNK] = np.sum(F(u1) - F(u0), axis=1)
+    return out
+
+
 def phase_regression(rail: Rail, occs: dict, windows: dict, t_lo: float, t_hi: float):
     """Energy of each phase's windows from a least-squares fit of per-phase power levels.
 
@@ -170,6 +188,10 @@ def phase_regression(rail: Rail, occs: dict, windows: dict, t_lo: float, t_hi: f
     plain time-share regression). The energy of a phase's windows is then the fitted power curve
     integrated over those windows, so energy that lags into the next phase is counted where it
     is drawn, as the truth counts it. An interval straddling an edge constrains both phases.
+    A phase whose windows span >= TILT_MIN_INTERVALS of the sensor's intervals also gets a trend
+    column (power drifting through the window, e.g. decode slowing as the context grows): it has
+    zero integral over each window, so it changes no phase's energy directly, only keeps a drift
+    from being mistaken for lag or for another phase's level.
     `windows`: {phase: (a, b)} the covered windows (ns). Returns ({phase: (E J, SE J)}, n, tau s)."""
     t0, t1, de = rail_intervals(rail, t_lo, t_hi)
     if de.size < 4:
@@ -181,6 +203,12 @@ def phase_regression(rail: Rail, occs: dict, windows: dict, t_lo: float, t_hi: f
     sec = lambda t: (np.asarray(t, dtype=float) - t_lo) / 1e9
     phases = [ph for ph in occs if np.asarray(occs[ph][0]).size]
     edges = {ph: _phase_edges(occs[ph]) for ph in phases}
+    step = float(np.median(t1 - t0)) if not point and t1.size else float(np.median(np.diff(t1))) if t1.size > 1 else 0.0
+    tilts = []
+    for ph in phases:
+        a, b = sec(edges[ph][0][0::2]), sec(edges[ph][0][1::2])
+        if step > 0 and np.median(b - a) * 1e9 >= TILT_MIN_INTERVALS * step:
+            tilts.append(_tilt(sec(t0), sec(t1), a, b, point))
     fits = []
     for tau in LAG_TAUS_S:
         cols = []
@@ -190,10 +218,10 @@ def phase_regression(rail: Rail, occs: dict, windows: dict, t_lo: float, t_hi: f
                         _response(sec(t1), e, sg, tau, True) - _response(sec(t0), e, sg, tau, True))
         busy = np.sum(cols, axis=0)
         cols.append((1.0 - busy) if point else (sec(t1) - sec(t0)) - busy)  # idle: the rest of the time
-        X = np.column_stack(cols)
+        X = np.column_stack(cols + tilts)
         coef, *_ = np.linalg.lstsq(X, de, rcond=None)
         fits.append((float(np.sum((de - X @ coef) ** 2)), tau, X, coef))
-    dof = max(de.size - len(phases) - 1, 1)
+    dof = max(de.size - len(phases) - 1 - len(tilts), 1)
     rss_min = min(f[0] for f in fits)
     # lags the data cannot tell from the best one (F test, 1 extra parameter, 95 %): their spread
     # of answers is part of the uncertainty, so an unidentifiable lag widens the interval
@@ -212,7 +240,7 @@ def phase_regression(rail: Rail, occs: dict, windows: dict, t_lo: float, t_hi: f
                 e, sg = sec(edges[q][0]), edges[q][1]
                 w.append(float(np.sum(_response(sec(b), e, sg, tau_f, True) - _response(sec(a), e, sg, tau_f, True))))
             w.append(float(np.sum(sec(b) - sec(a))) - sum(w))
-            w = np.array(w)
+            w = np.array(w + [0.0] * len(tilts))  # trends integrate to zero over whole windows
             answers.append(float(w @ coef_f))
             if tau_f == tau:
                 energy, se = float(w @ coef_f), float(np.sqrt(max(w @ cov @ w, 0.0)))

@@ -55,7 +55,7 @@ class RefreshLock:
         self.fine_s, self.changes, self.period_s, self.poll_s = fine_s, [], None, 0.0
 
     def guard_s(self) -> float:
-        return 1.5 * self.fine_s + 0.05 * (self.period_s or 0.0) + 2 * self.poll_s
+        return self.fine_s + 0.05 * (self.period_s or 0.0) + self.poll_s
 
     def next_delay_s(self, started: float, now: float, changed: bool) -> float:
         self.poll_s = 0.9 * self.poll_s + 0.1 * (now - started) if self.poll_s else now - started
