@@ -91,7 +91,8 @@ def main() -> None:
         f"{wall:.0f} s). Errors are relative to the exact truth of each cell; bias/percentiles over resolved "
         "cells; coverage = share of resolved phases whose truth lies within +-1.96 x `*_tok_per_j_rel_unc`.", "",
         df.to_markdown(index=False, floatfmt="+.2f"), "",
-        "Coverage of the 95 % within-run interval per source (all scenarios, prefill and decode): " + "; ".join(cov) + ".",
+        "Coverage of the 95 % within-run interval per source (all scenarios, prefill and decode): "
+        + "; ".join(cov) + ".",
         ""])
     if args.no_publish:
         print(text)
