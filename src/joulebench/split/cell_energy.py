@@ -1,14 +1,14 @@
 """One cell's energy: per request and pooled, per phase and rail, with how it was measured.
 
-Estimator per phase (docs/energy-method.md):
-- direct ("counter" / "trapezoid"): difference of the cumulative energy curve at each window's
-  edges, summed over requests (ratio of sums). Used when the phase's median window spans at least
-  R_DIRECT sensor periods.
-- shorter windows: phase-conditional mean power x the phase's total time. Power sensors
-  ("phase_mean"): mean of the samples stamped inside the phase, needs MIN_PHASE_SAMPLES of them.
-  Counters ("counter_regression"): least squares of the counter's increments on time in each
-  phase, needs relative SE <= REG_MAX_REL_SE.
-- otherwise the phase is unresolved: NaN figures, *_resolved False, energy_reason says why.
+Estimator per phase, chosen from what the sensor's readings mean (`estimator`; the full account
+is docs/energy-method.md):
+- direct ("counter" / "window_integral" / "step"): the cumulative energy at each window's edges,
+  differenced and summed over requests (ratio of sums), for windows long against the sensor;
+- "phase_mean" (sparse point readings): mean power of the readings inside the phase x its time;
+- "counter_regression" / "window_regression": per-phase power levels fitted to every exactly
+  measured interval (integrate.phase_regression), for windows short against the sensor;
+- a phase the sensor pins no better than MAX_SENSOR_REL_CI95 is unresolved: NaN figures,
+  *_resolved False, energy_reason says why.
 """
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ Z95 = 1.96
 # a phase whose power the sensor pins down no better than +-10 % (95 %) is unresolved, not a number
 MAX_SENSOR_REL_CI95 = 0.10
 MIN_PHASE_SAMPLES = 5
-REG_MAX_REL_SE = 0.25
 MAX_GAP_PERIODS = 3.0
 MIN_COVERAGE = 0.5
 
@@ -98,13 +97,12 @@ def _phase(rail, a, b, cov, tokens, occs, phase, span, before_a):
                     "reason": f"{why}; only {n} sample(s) inside (< {MIN_PHASE_SAMPLES})"}
         e, rel_p = p * float(d_cov.sum()), se / p if p > 0 else np.nan
     else:
-        fits, n, tau = I.phase_regression(rail, occs, {phase: (a[cov], b[cov])}, *span)
+        fits, n, _ = I.phase_regression(rail, occs, {phase: (a[cov], b[cov])}, *span)
         e, se = fits.get(phase, (np.nan, np.nan))
         rel_p = se / e if e > 0 else np.nan
-        out["lag_ms"] = tau * 1e3
-        if not (e > 0) or not (rel_p <= REG_MAX_REL_SE):
+        if not (e > 0):
             return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
-                    "reason": f"{why}; regression too uncertain (E={e:.3g} J, rel SE {rel_p:.2g})"}
+                    "reason": f"{why}; {method} found no positive energy (E={e:.3g} J, {n} intervals)"}
     if not (Z95 * rel_p <= MAX_SENSOR_REL_CI95):
         return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
                 "reason": f"{why}; {method} not resolved: 95 % sensor interval +-{Z95 * rel_p:.0%} "

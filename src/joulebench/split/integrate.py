@@ -95,7 +95,7 @@ def edge_energy(rail: Rail, s: np.ndarray, after: np.ndarray | None = None) -> n
 
 
 def mean_power_between(rail: Rail, a: int, b: int) -> tuple[float, int]:
-    """Mean power over [a, b] (idle baseline): counter difference / time, or trapezoid / time.
+    """Mean power over [a, b] (idle baseline): counter difference / time, or the power curve integral / time.
     NaN unless at least two curve points lie inside (so it is measured, not extrapolated)."""
     cx, cy = curve(rail)
     n = int(np.sum((cx >= a) & (cx <= b)))
