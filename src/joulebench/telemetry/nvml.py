@@ -241,4 +241,4 @@ def decode(tr, samples, meta: dict, meta_path: Path) -> None:
 
 SENSOR = Sensor(name="nvml", headline_rail="gpu0", default_interval_ms=50, make_source=NvmlSource, decode=decode,
                 available=lambda root: True, platforms=("nvidia-gpu",), auto_reason="auto: NVIDIA GPU energy counter",
-                value_keys=("e_mj", "p_mw"), meta_keys=("polling",))
+                value_keys=("e_mj",), meta_keys=("polling",))
