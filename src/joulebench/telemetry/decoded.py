@@ -26,7 +26,6 @@ class Rail:
     seed_w: np.ndarray | None = None
     window_ns: float = 0.0  # power: averaging window ending at each stamp (0: instantaneous)
     sparse: bool = False  # power: readings too far apart to integrate across window edges
-    t_unc_ns: float = 0.0  # counter: +- half-width of each refresh-time estimate (uniform)
 
 
 @dataclass
@@ -37,7 +36,6 @@ class Trace:
     problems: list[str] = field(default_factory=list)
     rejected_lines: int = 0
     n_samples: int = 0
-    info: dict = field(default_factory=dict)  # decoder facts reported per cell (e.g. read-time shifts)
 
 
 def clean(t: np.ndarray, v: np.ndarray, name: str, problems: list[str], *extra: np.ndarray):

@@ -99,7 +99,6 @@ def decode(tr, samples, meta: dict, meta_path: Path) -> None:
         if win is None:
             tr.problems.append(f"{rail}: INA3221 update_interval not recorded: readings taken as instantaneous")
         tr.rails[rail] = Rail(rail, "power", t, v, t, v, window_ns=(win or 0.0) * 1e6)
-        tr.info.setdefault("averaging_window_ms", win)
 
 
 SENSOR = Sensor(name="ina3221", headline_rail="VDD_IN", default_interval_ms=50, make_source=Ina3221Source,

@@ -222,10 +222,9 @@ def decode(tr, samples, meta: dict, meta_path: Path) -> None:
         read = np.array([(s.get("e_read_ns") or {}).get(rail) or 0 for s in have], dtype=np.int64)  # 0: older captures
         te, e, rd = clean(*series(have, "e_mj", rail, 1e-3), rail, tr.problems, read)
         ta, pa = clean(*series(samples, "p_avg_mw", rail, 1e-3), rail + " (avg power)", [])
-        tr_, er, half = refresh_times(te, e, rd) if te.size >= 2 else (te, e, np.zeros(0))
+        tr_, er, _ = refresh_times(te, e, rd) if te.size >= 2 else (te, e, None)
         if tr_.size >= 2:
-            tr.rails[rail] = Rail(rail, "counter", tr_, er, ta, pa, t_unc_ns=float(np.median(half)))
-            tr.info.setdefault("refresh_period_ms", float(np.median(np.diff(tr_))) / 1e6)
+            tr.rails[rail] = Rail(rail, "counter", tr_, er, ta, pa)
         else:  # no counter on this GPU: fall back to the instantaneous power field
             tp, p = clean(*series(samples, "p_mw", rail, 1e-3), rail, tr.problems)
             tr.problems.append(f"{rail}: no energy counter, integrating instantaneous power")

@@ -214,7 +214,6 @@ def decode(tr, samples, meta: dict, meta_path: Path) -> None:
     order = np.argsort(arrival, kind="stable")  # the schedule is rebuilt over every line, rejected ones too
     fixed = np.empty_like(arrival)
     fixed[order], moved = read_times(arrival[order])
-    tr.info["late_lines_moved"] = moved
     if moved:
         tr.problems.append(f"tegrastats: {moved} late line(s) moved back onto the print schedule")
     t = np.array([fixed[i] for i, _ in ok], dtype=np.int64)
