@@ -25,6 +25,7 @@ def test_out_of_order_and_duplicates_give_the_clean_answer(tmp_path):
         messy[i], messy[i + 1] = messy[i + 1], messy[i]
     (tmp_path / "b").mkdir()
     (tmp_path / "b/telemetry.jsonl").write_text("\n".join(messy) + "\n")
+    (tmp_path / "b/telemetry_meta.json").write_text((tmp_path / "a/telemetry_meta.json").read_text())
     _, row = split_cell(tmp_path / "b", meta, req)
     assert row["e_prefill_j"] == pytest.approx(clean["e_prefill_j"], rel=1e-9)
     assert "out-of-order" in row["energy_problems"] and "duplicated" in row["energy_problems"]

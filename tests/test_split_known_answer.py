@@ -3,13 +3,14 @@ split/simulate.py), measured like each real sensor, must be recovered within sta
 what the sensor cannot resolve must be flagged, never filled in.
 
 Tolerance reasoning (relative error of the pooled cell energy, 20 requests):
-- INA3221, 10 ms polls, trapezoid: each window edge can misplace at most dP x 10 ms / 2 (~0.035 J on
-  a 7 W step vs ~2.7 J per 300 ms prefill); edges fall at random sensor phases, so pooled over 40
-  edges it is ~0.3 %; 3 % reading noise over ~600 samples adds ~0.1 %. Tolerance: 1.5 % prefill,
-  0.5 % decode (steps), 3 % for a 15 ms 2x spike at prefill start (a 10 ms poll can straddle it).
-- tegrastats, 500 ms + arrival stamps, phase mean: ~12 prefill samples -> noise 3 %/sqrt(12) ~ 0.9 %;
-  the 20 ms rail response biases samples in a window's first ~tau (tau/window ~ 7 % of the time,
-  reading ~half-way) -> up to ~4 %. Tolerance 8 % prefill, 1.5 % decode.
+- INA3221, 10 ms polls of 6.6 ms conversion-window readings, edge-aware window integral: an edge
+  is read from its own side's readings, so only the unobserved ~3.4 ms between conversions is
+  guessed (~dP x 1.7 ms per edge, random sign); pooled over 40 edges ~0.1-0.3 %. Tolerance: 1 %
+  prefill, 0.5 % decode, 1.5 % for a 15 ms 2x spike at prefill start. (The old trapezoid of
+  read-time stamps undercounted these prefills by ~1-3 % and was tested at 1.5-3 %.)
+- tegrastats, 500 ms point readings, phase mean: ~12 prefill samples -> noise 3 %/sqrt(12) ~ 0.9 %
+  plus the spread of power inside the phase (rail response): a phase the readings cannot pin to
+  +-10 % (95 %) is flagged unresolved; a resolved one must be within 10 %, decode within 1.5 %.
 - NVML counter (~70 ms updates, 10 ms polls): decode windows >= 4 updates -> direct difference;
   chord error at each edge ~dP x T/6 on average, random sign between edges -> tolerance 1 %.
   Prefill (65-90 ms, about one update) -> counter regression; tolerance 5 % (its own SE is ~2-3 %).
@@ -34,11 +35,11 @@ def rel(a, b):
     return a / b - 1
 
 
-@pytest.mark.parametrize("shape,tol_pre,tol_dec", [("steps", 0.015, 0.005), ("ramp", 0.015, 0.005),
-                                                   ("spike", 0.03, 0.005)])
-def test_ina3221_trapezoid(tmp_path, shape, tol_pre, tol_dec):
+@pytest.mark.parametrize("shape,tol_pre,tol_dec", [("steps", 0.01, 0.005), ("ramp", 0.01, 0.005),
+                                                   ("spike", 0.015, 0.005)])
+def test_ina3221_window_integral(tmp_path, shape, tol_pre, tol_dec):
     _, row, truth = run(tmp_path, "ina3221", Profile(shape=shape))
-    assert row["energy_method"] == "trapezoid" and row["energy_rail"] == "VDD_IN"
+    assert row["energy_method"] == "window_integral" and row["energy_rail"] == "VDD_IN"
     assert abs(rel(row["e_prefill_j"], truth["e_prefill_j"])) < tol_pre
     assert abs(rel(row["e_decode_j"], truth["e_decode_j"])) < tol_dec
     assert row["e_idle_baseline_w"] == pytest.approx(2.0, rel=0.02)
@@ -54,13 +55,24 @@ def test_ina3221_per_request_windows(tmp_path):
     assert out["n_prefill_samples"].min() >= 20
 
 
-def test_tegrastats_phase_mean_resolves_long_prefill(tmp_path):
-    _, row, truth = run(tmp_path, "tegrastats", Profile(prefill_ms=(250, 350)))
-    assert row["prefill_method"] == "phase_mean" and row["prefill_resolved"]
-    assert abs(rel(row["e_prefill_j"], truth["e_prefill_j"])) < 0.08
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_tegrastats_phase_mean_long_prefill_within_10pct_or_flagged(tmp_path, seed):
+    _, row, truth = run(tmp_path, "tegrastats", Profile(prefill_ms=(250, 350), seed=seed))
+    if row["prefill_resolved"]:
+        assert row["prefill_method"] == "phase_mean"
+        assert abs(rel(row["e_prefill_j"], truth["e_prefill_j"])) < 0.10
+    else:
+        assert np.isnan(row["e_prefill_j"]) and "not resolved" in row["energy_reason"]
+    assert row["decode_method"] == "phase_mean"  # never trapezoid across 500 ms: no smearing
     assert abs(rel(row["e_decode_j"], truth["e_decode_j"])) < 0.015
     assert row["sensor_period_ms"] == pytest.approx(500, abs=10)
     assert row["prefill_samples_per_window"] < 1  # most windows hold 0-1 samples: said, not hidden
+
+
+def test_tegrastats_resolved_prefill_case(tmp_path):
+    _, row, truth = run(tmp_path, "tegrastats", Profile(prefill_ms=(250, 350), seed=6))
+    assert row["prefill_resolved"] and abs(rel(row["e_prefill_j"], truth["e_prefill_j"])) < 0.10
+    assert row["sensor_period_ms"] == pytest.approx(500, abs=10)
 
 
 def test_tegrastats_short_prefill_is_unresolved_not_filled(tmp_path):
@@ -85,9 +97,13 @@ def test_nvml_counter(tmp_path, decode_ms, tol_dec):
 
 
 def test_uncertainty_covers_error(tmp_path):
-    """Over several seeds the tegrastats prefill error stays within 3x its own stated 1-sigma."""
+    """Over several seeds a resolved tegrastats prefill's error stays within 3x its stated 1-sigma."""
+    resolved = 0
     for seed in range(1, 6):
         d = tmp_path / str(seed)
         _, row, truth = run(d, "tegrastats", Profile(seed=seed))
-        err = abs(rel(row["e_prefill_j"], truth["e_prefill_j"]))
-        assert err < 3 * row["prefill_tok_per_j_rel_unc"] + 0.04, (seed, err)
+        if row["prefill_resolved"]:
+            resolved += 1
+            err = abs(rel(row["e_prefill_j"], truth["e_prefill_j"]))
+            assert err < 3 * row["prefill_tok_per_j_rel_unc"], (seed, err)
+    assert resolved >= 2

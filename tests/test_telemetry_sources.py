@@ -11,7 +11,7 @@ import pytest
 
 from joulebench.telemetry import ina3221, make_sampler, rapl, resolve_source
 from joulebench.telemetry.base import META_FILE, SAMPLES_FILE, read_samples
-from joulebench.split.trace import unwrap
+from joulebench.telemetry.rapl import unwrap
 
 
 def fake_ina(root: Path, rails=(("VDD_IN", 5000, 1000), ("VDD_CPU_GPU_CV", 5000, 400), ("VDD_SOC", 5000, 200))):

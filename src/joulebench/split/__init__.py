@@ -22,7 +22,7 @@ CELL_ENERGY_COLUMNS = [
     "prefill_resolved", "decode_resolved",
     "prefill_samples_per_window", "decode_samples_per_window", "sensor_period_ms",
     "seed_p_prefill_w", "seed_p_decode_w", "seed_prefill_tok_per_j", "seed_decode_tok_per_j",
-    "seed_total_tok_per_j", "power_w_seed_median",
+    "seed_total_tok_per_j", "power_w_seed_median", "seed_rail",
     "temp_cpu_mean_c", "temp_gpu_mean_c", "temp_tj_peak_c", "throttled", "gpu_clock_mhz_mean",
     # added by the measurement core (split/cell_energy.py); per-rail rail_<RAIL>_{prefill_j,decode_j,idle_w}
     # columns come on top, one set per rail the source reported
@@ -34,7 +34,7 @@ REQUEST_ENERGY_COLUMNS = ["e_prefill_j", "e_decode_j", "n_prefill_samples", "n_d
 
 def no_energy(reason: str, source: str) -> dict:
     row = {c: np.nan for c in CELL_ENERGY_COLUMNS}
-    row.update(prefill_resolved=False, decode_resolved=False, throttled=pd.NA)
+    row.update(prefill_resolved=False, decode_resolved=False, throttled=pd.NA, seed_rail=None)
     row.update(energy_source=source, energy_method="none", energy_rail=None, energy_reason=reason)
     return row
 

@@ -1,14 +1,14 @@
 """One cell's energy: per request and pooled, per phase and rail, with how it was measured.
 
-Estimator per phase (docs/energy-method.md):
-- direct ("counter" / "trapezoid"): difference of the cumulative energy curve at each window's
-  edges, summed over requests (ratio of sums). Used when the phase's median window spans at least
-  R_DIRECT sensor periods.
-- shorter windows: phase-conditional mean power x the phase's total time. Power sensors
-  ("phase_mean"): mean of the samples stamped inside the phase, needs MIN_PHASE_SAMPLES of them.
-  Counters ("counter_regression"): least squares of the counter's increments on time in each
-  phase, needs relative SE <= REG_MAX_REL_SE.
-- otherwise the phase is unresolved: NaN figures, *_resolved False, energy_reason says why.
+Estimator per phase, chosen from what the sensor's readings mean (`estimator`; the full account
+is docs/energy-method.md):
+- direct ("counter" / "window_integral" / "step"): the cumulative energy at each window's edges,
+  differenced and summed over requests (ratio of sums), for windows long against the sensor;
+- "phase_mean" (sparse point readings): mean power of the readings inside the phase x its time;
+- "counter_regression" / "window_regression": per-phase power levels fitted to every exactly
+  measured interval (integrate.phase_regression), for windows short against the sensor;
+- a phase the sensor pins no better than MAX_SENSOR_REL_CI95 is unresolved: NaN figures,
+  *_resolved False, energy_reason says why.
 """
 from __future__ import annotations
 
@@ -19,33 +19,55 @@ import pandas as pd
 
 from . import integrate as I
 from . import uncertainty as U
+from ..telemetry import headline_rails
 from .seed_method import seed_figures
 from .trace import load
 from .windows import count_in, occupancy, overlapping, request_windows
 
 R_DIRECT = 4.0
+R_DIRECT_WINDOWED = 2.0
+Z95 = 1.96
+# a phase whose power the sensor pins down no better than +-10 % (95 %) is unresolved, not a number
+MAX_SENSOR_REL_CI95 = 0.10
 MIN_PHASE_SAMPLES = 5
-REG_MAX_REL_SE = 0.25
 MAX_GAP_PERIODS = 3.0
 MIN_COVERAGE = 0.5
-THROTTLE_MASK = 0x4 | 0x8 | 0x40 | 0x80 | 0x100
-DEFAULT_HEADLINE = ("VDD_IN", "gpu0", "package-0")
 
 
 def headline_rail(rails, wanted: str | None) -> str | None:
     if wanted and wanted in rails:
         return wanted
-    for r in DEFAULT_HEADLINE:
+    for r in headline_rails():
         if r in rails:
             return r
     return sorted(rails)[0] if rails else None
 
 
-def _phase(rail, a, b, cov, tokens, occs, phase, span):
-    """Energy of one phase on one rail over the covered requests."""
+def estimator(rail, window_over_period: float) -> str:
+    """The estimator that fits the sensor's semantics (docs/energy-method.md):
+    sparse point readings (tegrastats) -> phase_mean; conversion-window averages (INA3221) ->
+    window_integral (edge-aware, integrate.edge_energy) for windows of >= R_DIRECT readings, else
+    window_regression; a counter -> direct differences (`counter`) for windows of >= R_DIRECT
+    refreshes, else counter_regression; instantaneous power (NVML without counter) -> `step`
+    integration for long windows, else phase_mean."""
+    long = np.isfinite(window_over_period) and window_over_period >= R_DIRECT
+    if rail.kind == "counter":
+        return "counter" if long else "counter_regression"
+    if rail.sparse:
+        return "phase_mean"
+    if rail.window_ns > 0:  # edges are read without blending: direct from R_DIRECT_WINDOWED readings
+        ok = np.isfinite(window_over_period) and window_over_period >= R_DIRECT_WINDOWED
+        return "window_integral" if ok else "window_regression"
+    return "step" if long else "phase_mean"
+
+
+def _phase(rail, a, b, cov, tokens, occs, phase, span, before_a):
+    """Energy of one phase on one rail over the covered requests. `before_a`: the phase edge
+    preceding each window's start (the power just before `a` belongs to the phase since then)."""
     cx, cy = I.curve(rail)
     per = I.period_ns(rail)
-    direct = I.window_energy(cx, cy, a, b)
+    direct = (I.window_energy(cx, cy, a, b) if rail.kind == "counter" else
+              I.edge_energy(rail, b, after=a) - I.edge_energy(rail, a, after=before_a))
     direct[~cov] = np.nan
     dur = (b - a) / 1e9
     n_pts = count_in(cx if rail.kind == "counter" else rail.t_ns, a, b)
@@ -58,28 +80,33 @@ def _phase(rail, a, b, cov, tokens, occs, phase, span):
     if not cov.any():
         return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
                 "reason": f"{phase}: no window covered by samples"}
-    if np.isfinite(ratio) and ratio >= R_DIRECT:
+    method = estimator(rail, ratio)
+    if method in ("counter", "window_integral", "step"):
         e = float(np.nansum(direct[cov]))
         p = e / d_cov.sum() if d_cov.sum() > 0 else np.nan
         rel = U.quad(U.bootstrap_rel(direct[cov], tok_cov), U.edge_rel(p, per / 1e9, int(cov.sum()), e))
-        return {**out, "e": e, "method": "counter" if rail.kind == "counter" else "trapezoid",
-                "rel": rel, "resolved": e > 0, "reason": None if e > 0 else f"{phase}: zero energy"}
-    why = f"{phase}: median window {med / 1e6:.0f} ms < {R_DIRECT:g} sensor periods ({per / 1e6:.0f} ms)"
-    if rail.kind == "power":
+        return {**out, "e": e, "method": method, "rel": rel, "resolved": e > 0,
+                "reason": None if e > 0 else f"{phase}: zero energy"}
+    why = {"phase_mean": f"{phase}: sparse point readings ({per / 1e6:.0f} ms apart)",
+           "window_regression": f"{phase}: conversion-window readings"}.get(
+        method, f"{phase}: median window {med / 1e6:.0f} ms < {R_DIRECT:g} sensor periods ({per / 1e6:.0f} ms)")
+    if method == "phase_mean":
         p, se, n = I.phase_mean_power(rail, a[cov], b[cov])
         if n < MIN_PHASE_SAMPLES:
             return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
                     "reason": f"{why}; only {n} sample(s) inside (< {MIN_PHASE_SAMPLES})"}
-        method, rel_p = "phase_mean", se / p if p > 0 else np.nan
+        e, rel_p = p * float(d_cov.sum()), se / p if p > 0 else np.nan
     else:
-        coefs, n = I.counter_regression(rail, occs, *span)
-        p, se = coefs.get(phase, (np.nan, np.nan))
-        rel_p = se / p if p > 0 else np.nan
-        if not (p > 0) or not (rel_p <= REG_MAX_REL_SE):
+        fits, n, _ = I.phase_regression(rail, occs, {phase: (a[cov], b[cov])}, *span)
+        e, se = fits.get(phase, (np.nan, np.nan))
+        rel_p = se / e if e > 0 else np.nan
+        if not (e > 0):
             return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
-                    "reason": f"{why}; counter regression too uncertain (P={p:.3g} W, rel SE {rel_p:.2g})"}
-        method = "counter_regression"
-    e = p * float(d_cov.sum())
+                    "reason": f"{why}; {method} found no positive energy (E={e:.3g} J, {n} intervals)"}
+    if not (Z95 * rel_p <= MAX_SENSOR_REL_CI95):
+        return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
+                "reason": f"{why}; {method} not resolved: 95 % sensor interval +-{Z95 * rel_p:.0%} "
+                          f"> {MAX_SENSOR_REL_CI95:.0%} ({n} readings)"}
     rel = U.quad(rel_p, U.bootstrap_rel(d_cov, tok_cov))
     return {**out, "e": e, "method": method, "rel": rel, "resolved": True, "reason": None}
 
@@ -93,8 +120,11 @@ def rail_split(rail, req, meta, start, first, end, valid):
     span = (int(start.min()) - pad, int(end.max()) + pad)
     isl = req["isl"].astype(float).to_numpy()
     osl = req["osl"].astype(float).to_numpy()
-    pre = _phase(rail, start, first, cov, isl, occs, "prefill", span)
-    dec = _phase(rail, first, end, cov, osl, occs, "decode", span)
+    o = np.argsort(start, kind="stable")
+    prev_end = np.empty_like(end)
+    prev_end[o] = np.concatenate([[np.iinfo(np.int64).min // 2], end[o][:-1]])
+    pre = _phase(rail, start, first, cov, isl, occs, "prefill", span, prev_end)
+    dec = _phase(rail, first, end, cov, osl, occs, "decode", span, start)
     ts = meta.get("timestamps") or {}
     idle_w, n_idle = np.nan, 0
     if ts.get("telemetry_start_ns") and ts.get("idle_end_ns"):
@@ -116,8 +146,8 @@ def thermal(tr, t0, t1) -> dict:
     col = lambda c, f: float(getattr(w[c], f)()) if c in w and w[c].notna().any() else np.nan
     out.update(temp_cpu_mean_c=col("temp_cpu_c", "mean"), temp_gpu_mean_c=col("temp_gpu_c", "mean"),
                temp_tj_peak_c=col("temp_tj_c", "max"), gpu_clock_mhz_mean=col("gpu_clock_mhz", "mean"))
-    if "throttle" in w and w["throttle"].notna().any():  # NVML clock-event reasons; Jetson: unknown
-        out["throttled"] = bool(np.any(w["throttle"].dropna().astype(np.int64).to_numpy() & THROTTLE_MASK))
+    if "throttled" in w and w["throttled"].notna().any():  # decoded by the sensor (NVML); Jetson: unknown
+        out["throttled"] = bool(w["throttled"].max() > 0)
     return out
 
 
@@ -127,8 +157,8 @@ def split_cell(raw_dir, meta: dict, req: pd.DataFrame):
     req = req.copy()
     tr = load(Path(raw_dir), meta)
     start, first, end, valid = request_windows(req)
-    wanted = ((meta.get("settings") or {}).get("telemetry") or {}).get("headline_rail")
-    head = headline_rail(list(tr.rails), wanted)
+    tcfg = (meta.get("settings") or {}).get("telemetry") or {}
+    head = headline_rail(list(tr.rails), tcfg.get("headline_rail"))
     base = {"energy_rejected_lines": tr.rejected_lines, "energy_problems": "; ".join(tr.problems) or None,
             "energy_samples": tr.n_samples}
     if head is None:
@@ -183,9 +213,11 @@ def split_cell(raw_dir, meta: dict, req: pd.DataFrame):
     }
     if overlapping(start[valid], end[valid]):
         row["energy_reason"] = "; ".join(filter(None, [row["energy_reason"], "requests overlap (concurrency > 1): phases share power"]))
-    r = tr.rails[head]
+    seed_rail = tcfg.get("seed_rail") if tcfg.get("seed_rail") in tr.rails else head  # the seed's rail if captured
+    r = tr.rails[seed_rail]
     row.update(seed_figures(r.seed_t_ns, r.seed_w, req) if r.seed_w is not None else
                seed_figures(None, None, req))
+    row["seed_rail"] = seed_rail
     row.update(thermal(tr, int(start.min()), int(end.max())))
     for name, res in results.items():  # every rail kept, not only the headline one
         row[f"rail_{name}_prefill_j"] = res["pre"]["e"] if res["pre"]["resolved"] else np.nan

@@ -1,10 +1,18 @@
 """Synthetic cells with exactly known energy per window, for the known-answer tests.
 
-The truth is a power trace on a 1 ms grid (piecewise constant per ms, so window integrals on ms
-edges are exact). It is then "measured" the way each real sensor measures: tegrastats (500 ms
-lines, whole-second labels, stamped on arrival), INA3221 (10 ms polls), NVML (energy counter
-updated every ~70 ms, polled every 10 ms; 1 s averaged power). The result is a raw cell directory
-in the capture format (docs/raw-format.md) plus the requests table aiperf parsing would give.
+The truth is a power trace on a 1 ms grid (piecewise constant per ms, so window integrals are
+exact at any time: the cumulative energy is piecewise linear). It is then "measured" the way each
+real sensor measures (telemetry/<sensor>.py describes each model):
+- tegrastats: point readings every `tegra_period_ms` (the print loop drifts a little), whole-second
+  labels, stamped on arrival ~1-4 ms later; a share `tegra_late_frac` of lines arrives late;
+- INA3221: polls every `poll_ms` (+ jitter); a reading is the mean power over its conversion
+  cycle [t - ina_window_ms, t] (recorded in the meta as hwmon `update_interval`);
+- NVML: an energy counter refreshed on a fixed clock (period drawn from `nvml_refresh_ms` per cell,
+  +-0.2 ms jitter; an H200 kept one rigid 100.0 ms grid over 120 refreshes), polled every
+  `nvml_poll_ms`; a counter read takes `nvml_read_ms` and returns the last refresh before the
+  moment it samples; 1 s averaged power for the seed method.
+The result is a raw cell directory in the capture format (docs/raw-format.md) plus the requests
+table aiperf parsing would give, and the exact energies per window.
 """
 from __future__ import annotations
 
@@ -35,6 +43,15 @@ class Profile:
     tau_ms: float = 20.0  # rail response (first-order)
     noise: float = 0.03  # relative, per reading
     seed: int = 1
+    poll_ms: float = 10.0  # INA3221 poll interval
+    poll_jitter_ms: float = 1.0  # INA3221 poll lateness, uniform [0, x]
+    ina_window_ms: float = 6.6  # INA3221 conversion cycle a reading averages over
+    tegra_period_ms: float = 500.0
+    tegra_late_frac: float = 0.0  # share of tegrastats lines that arrive late
+    tegra_late_ms: tuple = (20, 150)
+    nvml_refresh_ms: tuple = (65, 76)
+    nvml_poll_ms: float = 10.0
+    nvml_read_ms: tuple = (0.0, 0.0)  # duration of one counter read (uniform range)
 
 
 def truth_trace(pf: Profile):
@@ -71,6 +88,13 @@ def _cum(p):  # cumulative energy (J) at each integer ms edge
     return np.concatenate([[0.0], np.cumsum(p) * 1e-3])
 
 
+def _energy_at(cum, t_ms):
+    """Exact cumulative energy (J) at any time (ms, float): piecewise linear between ms edges."""
+    t = np.clip(np.asarray(t_ms, dtype=float), 0.0, cum.size - 1.0)
+    i = np.minimum(np.floor(t).astype(int), cum.size - 2)
+    return cum[i] + (cum[i + 1] - cum[i]) * (t - i)
+
+
 def _tegra_line(label: str, p_w: float, rng) -> str:
     r = {k: int(round(p_w * s * 1000)) for k, s in RAIL_SHARE.items()}
     return (f"{label} RAM 3645/7620MB (lfb 63x4MB) SWAP 236/3810MB (cached 0MB) "
@@ -82,33 +106,60 @@ def _tegra_line(label: str, p_w: float, rng) -> str:
 def sample(source: str, p: np.ndarray, pf: Profile, rng, stop_after_ms: int | None = None) -> list[dict]:
     total = p.size
     end = min(total, stop_after_ms) if stop_after_ms else total
+    cum = _cum(p)
     noisy = lambda x: x * (1 + pf.noise * rng.standard_normal())
+    stamp = lambda t_ms: int(T0_NS + round(t_ms * MS))
     recs = []
     if source == "tegrastats":
         tz = time.localtime(T0_NS / 1e9).tm_gmtoff
-        for t in np.arange(100, end - 1, 500):
-            tr = int(t + rng.integers(0, 5))
-            label = time.strftime("%m-%d-%Y %H:%M:%S", time.gmtime(T0_NS / 1e9 + tr / 1000 + tz))
-            arr = T0_NS + tr * MS + MS  # the line reaches the reader ~1 ms after the read
-            recs.append({"t_ns": arr, "mono_ns": arr - T0_NS, "line": _tegra_line(label, noisy(p[tr]), rng)})
+        win = pf.ina_window_ms
+        t, last_arr = 100.0, 0
+        while t < end - 1:
+            w = noisy((_energy_at(cum, t) - _energy_at(cum, t - win)) / win * 1e3)
+            label = time.strftime("%m-%d-%Y %H:%M:%S", time.gmtime(T0_NS / 1e9 + t / 1000 + tz))
+            delay = 1 + 3 * rng.random()  # pipe + reader wake-up
+            if rng.random() < pf.tegra_late_frac:
+                delay += rng.uniform(*pf.tegra_late_ms)
+            arr = max(stamp(t + delay), last_arr + 1000)  # a pipe keeps line order
+            last_arr = arr
+            recs.append({"t_ns": arr, "mono_ns": arr - T0_NS, "line": _tegra_line(label, w, rng)})
+            t += pf.tegra_period_ms + 2 * rng.random()  # sleep(interval) + work: the loop drifts
     elif source == "ina3221":
-        for t in np.arange(0, end - 1, 10):
-            w = noisy(p[t])
-            recs.append({"t_ns": T0_NS + int(t) * MS + 200_000, "mono_ns": int(t) * MS,
+        win = pf.ina_window_ms
+        for t in np.arange(max(win, 1.0), end - 1, pf.poll_ms):
+            t = t + pf.poll_jitter_ms * rng.random()
+            w = noisy((_energy_at(cum, t) - _energy_at(cum, t - win)) / win * 1e3)
+            recs.append({"t_ns": stamp(t), "mono_ns": stamp(t) - T0_NS,
                          "p_mw": {k: w * s * 1000 for k, s in RAIL_SHARE.items()}})
     elif source == "nvml":
-        cum = _cum(p)
-        upd = np.cumsum(rng.integers(65, 76, size=total // 60))
+        # the driver's refresh clock: a fixed period per device (drawn per cell), +-0.2 ms jitter
+        period = rng.uniform(*pf.nvml_refresh_ms)
+        upd = rng.uniform(0, period) + period * np.arange(int(total / period) + 2) + rng.uniform(-0.2, 0.2, int(total / period) + 2)
         upd = upd[upd < end - 1]
-        for t in range(0, end - 1, 10):
-            k = np.searchsorted(upd, t, side="right") - 1
-            u = int(upd[k]) if k >= 0 else 0
-            e_mj = int(cum[u] * 1000)
-            avg = float(np.mean(p[max(0, u - 1000):u])) if u > 0 else float(p[0])
-            recs.append({"t_ns": T0_NS + t * MS + 300_000, "mono_ns": t * MS, "e_mj": {"gpu0": e_mj},
-                         "p_mw": {"gpu0": int(p[u] * 1000)}, "p_avg_mw": {"gpu0": int(avg * 1000)},
+        t = 0.0
+        while t < end - 1:
+            read = rng.uniform(*pf.nvml_read_ms)
+            seen = t + read * rng.random()  # the moment within the read that samples the counter
+            k = np.searchsorted(upd, seen, side="right") - 1
+            u = float(upd[k]) if k >= 0 else 0.0
+            e_mj = int(_energy_at(cum, u) * 1000)
+            iu = int(u)
+            avg = float(np.mean(p[max(0, iu - 1000):iu])) if iu > 0 else float(p[0])
+            recs.append({"t_ns": stamp(t), "mono_ns": stamp(t) - T0_NS, "e_mj": {"gpu0": e_mj},
+                         "e_read_ns": {"gpu0": int(read * MS)},
+                         "p_mw": {"gpu0": int(p[iu] * 1000)}, "p_avg_mw": {"gpu0": int(avg * 1000)},
                          "clk_mhz": {"gpu0": 1980}, "temp_c": {"gpu0": 40}, "throttle": {"gpu0": 0}})
+            t += max(pf.nvml_poll_ms, read + 0.2)
     return recs
+
+
+def telemetry_meta(source: str, pf: Profile) -> dict:
+    """What the sampler would write beside the samples (telemetry_meta.json)."""
+    rails = ["gpu0"] if source == "nvml" else list(RAIL_SHARE)
+    meta = {"source": source, "rails": rails}
+    if source == "ina3221":
+        meta["update_interval_ms"] = {"hwmon0": pf.ina_window_ms}
+    return meta
 
 
 def make_cell(out_dir: Path, source: str, pf: Profile | None = None, stop_after_ms: int | None = None,
@@ -124,8 +175,7 @@ def make_cell(out_dir: Path, source: str, pf: Profile | None = None, stop_after_
     with open(out_dir / "telemetry.jsonl", "w") as fh:
         for r in recs:
             fh.write(json.dumps(r) + "\n")
-    rails = ["gpu0"] if source == "nvml" else list(RAIL_SHARE)
-    (out_dir / "telemetry_meta.json").write_text(json.dumps({"source": source, "rails": rails}))
+    (out_dir / "telemetry_meta.json").write_text(json.dumps(telemetry_meta(source, pf)))
     ns = lambda ms: T0_NS + np.asarray(ms, dtype=np.int64) * MS
     req = pd.DataFrame({"request_idx": range(pf.n), "start_ns": ns(s), "ack_ns": pd.array(ns(s + 5), dtype="Int64"),
                         "first_token_ns": pd.array(ns(f), dtype="Int64"), "end_ns": ns(e),
@@ -139,3 +189,47 @@ def make_cell(out_dir: Path, source: str, pf: Profile | None = None, stop_after_
              "per_request_prefill_j": (cum[f] - cum[s]) * scale, "per_request_decode_j": (cum[e] - cum[f]) * scale,
              "idle_w": pf.idle_w}
     return meta, req, truth
+
+
+# Sensor settings the known-answer grid draws from (issue 12): per source, the profile fields that
+# make it that sensor, and the scenario ranges every cell draws its own values from.
+SENSOR_PROFILES = {
+    "ina3221": dict(poll_ms=10.0, poll_jitter_ms=1.0, ina_window_ms=6.6),
+    "tegrastats": dict(tegra_period_ms=500.0, tegra_late_frac=0.1),
+    "nvml": dict(nvml_refresh_ms=(98, 101), nvml_read_ms=(3.0, 6.0), idle_w=130.0, prefill_w=230.0,
+                 decode_w=220.0, gap_ms=(5, 15)),
+}
+
+
+def grid_profile(source: str, seed: int, prefill_ms: tuple, decode_ms: tuple, n: int = 20) -> Profile:
+    """One known-answer cell: the rail time constant (5-20 ms), shape, NVML poll (10-50 ms) drawn
+    from the seed, so a grid over seeds is not tuned to one trace."""
+    rng = np.random.default_rng([seed, 12])
+    extra = dict(SENSOR_PROFILES.get(source, {}))
+    if source == "nvml":
+        extra["nvml_poll_ms"] = float(rng.choice([10.0, 20.0, 50.0]))
+    return Profile(n=n, seed=seed, prefill_ms=prefill_ms, decode_ms=decode_ms, tau_ms=float(rng.uniform(5, 20)),
+                   shape=("steps", "ramp", "spike")[seed % 3], **extra)
+
+
+def known_answer_case(out_dir: Path, source: str, pf: Profile) -> dict:
+    """Run the real split on one simulated cell: relative errors of the pooled figures against the
+    exact truth, the stated 1-sigma, resolution and methods."""
+    from .cell_energy import split_cell
+
+    meta, req, truth = make_cell(out_dir, source, pf)
+    _, row = split_cell(out_dir, meta, req)
+    out = {"source": source, "seed": pf.seed, "prefill_ms": pf.prefill_ms, "decode_ms": pf.decode_ms,
+           "tau_ms": pf.tau_ms, "shape": pf.shape}
+    for ph in ("prefill", "decode"):
+        tok = float(req["isl" if ph == "prefill" else "osl"].astype(float).sum())
+        out[f"{ph}_energy_err"] = row[f"e_{ph}_j"] / truth[f"e_{ph}_j"] - 1
+        out[f"{ph}_tok_per_j_err"] = row[f"{ph}_tok_per_j"] / (tok / truth[f"e_{ph}_j"]) - 1
+        out[f"{ph}_rel_unc"] = row[f"{ph}_tok_per_j_rel_unc"]
+        out[f"{ph}_resolved"] = bool(row[f"{ph}_resolved"])
+        out[f"{ph}_method"] = row[f"{ph}_method"]
+    tot = truth["e_prefill_j"] + truth["e_decode_j"]
+    tok = float(req["isl"].astype(float).sum() + req["osl"].astype(float).sum())
+    out["total_tok_per_j_err"] = row["total_tok_per_j"] / (tok / tot) - 1
+    out["total_rel_unc"] = row["total_tok_per_j_rel_unc"]
+    return out

@@ -1,71 +1,56 @@
-"""Power/thermal telemetry sources, one module each, one sampler interface.
+"""Power/thermal telemetry: one module per sensor, one registry for capture and analysis.
 
-The sampler runs in its own (pinned) process beside aiperf and writes stamped samples into the
-cell's raw directory; analysis never needs the sensor library (see docs/raw-format.md).
-Sources: tegrastats (Jetson, 500 ms-ish lines), ina3221 (Jetson hwmon, 10-50 ms), nvml (NVIDIA
-GPU energy counter), rapl (CPU powercap counter), none.
+Each `telemetry/<sensor>.py` owns its sensor (Zeus-style): name, availability check, default
+interval, headline rail, the capture-side reader (a `Source`, run by the sampler process beside
+aiperf) and the analysis-side `decode` (raw samples -> clean rails; no sensor library needed).
+Its `SENSOR` spec (telemetry.base.Sensor) is listed in SENSORS below, in `auto` preference order.
+Adding a sensor: one module here plus its name in the config schema's `telemetry.source` enum.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-NO_SENSOR_REASON = "no power sensor"
-SOURCES = ("tegrastats", "ina3221", "nvml", "rapl", "none")
+from . import ina3221, none, nvml, rapl, tegrastats
+from .base import Sensor
+from .none import NO_SENSOR_REASON, NullSampler
+
+SENSORS: dict[str, Sensor] = {m.SENSOR.name: m.SENSOR for m in (ina3221, tegrastats, nvml, rapl, none)}
+SOURCES = tuple(SENSORS)
 
 
-class NullSampler:
-    """source `none`: nothing to sample; the energy columns become NaN with a reason."""
+def sensor(name: str) -> Sensor:
+    """The registered sensor called `name` (ConfigError naming the key if unknown)."""
+    if name not in SENSORS:
+        from ..errors import ConfigError
 
-    source = "none"
+        raise ConfigError(f"config key 'telemetry.source': unknown source {name!r} (known: {', '.join(SENSORS)})")
+    return SENSORS[name]
 
-    def __init__(self, out_dir: Path, reason: str = NO_SENSOR_REASON):
-        self.out_dir, self.reason = Path(out_dir), reason
 
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> dict:
-        meta = {"source": "none", "reason": self.reason, "samples": 0}
-        (self.out_dir / "telemetry_meta.json").write_text(json.dumps(meta, indent=1))
-        return meta
+def headline_rails() -> tuple[str, ...]:
+    """Every sensor's headline rail, in registry order (the fallback when a trace mixes names)."""
+    return tuple(s.headline_rail for s in SENSORS.values() if s.headline_rail)
 
 
 def resolve_source(cfg: dict, platform_name: str, sysfs_root: str | None = None) -> tuple[str, str | None]:
-    """(source, reason). `auto` picks the best readable sensor for the platform; the reason says
-    why (and is the NaN reason when it ends at `none`)."""
-    tcfg = cfg.get("telemetry", {})
-    source = tcfg.get("source", "auto")
+    """(source, reason). `auto` picks the first registered sensor meant for the platform that is
+    available; the reason says why (and is the NaN reason when it ends at `none`)."""
+    source = cfg.get("telemetry", {}).get("source", "auto")
     if source != "auto":
         return source, None if source != "none" else "telemetry.source is 'none'"
     root = sysfs_root or "/"
-    if platform_name == "jetson":
-        from . import ina3221
-
-        if ina3221.readable(root):
-            return "ina3221", "auto: INA3221 hwmon readable"
-        return "tegrastats", "auto: INA3221 hwmon not readable, using tegrastats"
-    if platform_name == "nvidia-gpu":
-        return "nvml", "auto: NVIDIA GPU energy counter"
-    from . import rapl
-
-    if rapl.readable(root):
-        return "rapl", "auto: RAPL powercap readable"
+    for s in SENSORS.values():
+        if (s.platforms is None or platform_name in s.platforms) and s.available(root):
+            return s.name, s.auto_reason
     return "none", NO_SENSOR_REASON
 
 
 def make_sampler(source: str, cfg: dict, out_dir: Path, cpu_prefix: list[str], reason: str | None = None):
     """An object with .start() and .stop() -> dict (stored as cell.json['telemetry'])."""
-    if source == "none":
+    spec = sensor(source)
+    if spec.make_source is None:
         return NullSampler(out_dir, reason or "telemetry.source is 'none'")
-    if source not in SOURCES:
-        from ..errors import ConfigError
-
-        raise ConfigError(f"config key 'telemetry.source': unknown source {source!r}")
     from .sampler import ProcessSampler
 
-    tcfg = cfg.get("telemetry", {})
-    # tegrastats is a 500 ms tool on most boards; the fast interval is for sysfs/NVML polling
-    key = "tegrastats_interval_ms" if source == "tegrastats" else "interval_ms"
-    interval = int(tcfg.get(key, 500 if source == "tegrastats" else 50))
+    interval = int(cfg.get("telemetry", {}).get(spec.interval_key, spec.default_interval_ms))
     return ProcessSampler(source, interval, out_dir, cpu_prefix, reason=reason)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -88,3 +89,25 @@ def read_samples(path: Path) -> tuple[list[dict], list[str]]:
             continue
         out.append(rec)
     return out, problems
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """Everything joulebench knows about one power sensor, capture and analysis side (one home).
+
+    `platforms`: the platforms on which `telemetry.source: auto` may pick it (None: any), tried in
+    registry order when `available(sysfs_root)` says yes. `decode(trace, samples, meta)` fills a
+    telemetry.decoded.Trace from the raw samples (pure numpy: no sensor library at analysis)."""
+
+    name: str
+    headline_rail: str | None
+    default_interval_ms: int
+    make_source: Callable[[int, str | None], "Source"] | None
+    decode: Callable | None
+    available: Callable[[str], bool] = lambda root: False
+    platforms: tuple[str, ...] | None = ()
+    auto_reason: str = ""
+    interval_key: str = "interval_ms"  # config key under `telemetry` holding its poll interval
+    value_keys: tuple[str, ...] = ()  # sample keys whose change marks a new sensor reading
+    meta_keys: tuple[str, ...] = ()  # keys of telemetry_meta.json copied into cell.json['telemetry']
+    summarize: Callable[[list, dict], dict] | None = None  # extra cell.json['telemetry'] entries

@@ -23,23 +23,12 @@ from .base import FORMAT_VERSION, META_FILE, SAMPLES_FILE, read_samples
 
 
 def make_source(name: str, interval_ms: int, root: str | None):
-    if name == "tegrastats":
-        from .tegrastats import TegrastatsSource
+    from . import SENSORS
 
-        return TegrastatsSource(interval_ms, root, binary=os.environ.get("JOULEBENCH_TEGRASTATS"))
-    if name == "ina3221":
-        from .ina3221 import Ina3221Source
-
-        return Ina3221Source(interval_ms, root)
-    if name == "nvml":
-        from .nvml import NvmlSource
-
-        return NvmlSource(interval_ms, root)
-    if name == "rapl":
-        from .rapl import RaplSource
-
-        return RaplSource(interval_ms, root)
-    raise SystemExit(f"unknown telemetry source {name!r}")
+    spec = SENSORS.get(name)
+    if spec is None or spec.make_source is None:
+        raise SystemExit(f"unknown telemetry source {name!r}")
+    return spec.make_source(interval_ms, root)
 
 
 def main(argv=None) -> int:
@@ -72,16 +61,13 @@ def main(argv=None) -> int:
     return 0
 
 
-def update_period_ms(samples: list[dict], key: str | None = None) -> float | None:
-    """Median time between readings whose value changed: the sensor's own update period, which
-    can be longer than the polling interval (NVML: ~70 ms behind a 10 ms poll)."""
-    if len(samples) < 3:
+def update_period_ms(samples: list[dict], keys: tuple[str, ...]) -> float | None:
+    """Median time between readings whose `keys` values changed: the sensor's own update period,
+    which can be longer than the polling interval (NVML: 70-100 ms behind a 10 ms poll)."""
+    if len(samples) < 3 or not keys:
         return None
     t = np.array([s["t_ns"] for s in samples], dtype=np.int64)
-    vals = [json.dumps({k: v for k, v in s.items() if k in ("e_mj", "e_uj", "p_mw", "line")}
-                       if key is None else s.get(key), sort_keys=True) for s in samples]
-    if vals[0].startswith('{"line"'):  # tegrastats: every line is a new reading
-        return float(np.median(np.diff(t))) / 1e6
+    vals = [json.dumps({k: s.get(k) for k in keys}, sort_keys=True) for s in samples]
     ch = [i for i in range(1, len(vals)) if vals[i] != vals[i - 1]]
     if len(ch) < 2:
         return None
@@ -135,6 +121,9 @@ class ProcessSampler:
         return self.summary()
 
     def summary(self) -> dict:
+        from . import sensor
+
+        spec = sensor(self.source)
         meta_path = self.out_dir / META_FILE
         child = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         samples, problems = read_samples(self.path)
@@ -145,19 +134,12 @@ class ProcessSampler:
             errors.append("sampler wrote no meta (killed?)")
         out = {"source": self.source, "reason": self.reason, "files": [SAMPLES_FILE, META_FILE],
                "samples": len(samples), "interval_ms": self.interval_ms,
-               "sensor_period_ms_est": update_period_ms(samples),
+               "sensor_period_ms_est": update_period_ms(samples, spec.value_keys),
                "rails": child.get("rails"), "errors": errors, "argv": self.argv(),
                "sampler_rc": None if self.proc is None else self.proc.returncode}
-        if self.source == "tegrastats":
-            from .tegrastats import parse_stream
-
-            ok, rej = parse_stream([s.get("line", "") for s in samples])
-            out["rails"] = sorted(ok[0][1]["rails_mw"]) if ok else []
-            out["rejected_lines"] = len(rej)
-            out["rejected_reasons"] = sorted({r for _, r in rej})[:20]
-        for k in ("update_interval_ms", "max_energy_range_uj"):
-            if k in child:
-                out[k] = child[k]
+        if spec.summarize:
+            out.update(spec.summarize(samples, child))
+        out.update({k: child[k] for k in spec.meta_keys if k in child})
         return out
 
 

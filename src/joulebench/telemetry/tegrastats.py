@@ -3,16 +3,34 @@
 The line's own label has whole-second resolution in the board's local time (no zone), so it is
 kept only for ordering checks; timing comes from the arrival stamps. The raw line is stored; the
 analysis re-parses it with `parse_line` (pure Python, no tegrastats needed).
+
+Sensor model: a rail's first value is the INA3221 reading at the moment tegrastats read it (the
+chip's last conversion, a few ms), the second the running average since tegrastats started; lines
+come every `--interval` ms. So a line is a sparse *point* sample of power, stamped when it reaches
+us: a line that arrives late (pipe, scheduler) carries a stamp after its reading. `decode` puts
+each line back on tegrastats' own schedule (`read_times`) and marks the rails sparse: energy per
+phase is then mean power of the phase x its time (integrating between readings 500 ms apart
+would smear prefill power into decode).
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 
-from .base import Source, stamp
+import numpy as np
+import pandas as pd
+
+from .base import Sensor, Source, stamp
+from .decoded import Rail, clean
+
+ENVELOPE_LINES = 8  # lines either side that define tegrastats' own schedule around a line
+LATE_MIN_NS = 5_000_000  # lateness below this is read jitter, not a late line: left alone
+BINARY_ENV = "JOULEBENCH_TEGRASTATS"  # a stand-in tegrastats (tests, other install paths)
 
 LABEL = re.compile(r"^(\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2})\s")
 RAIL = re.compile(r"(?<![\w@])([A-Z][A-Z0-9_]*) (-?\d+)(mW)?/(-?\d+)(mW)?(?:/(-?\d+)(mW)?)?(?=\s|$)")
@@ -132,7 +150,7 @@ class TegrastatsSource(Source):
 
     def __init__(self, interval_ms: int, root: str | None = None, binary: str | None = None):
         super().__init__(interval_ms)
-        self.binary = binary or shutil.which("tegrastats") or "/usr/bin/tegrastats"
+        self.binary = binary or os.environ.get(BINARY_ENV) or shutil.which("tegrastats") or "/usr/bin/tegrastats"
         self.proc = None
 
     def meta(self) -> dict:
@@ -159,3 +177,65 @@ class TegrastatsSource(Source):
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def read_times(t_ns: np.ndarray) -> tuple[np.ndarray, int]:
+    """(estimated read times, lines moved). tegrastats prints on a fixed period, so its reading
+    times lie on a near-regular grid; arrival adds a non-negative delay. The grid around each line
+    is the lower envelope of (stamp - k x period) over ENVELOPE_LINES lines either side; a line more
+    than LATE_MIN_NS behind it is moved back onto it. A gap (a line never printed) restarts the grid."""
+    t = np.asarray(t_ns, dtype=np.int64)
+    if t.size < 3:
+        return t.copy(), 0
+    d = np.diff(t)
+    per = float(np.median(d))
+    out = t.copy()
+    cuts = np.concatenate([[0], np.flatnonzero(d > 1.6 * per) + 1, [t.size]])
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        k = np.arange(hi - lo)
+        r = t[lo:hi] - per * k
+        w = ENVELOPE_LINES
+        env = np.array([r[max(0, i - w):i + w + 1].min() for i in range(r.size)])
+        grid = (env + per * k).astype(np.int64)
+        late = t[lo:hi] - grid > LATE_MIN_NS
+        out[lo:hi] = np.where(late, grid, t[lo:hi])
+    moved = int(np.sum(out != t))
+    return np.maximum.accumulate(out), moved
+
+
+def decode(tr, samples, meta: dict, meta_path: Path) -> None:
+    ok, rej = parse_stream([s.get("line", "") for s in samples])
+    tr.rejected_lines = len(rej)
+    for reason in sorted({r for _, r in rej}):
+        tr.problems.append(f"tegrastats: {sum(1 for _, r in rej if r == reason)} line(s) rejected: {reason}")
+    if not ok:
+        return
+    arrival = np.array([s["t_ns"] for s in samples], dtype=np.int64)
+    order = np.argsort(arrival, kind="stable")  # the schedule is rebuilt over every line, rejected ones too
+    fixed = np.empty_like(arrival)
+    fixed[order], moved = read_times(arrival[order])
+    if moved:
+        tr.problems.append(f"tegrastats: {moved} late line(s) moved back onto the print schedule")
+    t = np.array([fixed[i] for i, _ in ok], dtype=np.int64)
+    for rail in ok[0][1]["rails_mw"]:
+        v = np.array([p["rails_mw"].get(rail, np.nan) for _, p in ok], dtype=float) / 1000.0
+        tt, vv = clean(t, v, rail, tr.problems)
+        tr.rails[rail] = Rail(rail, "power", tt, vv, tt, vv, sparse=True)
+    th = pd.DataFrame({"t_ns": t,
+                       "temp_cpu_c": [p["temps_c"].get("cpu", np.nan) for _, p in ok],
+                       "temp_gpu_c": [p["temps_c"].get("gpu", np.nan) for _, p in ok],
+                       "temp_tj_c": [p["temps_c"].get("tj", np.nan) for _, p in ok],
+                       "gpu_clock_mhz": [p.get("gpu_mhz", np.nan) for _, p in ok]})
+    tr.thermal = th.sort_values("t_ns").drop_duplicates("t_ns")
+
+
+def summarize(samples: list, meta: dict) -> dict:
+    ok, rej = parse_stream([s.get("line", "") for s in samples])
+    return {"rails": sorted(ok[0][1]["rails_mw"]) if ok else [], "rejected_lines": len(rej),
+            "rejected_reasons": sorted({r for _, r in rej})[:20]}
+
+
+SENSOR = Sensor(name="tegrastats", headline_rail="VDD_IN", default_interval_ms=500, make_source=TegrastatsSource,
+                decode=decode, available=lambda root: True, platforms=("jetson",),
+                auto_reason="auto: INA3221 hwmon not readable, using tegrastats",
+                interval_key="tegrastats_interval_ms", value_keys=("line",), summarize=summarize)
