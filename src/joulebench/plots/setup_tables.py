@@ -47,10 +47,11 @@ def software(view: ResultsView) -> pd.DataFrame:
             detail += f"; commit {_values(view, 'llama_cpp_commit', d)}"
         rows.append((style.backend_label(backend), detail + (f"; {settings}" if settings else "")))
     tel = view.cfg.get("telemetry") or {}
-    interval = tel.get("interval_ms")
+    src = _values(view, "telemetry_source")
+    interval = tel.get("tegrastats_interval_ms") if src == "tegrastats" else tel.get("interval_ms")
     rows += [("Load generator", f"aiperf {_values(view, 'aiperf_version')}"),
              ("joulebench", _values(view, "joulebench_version")),
-             ("Power telemetry", f"{_values(view, 'telemetry_source')}"
+             ("Power telemetry", src
               + (f" at {interval} ms" if interval else "")
               + f"; energy rail {view.energy_rail or 'not recorded'}; seed-method rail {view.ref_rail or 'not recorded'}"),
              ("Energy method", _values(view, "energy_method"))]

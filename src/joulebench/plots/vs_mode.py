@@ -62,6 +62,8 @@ def draw_stacked(view: ResultsView, frames: list[pd.DataFrame], labels: list[str
             ax.axhline(ref_lines[i], color="red", linestyle=":", linewidth=1.2)
         if not data["value"].notna().any():
             ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", va="center")
+        if i < len(frames) - 1:
+            ax.set_xlabel("")
     style.figure_legend(fig, axes[:, 0], ncol=1 if len(view.models) * len(view.backends) <= 16 else 2)
     axes[0, 0].set_title(view.title(title))
     fig.tight_layout()
@@ -74,7 +76,7 @@ def build_thermal_lines(view: ResultsView, tj_line: float = 95.0):
     from .tables import thermal_summary
 
     t = thermal_summary(view)
-    power_label = view.rail_label("power_w_seed_median", "power, model window (median of its cells' medians, W)")
+    power_label = view.rail_label("power_w_seed_median", "power, model window (W)")
     frames = []
     for column, metric in (("Median of cell medians (W)", "window_power_w"), ("Peak TJ °C", "window_tj_peak_c")):
         d = (t.rename(columns={"Model": "model", "Backend": "backend", "Mode": "mode"})
@@ -82,7 +84,8 @@ def build_thermal_lines(view: ResultsView, tj_line: float = 95.0):
              else pd.DataFrame(columns=["model", "backend", "mode", "value"]))
         frames.append(d.assign(lo=np.nan, hi=np.nan, metric=metric, cells=t["cells"] if not t.empty else None))
     fig, data = draw_stacked(view, frames, [power_label, "peak TJ, model window (°C)"], {1: tj_line},
-                             f"model window (all cells of each mode): power and peak TJ; red dotted = {tj_line:g} °C")
+                             f"model window (all cells of each mode): power = median of the cells' window medians, "
+                             f"peak TJ = max over the cells; red dotted = {tj_line:g} °C")
     if frames[1]["value"].notna().any():
         lo, hi = fig.axes[1].get_ylim()
         fig.axes[1].set_ylim(min(lo, 40), max(hi, 100))
