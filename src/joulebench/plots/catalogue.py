@@ -139,7 +139,7 @@ def mode_ratio_spec(name, key, direction, ref, how="canonical"):
 def backend_ratio_spec(name, keys, ref):
     return Spec(name + "{sfx}", lambda v, p: ratios.build_backend_ratio_chart(v, keys, p["other"], p["C"], p["G"]),
                 "{ref} ÷ {other_label} per mode: " + ", ".join(METRICS[k][1] for k in keys),
-                "ratio of the canonical cell's values; dotted line = 1", ref, keys[0], other_backends, two_backends)
+                "ratio of the canonical cell's values; dotted line = 1", ref, keys, other_backends, two_backends)
 
 
 def table_spec(name, build, what, how, ref="", over=once, requires=None):
