@@ -292,6 +292,7 @@ def test_both_latency_speedup_definitions(tmp_path):
     assert "median over every (ctx, gen) cell" in fig._suptitle.get_text()
 
 
+@pytest.mark.slow
 def test_figures_from_a_summary_alone(tmp_path):
     s = blog_summary()
     s[s["model"].isin(MODELS[:2])].to_parquet(tmp_path / "summary.parquet")

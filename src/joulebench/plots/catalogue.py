@@ -178,6 +178,29 @@ def _ratio_table(key, beside, invert):
     return lambda v, p: tables.backend_ratio_by_mode(v, key, p["other"], invert=invert, beside=beside)
 
 
+# One facet chart family per row: metric key | x axis | every | file name | reference equivalent.
+# every: vs-gen charts run at every ctx ("all") or the canonical one ("canonical"); vs-prompt ones run at every gen.
+FACET_TABLE = """
+tok_s         | ctx | all       | 1_tok_s_vs_prompt_gen{g}          | CHARTS #1
+tok_j         | ctx | all       | 2_tok_j_vs_prompt_gen{g}          | CHARTS #2
+prefill_tok_j | ctx | all       | EF_prefill_tokj_vs_prompt_gen{g}  | CHARTS_OLD 22e_*_vs_prompt / §6
+total_tok_j   | ctx | all       | EF_total_tokj_vs_prompt_gen{g}    | CHARTS_OLD 22g_*_vs_prompt / §6
+rl            | ctx | all       | EF_req_latency_vs_prompt_gen{g}   | CHARTS #38-40 (gen 256 was 22a_request_latency_vs_prompt_gen256)
+ttft          | ctx | all       | EG_ttft_vs_prompt_gen{g}          | CHARTS #41-42
+itl           | ctx | all       | EH_itl_vs_prompt_gen{g}           | CHARTS #43-45 (no alias overwrites it here)
+prefill_tput  | ctx | all       | EI_prefill_tput_vs_prompt_gen{g}  | H.1a-b, CHARTS #46-48
+power         | ctx | all       | EP_power_vs_prompt_gen{g}         | (new)
+ttft          | gen | all       | EG_ttft_vs_gen_ctx{c}             | CHARTS #49-52
+itl           | gen | all       | EH_itl_vs_gen_ctx{c}              | CHARTS #53-56
+prefill_tput  | gen | all       | EI_prefill_tput_vs_gen_ctx{c}     | CHARTS #57-60
+decode_tok_j  | gen | all       | EF_decode_tokj_vs_gen_ctx{c}      | CHARTS_OLD EF_decode_tokj_vs_gen_ctx*
+tok_s         | gen | canonical | 1_tok_s_vs_gen_ctx{c}             | (new)
+total_tok_j   | gen | canonical | EF_total_tokj_vs_gen_ctx{c}       | (new)
+rl            | gen | canonical | EF_req_latency_vs_gen_ctx{c}      | (new)
+power         | gen | canonical | EP_power_vs_gen_ctx{c}            | (new)
+"""
+FACETS = [tuple(cell.strip() for cell in row.split("|")) for row in FACET_TABLE.strip().splitlines()]
+
 SPECS: list[Spec] = [
     # ---- vs mode --------------------------------------------------------------------------------
     vs_mode_spec("tok_s", "1_tok_s_vs_mode_gen{g}", "Fig 1 / APPAB appendix_a_tok_s", False),
@@ -192,25 +215,8 @@ SPECS: list[Spec] = [
     vs_mode_spec("p_decode", "EP_decode_power_vs_mode_gen{g}", "APPAB appendix_a_power (decode power; seed hardcoded)",
                  False),
     vs_mode_spec("power", "EP_power_vs_mode_gen{g}", "(new) whole-window median power vs mode", False),
-    # ---- facets ---------------------------------------------------------------------------------
-    facet_spec("tok_s", "1_tok_s_vs_prompt_gen{g}", "CHARTS #1", "ctx", True),
-    facet_spec("tok_j", "2_tok_j_vs_prompt_gen{g}", "CHARTS #2", "ctx", True),
-    facet_spec("prefill_tok_j", "EF_prefill_tokj_vs_prompt_gen{g}", "CHARTS_OLD 22e_*_vs_prompt / §6", "ctx", True),
-    facet_spec("total_tok_j", "EF_total_tokj_vs_prompt_gen{g}", "CHARTS_OLD 22g_*_vs_prompt / §6", "ctx", True),
-    facet_spec("rl", "EF_req_latency_vs_prompt_gen{g}",
-               "CHARTS #38-40 (gen 256 was 22a_request_latency_vs_prompt_gen256)", "ctx", True),
-    facet_spec("ttft", "EG_ttft_vs_prompt_gen{g}", "CHARTS #41-42", "ctx", True),
-    facet_spec("itl", "EH_itl_vs_prompt_gen{g}", "CHARTS #43-45 (no alias overwrites it here)", "ctx", True),
-    facet_spec("prefill_tput", "EI_prefill_tput_vs_prompt_gen{g}", "H.1a-b, CHARTS #46-48", "ctx", True),
-    facet_spec("power", "EP_power_vs_prompt_gen{g}", "(new)", "ctx", True),
-    facet_spec("ttft", "EG_ttft_vs_gen_ctx{c}", "CHARTS #49-52", "gen", True),
-    facet_spec("itl", "EH_itl_vs_gen_ctx{c}", "CHARTS #53-56", "gen", True),
-    facet_spec("prefill_tput", "EI_prefill_tput_vs_gen_ctx{c}", "CHARTS #57-60", "gen", True),
-    facet_spec("decode_tok_j", "EF_decode_tokj_vs_gen_ctx{c}", "CHARTS_OLD EF_decode_tokj_vs_gen_ctx*", "gen", True),
-    facet_spec("tok_s", "1_tok_s_vs_gen_ctx{c}", "(new)", "gen", False),
-    facet_spec("total_tok_j", "EF_total_tokj_vs_gen_ctx{c}", "(new)", "gen", False),
-    facet_spec("rl", "EF_req_latency_vs_gen_ctx{c}", "(new)", "gen", False),
-    facet_spec("power", "EP_power_vs_gen_ctx{c}", "(new)", "gen", False),
+    # ---- facets: one panel per model (FACETS below) ------------------------------------------------
+    *[facet_spec(key, name, ref, along, every == "all") for key, along, every, name, ref in FACETS],
     # ---- canonical grouped bars -----------------------------------------------------------------
     bars_spec("ttft", "5_ttft_vs_prompt", "Fig 7 (seed name kept; it is bars at the canonical cell, not vs prompt)"),
     bars_spec("itl", "8_itl_compare", "Fig 8"),
