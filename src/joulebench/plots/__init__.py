@@ -24,7 +24,7 @@ def render_all(summary_path, requests_path, out_dir, cfg: dict | None = None) ->
 
 
 def render_frames(summary: pd.DataFrame, requests: pd.DataFrame | None, out_dir, cfg: dict, n_boot: int = 500):
-    """Render everything from in-memory frames; returns the Context (its `entries` = the index)."""
+    """Render everything from in-memory frames; returns the ResultsView (its `entries` = the index)."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -41,7 +41,8 @@ def build_vs_mode(view: ResultsView, key: str, ctx_len: int, gen: int):
     data = vs_mode_data(view, column, ctx_len, gen)
     fig, ax = plt.subplots(figsize=(13, 7))
     draw_vs_mode(view, ax, data, label)
-    ax.set_title(view.title(f"{label} vs power mode (ctx {ctx_len}, gen {gen}, p50 of the cell)"))
+    per_cell = ", p50 of the cell" if column.endswith("_p50") else ""
+    ax.set_title(view.title(f"{label} vs power mode (ctx {ctx_len}, gen {gen}{per_cell})"))
     return fig, data
 
 
