@@ -234,3 +234,21 @@ def test_render_frames_placeholders_and_synthetic_label(tmp_path):
     assert "SYNTHETIC DATA" in (tmp_path / "index.md").read_text()
     fig, _ = vs_mode.build_vs_mode(c, "tok_s", 512, 32)
     assert fig.axes[0].get_title().endswith("SYNTHETIC DATA")
+
+
+def test_catalogue_spec_errors_are_indexed_not_fatal(view):
+    from joulebench.plots.catalogue import SPECS, Catalogue, Spec
+
+    assert len({s.name for s in SPECS}) == len(SPECS)  # one spec per figure family, one writer per name
+
+    def broken(v, p):
+        raise ValueError("bad column")
+
+    cat = Catalogue(view)
+    cat.render(Spec("broken_table", broken, "w", "h", kind="table"))
+    cat.render(Spec("broken_figure_{g}", broken, "w", "h", needs="tok_s"))
+    cat.render(Spec("needs_two_{g}", broken, "w", "h", requires=lambda v: "needs more"))
+    st = {e.name: e for e in view.entries}
+    assert st["broken_table"].status == "error" and "bad column" in st["broken_table"].reason
+    assert st["broken_figure_32"].status == "error"
+    assert st["needs_two_32"].status == "no data" and st["needs_two_32"].reason == "needs more"

@@ -394,7 +394,13 @@ class Catalogue:
              "label": view.metrics[keys[0]][1] if keys else ""}
         name, what, how = spec.name.format(**p), spec.what.format(**p), spec.how.format(**p)
         if spec.kind == "table":
-            result = spec.build(view, p)
+            try:
+                result = spec.build(view, p)
+            except Exception as exc:  # as for figures: the index says why, the other tables still come
+                log.error("table %s failed: %s\n%s", name, exc, traceback.format_exc())
+                view.table(pd.DataFrame(), name, what, how, spec.reference, reason=f"error: {type(exc).__name__}: {exc}")
+                view.entries[-1].status = "error"
+                return
             df, md = result if isinstance(result, tuple) else (result, None)
             view.table(df, name, what, how, spec.reference)
             if md is not None:
