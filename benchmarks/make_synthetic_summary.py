@@ -89,8 +89,10 @@ def make(seed: int = 0, n_requests: int = 5):
                         e_pre, e_dec = p_pre * ttft_s, p_dec * dec_s
                         resolved = row["ttft_ms_avg"] > 200  # two 100 ms sensor periods inside prefill
                         temp = 42 + 2.2 * pw + 6 * size / 800e6
+                        n = n_requests  # e_* are summed over the cell's covered requests, as split/ writes them
                         row.update({
-                            "e_prefill_j": e_pre, "e_decode_j": e_dec, "e_total_j": e_pre + e_dec,
+                            "e_prefill_j": n * e_pre, "e_decode_j": n * e_dec, "e_total_j": n * (e_pre + e_dec),
+                            "energy_coverage": 1.0,
                             "e_idle_baseline_w": 3.1, "p_prefill_w": p_pre, "p_decode_w": p_dec,
                             "p_active_w": (e_pre + e_dec) / (ttft_s + dec_s),
                             "prefill_tok_per_j": ctx / e_pre, "decode_tok_per_j": gen / e_dec,
@@ -112,7 +114,7 @@ def make(seed: int = 0, n_requests: int = 5):
                                     "seed_total_tok_per_j": (ctx + gen) / (seed_pre * row["ttft_ms_p50"] / 1000
                                                                            + seed_dec * seed_dec_s),
                                     "energy_rail": RAIL, "seed_rail": RAIL,
-                                    f"rail_{RAIL}_prefill_j": e_pre, f"rail_{RAIL}_decode_j": e_dec})
+                                    f"rail_{RAIL}_prefill_j": n * e_pre, f"rail_{RAIL}_decode_j": n * e_dec})
                         row["seed_tok_per_j"] = row["output_tok_s_per_user_avg"] / row["power_w_seed_median"]
                         cells.append(row)
                         r["e_prefill_j"] = e_pre * (1 + rng.normal(0, 0.03, len(r)))

@@ -62,10 +62,11 @@ def blog_summary() -> pd.DataFrame:
                         "seed_decode_tok_per_j": tj, "decode_tok_per_j": tj * 1.25, "decode_tok_per_j_rel_unc": 0.02,
                         "seed_p_decode_w": p_dec, "p_decode_w": p_dec * (0.9 if ref else 1.3),
                         "power_w_seed_median": p_dec * (1.5 if ref else 0.6), "p_active_w": p_dec,
-                        "e_total_j": gen / (tj * 1.25), "temp_tj_peak_c": TJ_BY_MODE[mode] + (gen == 64),
+                        "e_total_j": 20 * gen / (tj * 1.25), "temp_tj_peak_c": TJ_BY_MODE[mode] + (gen == 64),
                         "seed_total_tok_per_j": total * (1.0 if ref else 1.5),  # Ollama higher: the search is llama.cpp only
                         "total_tok_per_j": BEST_TOTAL[mi] * 0.9 * (1 if mode == "25W" else 0.8) * (1 if gen == 256 else 0.5),
                         "energy_rail": "VDD_IN", "seed_rail": "VDD_CPU_GPU_CV", "energy_method": "split",
+                        "n_requests": 20, "energy_coverage": 1.0,
                     })
     return pd.DataFrame(rows)
 
@@ -243,7 +244,7 @@ def test_setup_tables_from_provenance_and_config(tmp_path):
 # ---- item 7: readability --------------------------------------------------------------------------
 def test_legends_survive_an_empty_panel(view):
     s = view.summary
-    s.loc[s["mode"] == "7W", "e_total_j"] = np.nan  # the first panel has no data
+    s.loc[s["mode"] == "7W", "e_request_j"] = np.nan  # the first panel has no data
     s.loc[:, "power_w_seed_median"] = np.nan  # B.1's top panel has no data at all
     fig, _ = energy.energy_vs_gen(view, 2048)
     assert fig.legends and len(fig.legends[0].get_texts()) == 16
@@ -304,3 +305,21 @@ def test_figures_from_a_summary_alone(tmp_path):
     names = {f.name for f in files}
     assert {"seed_method_vs_joulebench.png", "table8_power_ratio_by_mode.csv", "table2_hardware.csv",
             "appendix_i_definitions.csv", "13_ttft_speedup_ratios_median_of_cells.png"} <= names
+
+
+def test_fig16_energy_is_per_request_not_the_cell_total(tmp_path):
+    # split/ sums e_total_j over the requests telemetry covered: 6 of 10 here, 600 J -> 100 J per request
+    rows = [{"mode": "25W", "backend": "llamacpp", "model": "m", "ctx": 2048, "gen": g, "e_total_j": 600.0 * g / 64,
+             "energy_coverage": 0.6, "n_requests": 10} for g in (64, 128)]
+    fig, d = energy.energy_vs_gen(ResultsView(pd.DataFrame(rows), None, tmp_path, {}), 2048)
+    assert d["value"].tolist() == pytest.approx([100.0, 200.0])
+
+
+def test_window_power_is_on_the_seed_rail(tmp_path):
+    base = {"mode": "25W", "backend": "llamacpp", "model": "m", "ctx": 128, "gen": 64, "energy_rail": "VDD_IN",
+            "seed_rail": "VDD_CPU_GPU_CV", "e_total_j": 100.0, "p_active_w": 10.0}  # 10 active seconds
+    on_rail = pd.DataFrame([{**base, "rail_VDD_CPU_GPU_CV_prefill_j": 20.0, "rail_VDD_CPU_GPU_CV_decode_j": 50.0}])
+    w = tables.window_mean_power(ResultsView(on_rail, None, tmp_path, {}))
+    assert w.at[0, "window_mean_w"] == pytest.approx(7.0)  # 70 J on the seed's rail / 10 s, not VDD_IN's 10 W
+    w = tables.window_mean_power(ResultsView(pd.DataFrame([base]), None, tmp_path / "b", {}))
+    assert np.isnan(w.at[0, "window_mean_w"])  # the seed's rail was not recorded: not measured, no stand-in

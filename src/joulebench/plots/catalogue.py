@@ -240,7 +240,8 @@ SPECS: list[Spec] = [
          "Fig 17 (single writer; the seed had two)", "mj_tok"),
     Spec("E_total_energy_vs_gen_length", lambda v, p: energy.energy_vs_gen(v, p["C"]),
          "energy per request (J) vs generation length at ctx {C}, one panel per mode",
-         "`e_total_j` per cell, measured for every backend (the seed hardcoded llama.cpp and derived Ollama)",
+         "`e_total_j` ÷ (`energy_coverage` x `n_requests`): the mean covered request's energy, measured for every "
+         "backend (the seed hardcoded llama.cpp and derived Ollama)",
          "Fig 16 (single writer; the seed had two)", "e_total"),
     # ---- appendix stacked vs-mode charts ---------------------------------------------------------
     stacked_spec("appendix_a_toks_ttft", ["tok_s", "ttft"], "A.1"),

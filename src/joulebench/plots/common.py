@@ -44,7 +44,7 @@ METRICS = {
     "p_active": ("p_active_w", "active power, energy / active time (W)", False),
     "p_prefill": ("p_prefill_w", "prefill power (W)", False),
     "p_decode": ("p_decode_w", "decode power (W)", False),
-    "e_total": ("e_total_j", "energy per request (J)", False),
+    "e_total": ("e_request_j", "energy per request (J, mean of the covered requests)", False),
     "mj_tok": ("mj_per_output_token", "mJ per output token (decode)", False),
     "tj_peak": ("temp_tj_peak_c", "peak TJ (°C)", False),
 }
@@ -52,7 +52,7 @@ METRICS = {
 REF_METHOD_COLUMNS = {"seed_tok_per_j", "seed_decode_tok_per_j", "seed_prefill_tok_per_j", "seed_total_tok_per_j",
                      "seed_p_prefill_w", "seed_p_decode_w", "power_w_seed_median"}
 RAIL_COLUMNS = REF_METHOD_COLUMNS | {"decode_tok_per_j", "prefill_tok_per_j", "total_tok_per_j", "p_prefill_w",
-                                    "p_decode_w", "p_active_w", "e_total_j", "e_prefill_j", "e_decode_j",
+                                    "p_decode_w", "p_active_w", "e_total_j", "e_request_j", "e_prefill_j", "e_decode_j",
                                     "mj_per_output_token"}
 
 
@@ -111,6 +111,10 @@ class ResultsView:
                 s[c] = s[c].astype(int)
         if {"latency_ms_p50", "ttft_ms_p50"} <= set(s.columns):
             s["decode_time_ms"] = s["latency_ms_p50"] - s["ttft_ms_p50"]
+        if {"e_total_j", "energy_coverage", "n_requests"} <= set(s.columns):
+            # e_total_j is summed over the requests telemetry covered: the mean request's energy divides it
+            covered = pd.to_numeric(s["energy_coverage"], errors="coerce") * pd.to_numeric(s["n_requests"], errors="coerce")
+            s["e_request_j"] = pd.to_numeric(s["e_total_j"], errors="coerce") / covered.where(covered > 0)
         self.requests = requests if requests is not None else pd.DataFrame()
         self.summary = attach(s, request_cis(self.requests, n_boot=n_boot))
         modes = _ordered(s["mode"], list((self.cfg.get("modes") or {}).keys()))

@@ -21,12 +21,15 @@ def cell_active_s(d: pd.DataFrame) -> pd.Series:
     return pd.to_numeric(_get(d, "e_total_j"), errors="coerce") / pd.to_numeric(_get(d, "p_active_w"), errors="coerce")
 
 
-def cell_energy_on(d: pd.DataFrame, rail: str) -> pd.Series:
-    """A cell's request energy on `rail`: its per-rail columns, else e_total_j (the energy rail's)."""
+def cell_energy_on(d: pd.DataFrame, rail: str, energy_rail: str) -> pd.Series:
+    """A cell's request energy on `rail`: its per-rail columns, else e_total_j when that is the energy
+    rail (or no rail is named); another rail without its columns was not measured: NaN."""
     pre, dec = f"rail_{rail}_prefill_j", f"rail_{rail}_decode_j"
     if rail and pre in d and dec in d:
         return pd.to_numeric(d[pre], errors="coerce") + pd.to_numeric(d[dec], errors="coerce")
-    return pd.to_numeric(_get(d, "e_total_j"), errors="coerce")
+    if not rail or rail == energy_rail:
+        return pd.to_numeric(_get(d, "e_total_j"), errors="coerce")
+    return pd.Series(np.nan, index=d.index)
 
 
 def window_mean_power(view: ResultsView) -> pd.DataFrame:
@@ -35,7 +38,7 @@ def window_mean_power(view: ResultsView) -> pd.DataFrame:
     that rail ÷ their active seconds (a time-weighted mean, which is what the sample mean estimates).
     One row per backend x model x mode."""
     s = view.summary
-    energy = cell_energy_on(s, view.ref_rail)
+    energy = cell_energy_on(s, view.ref_rail, view.energy_rail)
     t = cell_active_s(s)
     ok = energy.notna() & t.notna() & (t > 0)
     g = pd.DataFrame({"backend": s["backend"], "model": s["model"], "mode": s["mode"],

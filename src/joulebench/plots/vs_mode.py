@@ -49,7 +49,8 @@ def build_vs_mode(view: ResultsView, key: str, ctx_len: int, gen: int):
 def build_stacked(view: ResultsView, keys: list[str], ctx_len: int, gen: int, ref_lines: dict | None = None):
     """Several vs-mode panels stacked with a shared x (the seed's appendix A/H charts)."""
     frames = [vs_mode_data(view, view.metrics[k][0], ctx_len, gen).assign(metric=view.metrics[k][0]) for k in keys]
-    return draw_stacked(view, frames, [view.metrics[k][1] for k in keys], ref_lines or {},
+    lines = {i: (ref_lines or {})[k] for i, k in enumerate(keys) if k in (ref_lines or {})}  # metric key -> panel
+    return draw_stacked(view, frames, [view.metrics[k][1] for k in keys], lines,
                         f"{' / '.join(view.metrics[k][1] for k in keys)} vs mode (ctx {ctx_len}, gen {gen})")
 
 
@@ -59,7 +60,7 @@ def draw_stacked(view: ResultsView, frames: list[pd.DataFrame], labels: list[str
     fig, axes = plt.subplots(len(frames), 1, figsize=(13, 5 * len(frames)), sharex=True, squeeze=False)
     for i, (ax, data, label) in enumerate(zip(axes[:, 0], frames, labels)):
         draw_vs_mode(view, ax, data, label, legend=False)
-        if i in ref_lines:
+        if i in ref_lines and data["value"].notna().any():
             ax.axhline(ref_lines[i], color="red", linestyle=":", linewidth=1.2)
         if not data["value"].notna().any():
             ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", va="center")
