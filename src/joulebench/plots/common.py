@@ -44,7 +44,7 @@ METRICS = {
     "p_active": ("p_active_w", "active power, energy / active time (W)", False),
     "p_prefill": ("p_prefill_w", "prefill power (W)", False),
     "p_decode": ("p_decode_w", "decode power (W)", False),
-    "e_total": ("e_request_j", "energy per request (J, mean of the covered requests)", False),
+    "e_total": ("e_request_j", "energy per request (J)", False),
     "mj_tok": ("mj_per_output_token", "mJ per output token (decode)", False),
     "tj_peak": ("temp_tj_peak_c", "peak TJ (°C)", False),
 }
