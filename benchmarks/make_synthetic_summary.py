@@ -34,6 +34,7 @@ PREFIXES = {"ttft_ms": "ttft_ms", "ttst_ms": "ttst_ms", "itl_ms": "itl_ms", "lat
             "output_tok_s_per_user": "output_tok_s_per_user", "e2e_output_tok_s": "e2e_output_tok_s",
             "prefill_tok_s_per_user": "prefill_tok_s_per_user", "isl": "isl", "osl": "osl", "decode_ms": "decode_ms"}
 PEAK_GBS = 102.4
+RAIL = "VDD_CPU_GPU_CV"  # the seed's rail; energy and seed-method columns both on it here
 
 
 def _stats(v: np.ndarray) -> dict:
@@ -88,8 +89,10 @@ def make(seed: int = 0, n_requests: int = 5):
                         e_pre, e_dec = p_pre * ttft_s, p_dec * dec_s
                         resolved = row["ttft_ms_avg"] > 200  # two 100 ms sensor periods inside prefill
                         temp = 42 + 2.2 * pw + 6 * size / 800e6
+                        n = n_requests  # e_* are summed over the cell's covered requests, as split/ writes them
                         row.update({
-                            "e_prefill_j": e_pre, "e_decode_j": e_dec, "e_total_j": e_pre + e_dec,
+                            "e_prefill_j": n * e_pre, "e_decode_j": n * e_dec, "e_total_j": n * (e_pre + e_dec),
+                            "energy_coverage": 1.0,
                             "e_idle_baseline_w": 3.1, "p_prefill_w": p_pre, "p_decode_w": p_dec,
                             "p_active_w": (e_pre + e_dec) / (ttft_s + dec_s),
                             "prefill_tok_per_j": ctx / e_pre, "decode_tok_per_j": gen / e_dec,
@@ -99,9 +102,19 @@ def make(seed: int = 0, n_requests: int = 5):
                             "sensor_period_ms": 100.0, "power_w_seed_median": (p_pre * ttft_s + p_dec * dec_s) / (ttft_s + dec_s),
                             "temp_cpu_mean_c": temp, "temp_gpu_mean_c": temp + 1.5, "temp_tj_peak_c": temp + 9,
                             "throttled": bool(temp + 9 > 85), "gpu_clock_mhz_mean": mhz,
-                            "energy_source": "synthetic", "energy_method": "synthetic", "energy_reason": None,
+                            "energy_source": "synthetic", "telemetry_source": "tegrastats (synthetic)", "energy_method": "synthetic", "energy_reason": None,
                         })
-                        row["seed_p_prefill_w"], row["seed_p_decode_w"] = row["power_w_seed_median"], row["power_w_seed_median"]
+                        # the seed's method on the seed's rail: median phase power x p50 phase time, with the
+                        # decode window opened at the HTTP ack (~start), so it also holds the prefill
+                        seed_pre, seed_dec = p_pre * j(0.05), p_dec * (1 + 0.04 * ctx / 2048) * j(0.03)
+                        seed_dec_s = row["decode_ms_p50"] / 1000 + 0.98 * row["ttft_ms_p50"] / 1000
+                        row.update({"seed_p_prefill_w": seed_pre, "seed_p_decode_w": seed_dec,
+                                    "seed_prefill_tok_per_j": ctx / (seed_pre * row["ttft_ms_p50"] / 1000),
+                                    "seed_decode_tok_per_j": gen / (seed_dec * seed_dec_s),
+                                    "seed_total_tok_per_j": (ctx + gen) / (seed_pre * row["ttft_ms_p50"] / 1000
+                                                                           + seed_dec * seed_dec_s),
+                                    "energy_rail": RAIL, "seed_rail": RAIL,
+                                    f"rail_{RAIL}_prefill_j": n * e_pre, f"rail_{RAIL}_decode_j": n * e_dec})
                         row["seed_tok_per_j"] = row["output_tok_s_per_user_avg"] / row["power_w_seed_median"]
                         cells.append(row)
                         r["e_prefill_j"] = e_pre * (1 + rng.normal(0, 0.03, len(r)))
@@ -111,7 +124,9 @@ def make(seed: int = 0, n_requests: int = 5):
     # one sensor drop-out: the cell keeps its latencies, its energy is a gap (NaN), never a zero
     gap = (summary["mode"] == "25W") & (summary["backend"] == "ollama") & (summary["model"] == "gemma3-1b")
     for c in ("e_prefill_j", "e_decode_j", "e_total_j", "p_prefill_w", "p_decode_w", "p_active_w", "prefill_tok_per_j",
-              "decode_tok_per_j", "total_tok_per_j", "mj_per_output_token", "power_w_seed_median", "seed_tok_per_j"):
+              "decode_tok_per_j", "total_tok_per_j", "mj_per_output_token", "power_w_seed_median", "seed_tok_per_j",
+              "seed_p_prefill_w", "seed_p_decode_w", "seed_prefill_tok_per_j", "seed_decode_tok_per_j",
+              "seed_total_tok_per_j", f"rail_{RAIL}_prefill_j", f"rail_{RAIL}_decode_j"):
         summary.loc[gap, c] = np.nan
     summary.loc[gap, ["energy_method", "energy_reason", "prefill_resolved"]] = ["none", "sensor drop-out (synthetic)", False]
     cfg = {
@@ -119,7 +134,8 @@ def make(seed: int = 0, n_requests: int = 5):
         "modes": {m: {} for m in MODES}, "backends": {b: {"kind": b} for b in BACKENDS},
         "models": {m: {"params_m": p} for m, (p, _) in MODELS.items()},
         "sweep": {"prompt_tokens": PROMPTS, "gen_tokens": GENS, "canonical_ctx": 2048, "canonical_gen": 256},
-        "figures": {"synthetic_label": LABEL},
+        "figures": {"synthetic_label": LABEL, "reference_backend": "llamacpp"},
+        "telemetry": {"source": "tegrastats", "tegrastats_interval_ms": 500, "headline_rail": RAIL},
         "device_profile": {"name": "Jetson Orin Nano Super 8GB (synthetic)", "peak_mem_bandwidth_gbs": PEAK_GBS},
     }
     return summary, pd.concat(reqs, ignore_index=True), cfg

@@ -23,7 +23,7 @@ def test_render_real_cpu_results(tmp_path, default_config):
     assert st["5_ttft_vs_prompt"].status == "ok"
     assert st["E_mj_per_output_token"].status == "no data"  # no power sensor on a CPU
     assert st["12_speedup_ratios_comparison"].reason == "needs at least two power modes"
-    assert len(pd.read_csv(tmp_path / "report_full_results_default_llamacpp.csv").columns) == 33
+    assert len(pd.read_csv(tmp_path / "report_full_results_default_llamacpp.csv").columns) == 33 + 2  # seed + joulebench
 
 
 @pytest.mark.slow

@@ -19,33 +19,33 @@ log = logging.getLogger(__name__)
 def render_all(summary_path, requests_path, out_dir, cfg: dict | None = None) -> list[Path]:
     summary = pd.read_parquet(summary_path)
     requests = pd.read_parquet(requests_path) if requests_path and Path(requests_path).exists() else None
-    ctx = render_frames(summary, requests, out_dir, cfg or {})
-    return [Path(out_dir) / f for e in ctx.entries for f in e.files]
+    view = render_frames(summary, requests, out_dir, cfg or {})
+    return [Path(out_dir) / f for e in view.entries for f in e.files]
 
 
 def render_frames(summary: pd.DataFrame, requests: pd.DataFrame | None, out_dir, cfg: dict, n_boot: int = 500):
-    """Render everything from in-memory frames; returns the Context (its `entries` = the index)."""
+    """Render everything from in-memory frames; returns the ResultsView (its `entries` = the index)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from .catalogue import render_catalogue
-    from .common import Context, provenance
+    from .common import ResultsView, provenance
     from .style import apply_theme
 
     apply_theme()
-    ctx = Context(summary, requests, Path(out_dir), cfg, n_boot=n_boot)
+    view = ResultsView(summary, requests, Path(out_dir), cfg, n_boot=n_boot)
     if summary.empty:
-        ctx.placeholder("no_results", "summary.parquet holds no cells", "nothing was measured")
+        view.placeholder("no_results", "summary.parquet holds no cells", "nothing was measured")
     else:
-        render_catalogue(ctx)
+        render_catalogue(view)
     missing = missing_cells(summary, cfg)
     if missing is not None and not missing.empty:  # nothing missing: no table
-        ctx.table(missing, "missing_cells", "configured cells with no capture (not plotted: gaps)",
+        view.table(missing, "missing_cells", "configured cells with no capture (not plotted: gaps)",
                   "config cells minus summary.parquet cells; `snakemake figures` never captures them")
         print(f"joulebench: {len(missing)} configured cells are not captured yet; see missing_cells.md",
               file=sys.stderr)
-    ctx.write_index(provenance(ctx) if not summary.empty else {})
-    return ctx
+    view.write_index(provenance(view) if not summary.empty else {})
+    return view
 
 
 def missing_cells(summary: pd.DataFrame, cfg: dict) -> pd.DataFrame | None:

@@ -1,288 +1,448 @@
-"""The catalogue: every figure and table, its file name, what it shows, how it is computed and the
-seed chart it stands for. File names keep the seed's where it had one, with a gen/ctx suffix from
-the data; the seed's colliding names each have exactly one writer here."""
+"""The catalogue as data: one `Spec` per figure or table — its file name, what it shows, how it is
+computed, the reference study's (seed report's) equivalent, the data it needs and what it is repeated
+over. `render_catalogue` only expands and runs the specs. File names keep the seed's where it had one,
+with a gen/ctx suffix from the data; the seed's colliding names each have exactly one writer here."""
 from __future__ import annotations
 
 import logging
 import traceback
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from . import energy, facets, grouped_bars, pareto, ratios, roofline, tables, vs_mode
-from .common import METRICS, Context, finite
+from . import energy, facets, grouped_bars, pareto, ratios, reference_method, roofline, setup_tables, tables, vs_mode
+from .common import METRICS, RAIL_COLUMNS, ResultsView, finite
 from .style import backend_label
 
 log = logging.getLogger(__name__)
 
-ENERGY_COLUMNS = {"decode_tok_per_j", "prefill_tok_per_j", "total_tok_per_j", "seed_tok_per_j", "power_w_seed_median",
-                  "p_prefill_w", "p_decode_w", "e_total_j", "mj_per_output_token", "temp_tj_peak_c"}
-P50 = "p50 of the cell's requests (aiperf aggregate)"
 BOOT = "error bars: 95% bootstrap CI of the median over the cell's requests (seeded)"
-REL = "error bars: value x (1 ± *_rel_unc) from the energy split"
+REL = "error bars: 95% interval, value x (1 ± 1.96 x *_rel_unc) from the energy split (or the summary's *_ci95_*)"
+NO_INTERVAL = "no interval available"
 
-VS_MODE = [  # key, name template, seed ref, all gens?
-    ("tok_s", "1_tok_s_vs_mode_gen{g}", "Fig 1 / APPAB appendix_a_tok_s", False),
-    ("tok_j", "3_tok_j_vs_mode_gen{g}", "Fig 3 / APPAB appendix_a_tokj", False),
-    ("prefill_tok_j", "EF_prefill_tokj_vs_mode_gen{g}", "D.1a-c (Fig 4 = 22e alias at gen 256)", True),
-    ("decode_tok_j", "EF_decode_tokj_vs_mode_gen{g}", "D.2a-c (Fig 5 = 22f alias at gen 256)", True),
-    ("total_tok_j", "EF_total_tokj_vs_mode_gen{g}", "D.3a-c (Fig 6 = 22g alias at gen 256)", True),
-    ("rl", "EF_req_latency_vs_mode_gen{g}", "E.1a-c", True),
-    ("ttft", "EG_ttft_vs_mode_gen{g}", "F.1a-b (seed: gen 64, 256)", True),
-    ("itl", "EH_itl_vs_mode_gen{g}", "G.1a-c; Fig 14 (seed copied it over EH_itl_vs_prompt_gen256)", True),
-    ("prefill_tput", "EI_prefill_tput_vs_mode_gen{g}", "(new) vs-mode of prefill tok/s", False),
-    ("power", "EP_power_vs_mode_gen{g}", "(new) APPAB appendix_a_power, computed", False),
+
+def interval_note(column: str) -> str:
+    if column.endswith("_p50"):
+        return BOOT
+    if column in ("decode_tok_per_j", "prefill_tok_per_j", "total_tok_per_j", "mj_per_output_token"):
+        return REL
+    return NO_INTERVAL
+
+
+# ---- what a spec is repeated over (each returns the parameter sets) ------------------------------
+def once(v):
+    return [{}]
+
+
+def canonical_gen(v):
+    return [{"g": v.canonical[1]}]
+
+
+def every_gen(v):
+    return [{"g": g} for g in v.gens]
+
+
+def canonical_ctx(v):
+    return [{"c": v.canonical[0]}]
+
+
+def every_ctx(v):
+    return [{"c": c} for c in v.ctxs]
+
+
+def other_backends(v):
+    return [{"other": o, "other_label": backend_label(o), "sfx": "" if i == 0 else f"_{o}"}
+            for i, o in enumerate(v.backends[1:])]
+
+
+def every_backend(v):
+    return [{"backend": b, "i9": 9 + i} for i, b in enumerate(v.backends)]
+
+
+def every_backend_mode(v):
+    return [{"backend": b, "mode": m} for b in v.backends for m in v.modes]
+
+
+# ---- conditions (a reason not to draw, or None) ---------------------------------------------------
+def two_modes(v):
+    return None if len(v.modes) >= 2 else "needs at least two power modes"
+
+
+def two_backends(v):
+    return None if len(v.backends) >= 2 else "needs at least two backends"
+
+
+def two_series(v):
+    return None if len(v.series()) > 1 else "needs at least two mode-series"
+
+
+def peak_bandwidth(v):
+    return None if roofline.peak_bandwidth_gbs(v.cfg) else "config device_profile.peak_mem_bandwidth_gbs is not set"
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str  # file name template ({g}, {c}, {sfx}, {mode}, {backend}, {ref_mode}, ...)
+    build: Callable  # (view, params) -> (fig, data) for a figure; DataFrame or (DataFrame, markdown) for a table
+    what: str
+    how: str
+    reference: str = ""  # the reference study's equivalent
+    needs: str | None = None  # METRICS key whose column must hold data (figures)
+    over: Callable = once
+    requires: Callable | None = None
+    kind: str = "figure"
+
+
+def reference_mode(v) -> str:
+    return "15W" if "15W" in v.modes else v.modes[0]
+
+
+# ---- spec families --------------------------------------------------------------------------------
+def vs_mode_spec(key, name, ref, all_gens):
+    return Spec(name, lambda v, p: vs_mode.build_vs_mode(v, key, p["C"], p["g"]),
+                "{label} vs power mode, ctx {C}, gen {g}; colour = model, solid = {ref}, dashed = other backends",
+                "`{col}` per cell; {unc}", ref, key, every_gen if all_gens else canonical_gen)
+
+
+def facet_spec(key, name, ref, along, every):
+    if along == "ctx":
+        return Spec(name, lambda v, p: facets.build_facet(v, key, "ctx", p["g"]),
+                    "{label} vs prompt length at gen {g}; one panel per model, one line per mode-series",
+                    "`{col}` per cell; shared y 0..1.15 x max; {unc}", ref, key, every_gen)
+    return Spec(name, lambda v, p: facets.build_facet(v, key, "gen", p["c"]),
+                "{label} vs generation length at ctx {c}; one panel per model", "`{col}` per cell; {unc}", ref, key,
+                every_ctx if every else canonical_ctx)
+
+
+def bars_spec(key, name, ref):
+    return Spec(name, lambda v, p: grouped_bars.build_cell_bars(v, key, p["C"], p["G"]),
+                "{label} at the canonical cell (ctx {C}, gen {G}); x = model, bars = mode-series",
+                "`{col}`; {unc}", ref, key)
+
+
+def stacked_spec(name, keys, ref, ref_lines=None):
+    return Spec(name, lambda v, p: vs_mode.build_stacked(v, keys, p["C"], p["G"], ref_lines),
+                " / ".join(METRICS[k][1] for k in keys) + " vs mode, canonical cell (ctx {C}, gen {G})",
+                ", ".join(f"`{METRICS[k][0]}`" for k in keys), ref, keys)
+
+
+def mode_ratio_spec(name, key, direction, ref, how="canonical"):
+    return Spec(name, lambda v, p: ratios.build_mode_ratios(v, key, direction, p["C"], p["G"], how),
+                "{label} ratio for every pair of modes (" + direction + "), one panel per backend, x = model; "
+                + ratios.RATIO_DEFINITIONS[how],
+                "`{col}` of one mode ÷ another" + (", per (ctx, gen) cell, then the median" if how != "canonical" else ""),
+                ref, key, requires=two_modes)
+
+
+def backend_ratio_spec(name, keys, ref):
+    return Spec(name + "{sfx}", lambda v, p: ratios.build_backend_ratio_chart(v, keys, p["other"], p["C"], p["G"]),
+                "{ref} ÷ {other_label} per mode: " + ", ".join(METRICS[k][1] for k in keys),
+                "ratio of the canonical cell's values; dotted line = 1", ref, keys, other_backends, two_backends)
+
+
+def table_spec(name, build, what, how, ref="", over=once, requires=None):
+    return Spec(name, build, what, how, ref, None, over, requires, kind="table")
+
+
+def _prefill_median(v, p):
+    col = v.col("prefill_tput")
+    d = pd.concat([grouped_bars.cell_data(v, col, c, p["G"]) for c in v.ctxs])
+    d = d.groupby(["model", "series", "mode", "backend"], sort=False)["value"].median().reset_index()
+    d["lo"] = d["hi"] = np.nan
+    return grouped_bars.build_data_bars(v, d, v.metrics["prefill_tput"][1] + " (median over prompt lengths)",
+                                        f"prefill tok/s at gen {p['G']}, median over prompts {v.ctxs}")
+
+
+def _best_bar(v, p):
+    d = grouped_bars.best_over_cells(v, v.col("tok_j"))
+    return grouped_bars.build_data_bars(v, d, v.metrics["tok_j"][1] + ", best over all (ctx, gen) cells",
+                                        "best output tok/J (decode phase) per model and mode-series")
+
+
+def _speedup(v, p):
+    m, ref = p["ref_mode"], backend_label(v.ref_backend)
+    return grouped_bars.build_data_bars(v, grouped_bars.speedup_vs_reference(v, m), f"tok/s ÷ {m} {ref}",
+                                        f"speed-up vs {m} ({ref}): median tok/s over all cells", hline=1.0)
+
+
+def _canonical_table(v, p):
+    canon = grouped_bars.cell_data(v, v.col("tok_s"), p["C"], p["G"])[["model", "series"]].copy()
+    for key in ("tok_s", "tok_j", "seed_decode_tok_j", "ttft", "itl", "power"):
+        canon[v.metrics[key][1]] = grouped_bars.cell_data(v, v.col(key), p["C"], p["G"])["value"].to_numpy()
+    return canon
+
+
+def _ratio_table(key, beside, invert):
+    return lambda v, p: tables.backend_ratio_by_mode(v, key, p["other"], invert=invert, beside=beside)
+
+
+# One facet chart family per row: metric key | x axis | every | file name | reference equivalent.
+# every: vs-gen charts run at every ctx ("all") or the canonical one ("canonical"); vs-prompt ones run at every gen.
+FACET_TABLE = """
+tok_s         | ctx | all       | 1_tok_s_vs_prompt_gen{g}          | CHARTS #1
+tok_j         | ctx | all       | 2_tok_j_vs_prompt_gen{g}          | CHARTS #2
+prefill_tok_j | ctx | all       | EF_prefill_tokj_vs_prompt_gen{g}  | CHARTS_OLD 22e_*_vs_prompt / §6
+total_tok_j   | ctx | all       | EF_total_tokj_vs_prompt_gen{g}    | CHARTS_OLD 22g_*_vs_prompt / §6
+rl            | ctx | all       | EF_req_latency_vs_prompt_gen{g}   | CHARTS #38-40 (gen 256 was 22a_request_latency_vs_prompt_gen256)
+ttft          | ctx | all       | EG_ttft_vs_prompt_gen{g}          | CHARTS #41-42
+itl           | ctx | all       | EH_itl_vs_prompt_gen{g}           | CHARTS #43-45 (no alias overwrites it here)
+prefill_tput  | ctx | all       | EI_prefill_tput_vs_prompt_gen{g}  | H.1a-b, CHARTS #46-48
+power         | ctx | all       | EP_power_vs_prompt_gen{g}         | (new)
+ttft          | gen | all       | EG_ttft_vs_gen_ctx{c}             | CHARTS #49-52
+itl           | gen | all       | EH_itl_vs_gen_ctx{c}              | CHARTS #53-56
+prefill_tput  | gen | all       | EI_prefill_tput_vs_gen_ctx{c}     | CHARTS #57-60
+decode_tok_j  | gen | all       | EF_decode_tokj_vs_gen_ctx{c}      | CHARTS_OLD EF_decode_tokj_vs_gen_ctx*
+tok_s         | gen | canonical | 1_tok_s_vs_gen_ctx{c}             | (new)
+total_tok_j   | gen | canonical | EF_total_tokj_vs_gen_ctx{c}       | (new)
+rl            | gen | canonical | EF_req_latency_vs_gen_ctx{c}      | (new)
+power         | gen | canonical | EP_power_vs_gen_ctx{c}            | (new)
+"""
+FACETS = [tuple(cell.strip() for cell in row.split("|")) for row in FACET_TABLE.strip().splitlines()]
+
+SPECS: list[Spec] = [
+    # ---- vs mode --------------------------------------------------------------------------------
+    vs_mode_spec("tok_s", "1_tok_s_vs_mode_gen{g}", "Fig 1 / APPAB appendix_a_tok_s", False),
+    vs_mode_spec("tok_j", "3_tok_j_vs_mode_gen{g}", "Fig 3 / APPAB appendix_a_tokj", False),
+    vs_mode_spec("prefill_tok_j", "EF_prefill_tokj_vs_mode_gen{g}", "D.1a-c (Fig 4 = 22e alias at gen 256)", True),
+    vs_mode_spec("decode_tok_j", "EF_decode_tokj_vs_mode_gen{g}", "D.2a-c (Fig 5 = 22f alias at gen 256)", True),
+    vs_mode_spec("total_tok_j", "EF_total_tokj_vs_mode_gen{g}", "D.3a-c (Fig 6 = 22g alias at gen 256)", True),
+    vs_mode_spec("rl", "EF_req_latency_vs_mode_gen{g}", "E.1a-c", True),
+    vs_mode_spec("ttft", "EG_ttft_vs_mode_gen{g}", "F.1a-b (seed: gen 64, 256)", True),
+    vs_mode_spec("itl", "EH_itl_vs_mode_gen{g}", "G.1a-c; Fig 14 (seed copied it over EH_itl_vs_prompt_gen256)", True),
+    vs_mode_spec("prefill_tput", "EI_prefill_tput_vs_mode_gen{g}", "(new) vs-mode of prefill tok/s", False),
+    vs_mode_spec("p_decode", "EP_decode_power_vs_mode_gen{g}", "APPAB appendix_a_power (decode power; seed hardcoded)",
+                 False),
+    vs_mode_spec("power", "EP_power_vs_mode_gen{g}", "(new) whole-window median power vs mode", False),
+    # ---- facets: one panel per model (FACETS below) ------------------------------------------------
+    *[facet_spec(key, name, ref, along, every == "all") for key, along, every, name, ref in FACETS],
+    # ---- canonical grouped bars -----------------------------------------------------------------
+    bars_spec("ttft", "5_ttft_vs_prompt", "Fig 7 (seed name kept; it is bars at the canonical cell, not vs prompt)"),
+    bars_spec("itl", "8_itl_compare", "Fig 8"),
+    bars_spec("rl", "10_request_latency_compare", "Fig 9"),
+    bars_spec("power", "4_avg_power_bar", "Fig 11 / CHARTS #4"),
+    Spec("11_canonical_cell_comparison_ctx{C}_gen{G}", lambda v, p: grouped_bars.build_canonical_comparison(v, p["C"], p["G"]),
+         "tok/s (left) and tok/J (right) at the canonical cell", f"`{METRICS['tok_s'][0]}`, `{METRICS['tok_j'][0]}`; "
+         f"{BOOT}; {REL}", "Fig 2 / CHARTS #12", "tok_s"),
+    Spec("9_prefill_compare", _prefill_median, "prefill tok/s per model and mode-series at gen {G}, median over the "
+         "prompt lengths", "median of `{col}` over ctx", "Fig 10 / CHARTS #11", "prefill_tput"),
+    Spec("3_best_tok_j_bar", _best_bar, "max tok/J over every (ctx, gen) cell",
+         "max of `{col}`; bar interval = that cell's; the CSV says which cell", "CHARTS #3", "tok_j"),
+    Spec("6_speedup_vs_{ref_mode}", _speedup, "speed-up vs {ref_mode} ({ref}): median tok/s over all cells",
+         "median tok/s over all cells of each series ÷ that of {ref_mode} on {ref_backend}; ratio of medians; 1 = same "
+         "speed", "CHARTS #6 (6_speedup_vs_15w)", "tok_s", requires=two_series),
+    Spec("E_mj_per_output_token", lambda v, p: grouped_bars.build_cell_bars(
+        v, "mj_tok", p["C"], p["G"], hatch_other=True,
+        title=f"{v.metrics['mj_tok'][1]}, decode energy / OSL, ctx {p['C']}, gen {p['G']}"),
+         "mJ per output token at the canonical cell; other backends hatched",
+         "`mj_per_output_token` = 1000 x decode J / OSL, measured (the seed hardcoded it); " + REL,
+         "Fig 17 (single writer; the seed had two)", "mj_tok"),
+    Spec("E_total_energy_vs_gen_length", lambda v, p: energy.energy_vs_gen(v, p["C"]),
+         "energy per request (J) vs generation length at ctx {C}, one panel per mode",
+         "`e_total_j` ÷ (`energy_coverage` x `n_requests`): the mean covered request's energy, measured for every "
+         "backend (the seed hardcoded llama.cpp and derived Ollama)",
+         "Fig 16 (single writer; the seed had two)", "e_total"),
+    # ---- appendix stacked vs-mode charts ---------------------------------------------------------
+    stacked_spec("appendix_a_toks_ttft", ["tok_s", "ttft"], "A.1"),
+    stacked_spec("appendix_a_itl", ["itl"], "A.2"),
+    stacked_spec("appendix_a_power_tokj", ["p_decode", "tok_j"], "A.3 (seed hardcoded; computed here)"),
+    stacked_spec("appendix_h_prefill_ttft", ["prefill_tput", "ttft"], "H.0"),
+    Spec("appendix_b_thermal_lines", lambda v, p: vs_mode.build_thermal_lines(v),
+         "per model and backend over the model's whole window (all its cells of each mode): power (top) and peak TJ "
+         "(bottom) vs mode", "the thermal_summary aggregation: median of the cells' `power_w_seed_median`, max of "
+         "`temp_tj_peak_c`; red dotted line = 95 °C", "B.1 (seed hardcoded llama.cpp; computed here)", ["power", "tj_peak"]),
+    # ---- heatmaps / scatter / resolution ---------------------------------------------------------
+    Spec("EP_prefill_power_heatmap_canonical", lambda v, p: energy.power_heatmap(v, "p_prefill", "OrRd"),
+         "prefill power per model x mode-series, canonical cell", "`p_prefill_w` = prefill J / prefill s", "CHARTS #8",
+         "p_prefill"),
+    Spec("EP_decode_power_heatmap_canonical", lambda v, p: energy.power_heatmap(v, "p_decode", "Blues"),
+         "decode power per model x mode-series, canonical cell", "`p_decode_w` = decode J / decode s", "CHARTS #9",
+         "p_decode"),
+    Spec("10_tok_s_vs_power_scatter", lambda v, p: energy.tok_s_vs_power(v), "tok/s vs whole-window median power, "
+         "every cell", "`power_w_seed_median`, `output_tok_s_per_user_p50`", "CHARTS_OLD 10", "power"),
+    Spec("prefill_resolved_map", lambda v, p: energy.prefill_resolved_map(v),
+         "which cells' prefill energy is resolved / measured but unresolved / not measured",
+         "`prefill_resolved`, `e_prefill_j`, `energy_method`", "(new: the seed could not show it)"),
+    # ---- the headline: the seed's method against joulebench's -----------------------------------
+    Spec("seed_method_vs_joulebench", lambda v, p: reference_method.build_method_comparison(v),
+         "decode tok/J per cell: the seed's method (y) vs joulebench (x), and the difference per cell with "
+         "joulebench's 95 % interval", "`seed_decode_tok_per_j` (median decode-window W x p50 decode s, on the "
+         "seed-method rail) vs `decode_tok_per_j` (integrated energy, ratio of sums); " + REL,
+         "(new: what the seed's scripts cannot show)", ["seed_decode_tok_j", "decode_tok_j"]),
+    table_spec("seed_method_vs_joulebench_cells", lambda v, p: reference_method.method_comparison(v),
+               "every cell: seed-method and joulebench decode tok/J, joulebench's 95 % interval, difference in % "
+               "with its interval, whether the seed's value is inside the interval",
+               "difference = seed / joulebench - 1; its interval from joulebench's", "(new)"),
+    # ---- ratios between modes --------------------------------------------------------------------
+    mode_ratio_spec("12_speedup_ratios_comparison", "tok_s", "num/den", "Fig 12"),
+    mode_ratio_spec("13_ttft_speedup_ratios", "ttft", "den/num", "CHARTS #15"),
+    mode_ratio_spec("13_ttft_speedup_ratios_median_of_cells", "ttft", "den/num",
+                    "blog prose / I.9: latency speed-ups as the median of per-combo ratios", "median_cells"),
+    mode_ratio_spec("14_decode_time_speedup_ratios", "decode_time", "den/num", "Fig 15"),
+    mode_ratio_spec("14_decode_time_speedup_ratios_median_of_cells", "decode_time", "den/num",
+                    "blog prose / I.9: latency speed-ups as the median of per-combo ratios", "median_cells"),
+    mode_ratio_spec("18_prefill_tput_speedup_ratios", "prefill_tput", "num/den", "Fig 13"),
+    # ---- ratios between backends -----------------------------------------------------------------
+    backend_ratio_spec("appendix_c_ratio_chart", ["tok_s", "tok_j"], "C.0 (bottom was hardcoded)"),
+    backend_ratio_spec("appendix_c1_prefill_ratio_chart", ["prefill_tput"], "C.1"),
+    backend_ratio_spec("appendix_c3_latency_power_ratio", ["ttft", "itl", "p_decode"],
+                       "C.2 (power = decode power, as the blog; it was hardcoded)"),
+    table_spec("ratio_tables{sfx}", lambda v, p: ratios.backend_ratio_tables(v, p["other"], p["C"], p["G"]),
+               "per mode: tok/s, tok/J, TTFT, ITL, whole-window power ratio {ref} ÷ {other_label}",
+               "canonical cell; '--' = not measured", "ratio_tables.md (CHARTS #18)", other_backends, two_backends),
+    table_spec("table6_tok_s_ratio_by_mode{sfx}", _ratio_table("tok_s", None, False),
+               "tok/s ratio {ref} ÷ {other_label} per model x mode", "canonical cell, `output_tok_s_per_user_p50`",
+               "Table 6", other_backends, two_backends),
+    table_spec("table7_tok_j_ratio_by_mode{sfx}", _ratio_table("seed_decode_tok_j", "decode_tok_j", False),
+               "tok/J ratio {ref} ÷ {other_label} per model x mode: the seed's decode tok/J, joulebench's beside it",
+               "canonical cell; `seed_decode_tok_per_j` [{ref_rail}], then `decode_tok_per_j` [{rail}]",
+               "Table 7", other_backends, two_backends),
+    table_spec("table8_power_ratio_by_mode{sfx}", _ratio_table("seed_p_decode", "p_decode", True),
+               "decode power ratio {other_label} ÷ {ref} per model x mode (the blog's direction)",
+               "canonical cell; `seed_p_decode_w` (median of decode-window samples) [{ref_rail}], then joulebench's "
+               "`p_decode_w` (decode J / decode s) [{rail}]", "Table 8 (decode power, other ÷ reference)",
+               other_backends, two_backends),
+    table_spec("head_to_head_{h2h_mode}{sfx}", lambda v, p: tables.head_to_head(v, p["h2h_mode"], p["other"]),
+               "{h2h_mode}: both backends side by side (tok/s, the seed's tok/J, joulebench's decode tok/J, ratios)",
+               "canonical cell; ratios {ref} ÷ {other_label}", "§4.1", other_backends, two_backends),
+    # ---- beyond the seed -------------------------------------------------------------------------
+    Spec("pareto_tok_s_vs_tok_j", lambda v, p: pareto.build_pareto(v),
+         "per model: tok/s vs tok/J of every mode-series at the canonical cell, Pareto front dashed",
+         "a point is on the front if no other point is at least as good on both and better on one", "(new)", "tok_j"),
+    table_spec("recommended_modes", lambda v, p: pareto.recommend(v, pareto.pareto_data(v)),
+               "recommended mode per model for fastest / most efficient / balanced, with numbers",
+               "fastest = max tok/s; most efficient = max tok/J; balanced = Pareto point with the largest geometric "
+               "mean of tok/s/max and tok/J/max", "Table 11 (computed)"),
+    Spec("roofline_decode_bandwidth", lambda v, p: roofline.build_roofline(v, roofline.peak_bandwidth_gbs(v.cfg)),
+         "decode bandwidth utilisation per model and mode-series at the canonical cell",
+         "model_size_bytes x output tok/s ÷ device_profile.peak_mem_bandwidth_gbs (one full weight read per token); "
+         "dotted line = 100 %", "(new)", "tok_s", requires=peak_bandwidth),
+    # ---- tables ----------------------------------------------------------------------------------
+    table_spec("table2_hardware", lambda v, p: setup_tables.hardware(v), "hardware the cells ran on",
+               "summary provenance (platform, device, host, TJ) + config device_profile", "Table 2"),
+    table_spec("table3_software", lambda v, p: setup_tables.software(v), "software stack with versions",
+               "summary provenance (backend/aiperf/joulebench versions, llama.cpp commit, telemetry source, rails) + "
+               "config (server settings, sampling interval)", "Table 3"),
+    table_spec("table4_models", lambda v, p: setup_tables.models(v), "models: quantisation, GGUF size, params, tokenizer",
+               "summary provenance (quant, model_size_bytes, params_m, sha256) + config (tokenizer, source)", "Table 4"),
+    table_spec("appendix_i_definitions", lambda v, p: setup_tables.definitions(v),
+               "every metric: its column, joulebench's definition and the seed's, rails named", "static definitions "
+               "+ the rails recorded in the summary", "Appendix I"),
+    table_spec("report_full_results_{mode}_{backend}", lambda v, p: tables.full_results(v, p["mode"], p["backend"]),
+               "Full Results {mode} / {backend}: one row per cell, the seed's 33 columns, then joulebench's",
+               "aiperf aggregates; Power = the model window's mean W [{ref_rail}] (energy ÷ active time over the "
+               "model's cells); Tok/J = Tok/s avg ÷ Power (seed bench scripts); then the cell's median W and "
+               "joulebench's decode tok/J", "report.md §8.1", every_backend_mode),
+    table_spec("best_tok_j_per_model", lambda v, p: tables.best_tok_j_per_model(v),
+               "best output tok/J per model and backend: the seed's (Tok/s avg ÷ window mean W), joulebench's best "
+               "decode tok/J beside it", "max over every mode and cell of each", "report.md 'Best Output Tok/J'"),
+    table_spec("thermal_summary", lambda v, p: tables.thermal_summary(v),
+               "per model window: avg power, median of cell medians, mean CPU/GPU °C, peak TJ, throttled",
+               "Avg Power = Σ request energy ÷ Σ active s over the model's cells [{ref_rail}] (the seed: mean of the "
+               "window's samples); throttled from the sensor flag, else TJ > 85 °C", "report.md 'Thermal Summary'"),
+    table_spec("median_power_per_model_mode", lambda v, p: tables.median_power_per_model_mode(v),
+               "median power per model x mode-series", "median over every (ctx, gen) cell of `power_w_seed_median` "
+               "[{ref_rail}]", "CHARTS console table 'median power per model x mode'"),
+    table_spec("table1_fastest_per_mode", lambda v, p: tables.fastest_per_mode(v),
+               "fastest model per mode and backend", "max output tok/s p50 at the canonical cell; Tok/J = "
+               "`seed_decode_tok_per_j`, joulebench's beside it", "Table 1"),
+    table_spec("table5_power_modes", lambda v, p: tables.power_modes(v),
+               "what each mode put in force, measured active power range", "mode_in_force, gpu_clock_mhz_mean, "
+               "p_active_w [{rail}]", "Table 5"),
+    table_spec("table{i9}_canonical_{backend}", lambda v, p: tables.canonical_per_backend(v, p["backend"]),
+               "{backend}: canonical tok/s and tok/J per model x mode, peak tok/J mode with its values",
+               "canonical cell; tok/J = `seed_decode_tok_per_j` [{ref_rail}]; ties at 2 decimals joined '15W/25W'; "
+               "joulebench's `decode_tok_per_j` [{rail}] beside", "Tables 9/10", every_backend),
+    table_spec("best_total_tok_j_per_model", lambda v, p: tables.best_total_tok_j(v),
+               "best total tok/J per model on {ref}", "max of `seed_total_tok_per_j` over every mode and cell of the "
+               "reference backend (as the seed), joulebench's `total_tok_per_j` beside it", "§3.5"),
+    table_spec("canonical_cell_table", _canonical_table,
+               "canonical cell per model x mode-series: tok/s, tok/J (both methods), TTFT, ITL, power",
+               "p50s and energy columns of the canonical cell", "CHARTS console table (saved here)"),
 ]
 
-FACET_PROMPT = [  # key, name template, seed ref
-    ("tok_s", "1_tok_s_vs_prompt_gen{g}", "CHARTS #1"),
-    ("tok_j", "2_tok_j_vs_prompt_gen{g}", "CHARTS #2"),
-    ("prefill_tok_j", "EF_prefill_tokj_vs_prompt_gen{g}", "CHARTS_OLD 22e_*_vs_prompt / §6"),
-    ("total_tok_j", "EF_total_tokj_vs_prompt_gen{g}", "CHARTS_OLD 22g_*_vs_prompt / §6"),
-    ("rl", "EF_req_latency_vs_prompt_gen{g}", "CHARTS #38-40 (gen 256 was 22a_request_latency_vs_prompt_gen256)"),
-    ("ttft", "EG_ttft_vs_prompt_gen{g}", "CHARTS #41-42"),
-    ("itl", "EH_itl_vs_prompt_gen{g}", "CHARTS #43-45 (no alias overwrites it here)"),
-    ("prefill_tput", "EI_prefill_tput_vs_prompt_gen{g}", "H.1a-b, CHARTS #46-48"),
-    ("power", "EP_power_vs_prompt_gen{g}", "(new)"),
-]
-FACET_GEN = [  # key, name template, seed ref, every ctx?
-    ("ttft", "EG_ttft_vs_gen_ctx{c}", "CHARTS #49-52", True),
-    ("itl", "EH_itl_vs_gen_ctx{c}", "CHARTS #53-56", True),
-    ("prefill_tput", "EI_prefill_tput_vs_gen_ctx{c}", "CHARTS #57-60", True),
-    ("decode_tok_j", "EF_decode_tokj_vs_gen_ctx{c}", "CHARTS_OLD EF_decode_tokj_vs_gen_ctx*", True),
-    ("tok_s", "1_tok_s_vs_gen_ctx{c}", "(new)", False),
-    ("total_tok_j", "EF_total_tokj_vs_gen_ctx{c}", "(new)", False),
-    ("rl", "EF_req_latency_vs_gen_ctx{c}", "(new)", False),
-    ("power", "EP_power_vs_gen_ctx{c}", "(new)", False),
-]
-CANONICAL_BARS = [  # key, name, seed ref
-    ("ttft", "5_ttft_vs_prompt", "Fig 7 (seed name kept; it is bars at the canonical cell, not vs prompt)"),
-    ("itl", "8_itl_compare", "Fig 8"),
-    ("rl", "10_request_latency_compare", "Fig 9"),
-    ("power", "4_avg_power_bar", "Fig 11 / CHARTS #4"),
-]
+
+def _params(view: ResultsView) -> dict:
+    C, G = view.canonical
+    return {"C": C, "G": G, "g": G, "c": C, "sfx": "", "other": "", "other_label": "", "mode": "", "backend": "",
+            "i9": 9, "ref": backend_label(view.ref_backend), "ref_backend": view.ref_backend,
+            "ref_mode": reference_mode(view), "h2h_mode": reference_mode(view),
+            "rail": view.energy_rail or "rail not recorded", "ref_rail": view.ref_rail or "rail not recorded"}
+
+
+def _needs(spec: Spec) -> list[str]:
+    return [] if spec.needs is None else ([spec.needs] if isinstance(spec.needs, str) else list(spec.needs))
 
 
 class Catalogue:
-    def __init__(self, ctx: Context):
-        self.ctx = ctx
+    def __init__(self, view: ResultsView):
+        self.view = view
 
     def reason(self, column: str) -> str:
-        s = self.ctx.summary
-        if column in ENERGY_COLUMNS and "energy_reason" in s:
+        s = self.view.summary
+        if column in RAIL_COLUMNS and "energy_reason" in s:
             reasons = sorted({str(r) for r in s["energy_reason"].dropna().unique() if str(r)})
             if reasons:
                 return f"{column} not measured ({'; '.join(reasons)})"
         return f"{column} has no value in these results"
 
-    def figure(self, name: str, column: str | None, build, what: str, how: str, seed: str = ""):
-        ctx = self.ctx
-        if column is not None and not ctx.has(column):
-            ctx.placeholder(name, self.reason(column), what, how, seed)
+    def run(self, spec: Spec, p: dict) -> None:
+        view = self.view
+        keys = _needs(spec)
+        col = view.col(keys[0]) if keys else ""
+        p = {**p, "col": col, "unc": interval_note(col) if col else NO_INTERVAL,
+             "label": view.metrics[keys[0]][1] if keys else ""}
+        name, what, how = spec.name.format(**p), spec.what.format(**p), spec.how.format(**p)
+        if spec.kind == "table":
+            try:
+                result = spec.build(view, p)
+            except Exception as exc:  # as for figures: the index says why, the other tables still come
+                log.error("table %s failed: %s\n%s", name, exc, traceback.format_exc())
+                view.table(pd.DataFrame(), name, what, how, spec.reference, reason=f"error: {type(exc).__name__}: {exc}")
+                view.entries[-1].status = "error"
+                return
+            df, md = result if isinstance(result, tuple) else (result, None)
+            view.table(df, name, what, how, spec.reference)
+            if md is not None:
+                (view.out / f"{name}.md").write_text(md + "\n")
+            return
+        have = [k for k in keys if view.has(view.col(k))]
+        if keys and not have:
+            view.placeholder(name, self.reason(col), what, how, spec.reference)
             return
         try:
-            fig, data = build()
+            fig, data = spec.build(view, p)
         except Exception as exc:  # one broken chart must not hide the others; the index says why
             log.error("figure %s failed: %s\n%s", name, exc, traceback.format_exc())
-            ctx.placeholder(name, f"error: {type(exc).__name__}: {exc}", what, how, seed)
-            ctx.entries[-1].status = "error"
+            view.placeholder(name, f"error: {type(exc).__name__}: {exc}", what, how, spec.reference)
+            view.entries[-1].status = "error"
             return
         vcol = "value" if "value" in data else ("ratio" if "ratio" in data else None)
         if vcol is not None and not finite(data[vcol]):
             import matplotlib.pyplot as plt
 
             plt.close(fig)
-            ctx.placeholder(name, self.reason(column or vcol), what, how, seed)
+            view.placeholder(name, self.reason(col or vcol), what, how, spec.reference)
             return
-        ctx.save(fig, name, data, what, how, seed)
+        view.save(fig, name, data, what, how, spec.reference)
+
+    def render(self, spec: Spec) -> None:
+        base = _params(self.view)
+        reason = spec.requires(self.view) if spec.requires else None
+        if reason:
+            name = spec.name.format(**base, col="", unc="", label="")
+            what = spec.what.format(**base, col="", unc="", label=METRICS[_needs(spec)[0]][1] if _needs(spec) else "")
+            if spec.kind == "table":
+                self.view.table(pd.DataFrame(), name, what, "", spec.reference, reason=reason)
+            else:
+                self.view.placeholder(name, reason, what, reference=spec.reference)
+            return
+        for extra in spec.over(self.view):
+            self.run(spec, {**base, **extra})
 
 
-def render_catalogue(ctx: Context) -> None:
-    cat = Catalogue(ctx)
-    C, G = ctx.canonical
-    col = lambda k: METRICS[k][0]  # noqa: E731
-    unc = lambda k: BOOT if col(k).endswith("_p50") else (REL if col(k) in ("decode_tok_per_j", "prefill_tok_per_j", "total_tok_per_j", "mj_per_output_token") else "no interval available")  # noqa: E731
-
-    # ---- vs mode --------------------------------------------------------------------------------
-    for key, tmpl, seed, all_gens in VS_MODE:
-        for g in (ctx.gens if all_gens else [G]):
-            cat.figure(tmpl.format(g=g), col(key), lambda key=key, g=g: vs_mode.build_vs_mode(ctx, key, C, g),
-                       f"{METRICS[key][1]} vs power mode, ctx {C}, gen {g}; colour = model, solid = "
-                       f"{backend_label(ctx.ref_backend)}, dashed = other backends",
-                       f"`{col(key)}` per cell; {unc(key)}", seed)
-
-    # ---- facets ---------------------------------------------------------------------------------
-    for key, tmpl, seed in FACET_PROMPT:
-        for g in ctx.gens:
-            cat.figure(tmpl.format(g=g), col(key), lambda key=key, g=g: facets.build_facet(ctx, key, "ctx", g),
-                       f"{METRICS[key][1]} vs prompt length at gen {g}; one panel per model, one line per mode-series",
-                       f"`{col(key)}` per cell; shared y 0..1.15 x max; {unc(key)}", seed)
-    for key, tmpl, seed, every in FACET_GEN:
-        for c in (ctx.ctxs if every else [C]):
-            cat.figure(tmpl.format(c=c), col(key), lambda key=key, c=c: facets.build_facet(ctx, key, "gen", c),
-                       f"{METRICS[key][1]} vs generation length at ctx {c}; one panel per model",
-                       f"`{col(key)}` per cell; {unc(key)}", seed)
-
-    # ---- canonical grouped bars -----------------------------------------------------------------
-    for key, name, seed in CANONICAL_BARS:
-        cat.figure(name, col(key), lambda key=key: grouped_bars.build_cell_bars(ctx, key, C, G),
-                   f"{METRICS[key][1]} at the canonical cell (ctx {C}, gen {G}); x = model, bars = mode-series",
-                   f"`{col(key)}`; {unc(key)}", seed)
-    cat.figure(f"11_canonical_cell_comparison_ctx{C}_gen{G}", col("tok_s"),
-               lambda: grouped_bars.build_canonical_comparison(ctx, C, G),
-               "tok/s (left) and tok/J (right) at the canonical cell", f"`{col('tok_s')}`, `{col('tok_j')}`; "
-               f"{BOOT}; {REL}", "Fig 2 / CHARTS #12")
-
-    def prefill_median():
-        d = pd.concat([grouped_bars.cell_data(ctx, col("prefill_tput"), c, G) for c in ctx.ctxs])
-        d = d.groupby(["model", "series", "mode", "backend"], sort=False)["value"].median().reset_index()
-        d["lo"] = d["hi"] = np.nan
-        return grouped_bars.build_data_bars(ctx, d, "prefill tok/s (median over prompt lengths)",
-                                            f"prefill tok/s at gen {G}, median over prompts {ctx.ctxs}")
-    cat.figure("9_prefill_compare", col("prefill_tput"), prefill_median,
-               f"prefill tok/s per model and mode-series at gen {G}, median over the prompt lengths",
-               f"median of `{col('prefill_tput')}` over ctx", "Fig 10 / CHARTS #11")
-
-    def best_bar():
-        d = grouped_bars.best_over_cells(ctx, col("tok_j"))
-        return grouped_bars.build_data_bars(ctx, d, "best tok/J over all (ctx, gen) cells",
-                                            "best output tok/J (decode phase) per model and mode-series")
-    cat.figure("3_best_tok_j_bar", col("tok_j"), best_bar, "max tok/J over every (ctx, gen) cell",
-               f"max of `{col('tok_j')}`; bar interval = that cell's rel_unc; the CSV says which cell", "CHARTS #3")
-
-    ref_mode = "15W" if "15W" in ctx.modes else ctx.modes[0]
-    name6 = f"6_speedup_vs_{ref_mode}"
-    if len(ctx.series()) > 1:
-        cat.figure(name6, col("tok_s"), lambda: grouped_bars.build_data_bars(
-            ctx, grouped_bars.speedup_vs_reference(ctx, ref_mode), f"tok/s ÷ {ref_mode} {backend_label(ctx.ref_backend)}",
-            f"speed-up vs {ref_mode} ({backend_label(ctx.ref_backend)}): median tok/s over all cells", hline=1.0),
-            f"median tok/s over all cells of each series ÷ that of {ref_mode} on {ctx.ref_backend}",
-            "ratio of medians; 1 = same speed", "CHARTS #6 (6_speedup_vs_15w)")
-    else:
-        ctx.placeholder(name6, "needs at least two mode-series", "speed-up vs the reference mode", seed="CHARTS #6")
-
-    cat.figure("E_mj_per_output_token", col("mj_tok"),
-               lambda: grouped_bars.build_cell_bars(ctx, "mj_tok", C, G, hatch_other=True,
-                                                    title=f"mJ per output token (decode energy / OSL), ctx {C}, gen {G}"),
-               "mJ per output token at the canonical cell; other backends hatched",
-               f"`mj_per_output_token` = 1000 x decode J / OSL, measured (the seed hardcoded it); {REL}",
-               "Fig 17 (single writer; the seed had two)")
-    cat.figure("E_total_energy_vs_gen_length", col("e_total"), lambda: energy.energy_vs_gen(ctx, C),
-               f"energy per request (J) vs generation length at ctx {C}, one panel per mode",
-               "`e_total_j` per cell, measured for every backend (the seed hardcoded llama.cpp and derived Ollama)",
-               "Fig 16 (single writer; the seed had two)")
-
-    # ---- appendix stacked vs-mode charts ---------------------------------------------------------
-    stacked = [
-        ("appendix_a_toks_ttft", ["tok_s", "ttft"], "A.1"),
-        ("appendix_a_itl", ["itl"], "A.2"),
-        ("appendix_a_power_tokj", ["p_decode", "tok_j"], "A.3 (seed hardcoded; computed here)"),
-        ("appendix_b_thermal_lines", ["power", "tj_peak"], "B.1 (seed hardcoded llama.cpp; computed here)"),
-        ("appendix_h_prefill_ttft", ["prefill_tput", "ttft"], "H.0"),
-    ]
-    for name, keys, seed in stacked:
-        need = next((col(k) for k in keys if ctx.has(col(k))), col(keys[0]))
-        refl = {"tj_peak": 95.0} if "tj_peak" in keys else None
-        cat.figure(name, need, lambda keys=keys, refl=refl: vs_mode.build_stacked(ctx, keys, C, G, refl),
-                   " / ".join(METRICS[k][1] for k in keys) + f" vs mode, canonical cell (ctx {C}, gen {G})",
-                   ", ".join(f"`{col(k)}`" for k in keys) + (" ; red dotted line = 95 °C" if refl else ""), seed)
-
-    # ---- heatmaps / scatter / resolution ---------------------------------------------------------
-    cat.figure("EP_prefill_power_heatmap_canonical", col("p_prefill"), lambda: energy.power_heatmap(ctx, "p_prefill", "OrRd"),
-               "prefill power per model x mode-series, canonical cell", "`p_prefill_w` = prefill J / prefill s", "CHARTS #8")
-    cat.figure("EP_decode_power_heatmap_canonical", col("p_decode"), lambda: energy.power_heatmap(ctx, "p_decode", "Blues"),
-               "decode power per model x mode-series, canonical cell", "`p_decode_w` = decode J / decode s", "CHARTS #9")
-    cat.figure("10_tok_s_vs_power_scatter", col("power"), lambda: energy.tok_s_vs_power(ctx),
-               "tok/s vs whole-window median power, every cell", "`power_w_seed_median`, `output_tok_s_per_user_p50`",
-               "CHARTS_OLD 10")
-    cat.figure("prefill_resolved_map", None, lambda: energy.prefill_resolved_map(ctx),
-               "which cells' prefill energy is resolved / measured but unresolved / not measured",
-               "`prefill_resolved`, `e_prefill_j`, `energy_method`", "(new: the seed could not show it)")
-
-    # ---- ratios between modes --------------------------------------------------------------------
-    for name, (key, direction) in ratios.MODE_RATIO_CHARTS.items():
-        if len(ctx.modes) < 2:
-            ctx.placeholder(name, "needs at least two power modes", f"{METRICS[key][1]} ratio between modes",
-                            seed={"12_speedup_ratios_comparison": "Fig 12", "13_ttft_speedup_ratios": "CHARTS #15",
-                                  "14_decode_time_speedup_ratios": "Fig 15", "18_prefill_tput_speedup_ratios": "Fig 13"}[name])
-            continue
-        cat.figure(name, col(key), lambda key=key, direction=direction: ratios.build_mode_ratios(ctx, key, direction, C, G),
-                   f"{METRICS[key][1]} ratio for every pair of modes ({direction}), per backend and model, canonical cell",
-                   f"`{col(key)}` of one mode ÷ another", {"12_speedup_ratios_comparison": "Fig 12",
-                                                            "13_ttft_speedup_ratios": "CHARTS #15",
-                                                            "14_decode_time_speedup_ratios": "Fig 15",
-                                                            "18_prefill_tput_speedup_ratios": "Fig 13"}[name])
-
-    # ---- ratios between backends -----------------------------------------------------------------
-    others = ctx.backends[1:]
-    if not others:
-        for name, seed in (("appendix_c_ratio_chart", "C.0"), ("appendix_c1_prefill_ratio_chart", "C.1"),
-                           ("appendix_c3_latency_power_ratio", "C.2")):
-            ctx.placeholder(name, "needs at least two backends", "backend ratio vs mode", seed=seed)
-        ctx.table(pd.DataFrame(), "ratio_tables", "backend ratios per mode", "needs two backends",
-                  "ratio_tables.md / blog Tables 6-8", reason="needs at least two backends")
-    for i, other in enumerate(others):
-        sfx = "" if i == 0 else f"_{other}"
-        for name, keys, seed in (("appendix_c_ratio_chart", ["tok_s", "tok_j"], "C.0 (bottom was hardcoded)"),
-                                 ("appendix_c1_prefill_ratio_chart", ["prefill_tput"], "C.1"),
-                                 ("appendix_c3_latency_power_ratio", ["ttft", "itl", "power"], "C.2 (power was hardcoded)")):
-            cat.figure(name + sfx, col(keys[0]), lambda keys=keys, other=other: ratios.build_backend_ratio_chart(ctx, keys, other, C, G),
-                       f"{backend_label(ctx.ref_backend)} ÷ {backend_label(other)} per mode: " + ", ".join(METRICS[k][1] for k in keys),
-                       "ratio of the canonical cell's values; dotted line = 1", seed)
-        wide, md = ratios.backend_ratio_tables(ctx, other, C, G)
-        ctx.table(wide, "ratio_tables" + sfx, f"per mode: tok/s, tok/J, TTFT, ITL, power ratio {ctx.ref_backend} ÷ {other}",
-                  "canonical cell; '--' = not measured", "ratio_tables.md (CHARTS #18)")
-        (ctx.out / f"ratio_tables{sfx}.md").write_text(md + "\n")
-        for tname, key, inv, seed in (("table6_tok_s_ratio_by_mode", "tok_s", False, "Table 6"),
-                                      ("table7_tok_j_ratio_by_mode", "tok_j", False, "Table 7"),
-                                      ("table8_power_ratio_by_mode", "power", True, "Table 8 (other ÷ reference)")):
-            ctx.table(tables.backend_ratio_by_mode(ctx, key, other, invert=inv), tname + sfx,
-                      f"{METRICS[key][1]} ratio per model x mode", f"canonical cell; {'other ÷ ref' if inv else 'ref ÷ other'}", seed)
-        mode41 = "15W" if "15W" in ctx.modes else ctx.modes[0]
-        ctx.table(tables.head_to_head(ctx, mode41, other), f"head_to_head_{mode41}{sfx}",
-                  f"{mode41}: both backends side by side (tok/s, tok/J, ratios)", "canonical cell", "§4.1")
-
-    # ---- beyond the seed -------------------------------------------------------------------------
-    cat.figure("pareto_tok_s_vs_tok_j", col("tok_j"), lambda: pareto.build_pareto(ctx),
-               "per model: tok/s vs tok/J of every mode-series at the canonical cell, Pareto front dashed",
-               "a point is on the front if no other point is at least as good on both and better on one", "(new)")
-    pd_ = pareto.pareto_data(ctx)
-    ctx.table(pareto.recommend(ctx, pd_), "recommended_modes",
-              "recommended mode per model for fastest / most efficient / balanced, with numbers",
-              "fastest = max tok/s; most efficient = max tok/J; balanced = Pareto point with the largest "
-              "geometric mean of tok/s/max and tok/J/max", "Table 11 (computed)")
-    peak = roofline.peak_bandwidth_gbs(ctx.cfg)
-    if peak is None:
-        ctx.placeholder("roofline_decode_bandwidth", "config device_profile.peak_mem_bandwidth_gbs is not set",
-                        "decode bandwidth utilisation", seed="(new)")
-    else:
-        cat.figure("roofline_decode_bandwidth", col("tok_s"), lambda: roofline.build_roofline(ctx, peak),
-                   "decode bandwidth utilisation per model and mode-series at the canonical cell",
-                   f"model_size_bytes x output tok/s ÷ {peak:g} GB/s (one full weight read per token)", "(new)")
-
-    # ---- tables ----------------------------------------------------------------------------------
-    for backend in ctx.backends:
-        for mode in ctx.modes:
-            t = tables.full_results(ctx, mode, backend)
-            ctx.table(t, f"report_full_results_{mode}_{backend}", f"Full Results {mode} / {backend}: one row per cell, 33 columns",
-                      "aiperf aggregates; Power = whole-window median W; Tok/J = Tok/s avg ÷ Power (seed method)",
-                      "report.md §8.1")
-    ctx.table(tables.best_tok_j_per_model(ctx), "best_tok_j_per_model", "best output tok/J per model and backend",
-              "max of decode_tok_per_j over every mode and cell; Power = decode W", "report.md 'Best Output Tok/J'")
-    ctx.table(tables.thermal_summary(ctx), "thermal_summary", "avg power, mean CPU/GPU °C, peak TJ, throttled",
-              "mean over the mode's cells; throttled from the sensor flag, else TJ > 85 °C", "report.md 'Thermal Summary'")
-    ctx.table(tables.fastest_per_mode(ctx), "table1_fastest_per_mode", "fastest model per mode and backend",
-              "max output tok/s p50 at the canonical cell", "Table 1")
-    ctx.table(tables.power_modes(ctx), "table5_power_modes", "what each mode put in force, measured active power range",
-              "mode_in_force, gpu_clock_mhz_mean, p_active_w", "Table 5")
-    for i, backend in enumerate(ctx.backends):
-        ctx.table(tables.canonical_per_backend(ctx, backend), f"table{9 + i}_canonical_{backend}",
-                  f"{backend}: canonical tok/s and tok/J per model x mode, with the peak mode",
-                  "canonical cell", "Tables 9/10")
-    ctx.table(tables.best_total_tok_j(ctx), "best_total_tok_j_per_model", "best total tok/J per model",
-              "max of total_tok_per_j over every backend, mode and cell", "§3.5")
-    canon = grouped_bars.cell_data(ctx, col("tok_s"), C, G)[["model", "series"]].copy()
-    for key in ("tok_s", "tok_j", "ttft", "itl", "power"):
-        canon[METRICS[key][1]] = grouped_bars.cell_data(ctx, col(key), C, G)["value"].to_numpy() if col(key) in ctx.summary else np.nan
-    ctx.table(canon, "canonical_cell_table", "canonical cell per model x mode-series: tok/s, tok/J, TTFT, ITL, power",
-              "p50s and energy columns of the canonical cell", "CHARTS console table (saved here)")
+def render_catalogue(view: ResultsView) -> None:
+    cat = Catalogue(view)
+    for spec in SPECS:
+        cat.render(spec)

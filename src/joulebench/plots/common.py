@@ -31,18 +31,36 @@ METRICS = {
     "decode_tok_j": ("decode_tok_per_j", "decode tok/J", True),
     "total_tok_j": ("total_tok_per_j", "total tok/J ((ISL+OSL) / request J)", True),
     "seed_tok_j": ("seed_tok_per_j", "tok/J, seed method (tok/s avg / median W)", True),
+    "seed_decode_tok_j": ("seed_decode_tok_per_j", "output tok/J, seed method (OSL / (median decode W x p50 decode s))",
+                          True),
+    "seed_total_tok_j": ("seed_total_tok_per_j", "total tok/J, seed method", True),
+    "seed_p_decode": ("seed_p_decode_w", "decode power, seed method (median of decode-window samples, W)", False),
     "ttft": ("ttft_ms_p50", "TTFT p50 (ms)", False),
     "itl": ("itl_ms_p50", "ITL p50 (ms)", False),
     "rl": ("latency_ms_p50", "request latency p50 (ms)", False),
     "prefill_tput": ("prefill_tok_s_per_user_p50", "prefill tok/s per user (p50)", True),
     "decode_time": ("decode_time_ms", "decode time p50 (RL p50 - TTFT p50, ms)", False),
     "power": ("power_w_seed_median", "power, whole-window median (W)", False),
+    "p_active": ("p_active_w", "active power, energy / active time (W)", False),
     "p_prefill": ("p_prefill_w", "prefill power (W)", False),
     "p_decode": ("p_decode_w", "decode power (W)", False),
-    "e_total": ("e_total_j", "energy per request (J)", False),
+    "e_total": ("e_request_j", "energy per request (J)", False),
     "mj_tok": ("mj_per_output_token", "mJ per output token (decode)", False),
     "tj_peak": ("temp_tj_peak_c", "peak TJ (°C)", False),
 }
+# columns measured on a power rail: their axis labels and captions name the rail
+REF_METHOD_COLUMNS = {"seed_tok_per_j", "seed_decode_tok_per_j", "seed_prefill_tok_per_j", "seed_total_tok_per_j",
+                     "seed_p_prefill_w", "seed_p_decode_w", "power_w_seed_median"}
+RAIL_COLUMNS = REF_METHOD_COLUMNS | {"decode_tok_per_j", "prefill_tok_per_j", "total_tok_per_j", "p_prefill_w",
+                                    "p_decode_w", "p_active_w", "e_total_j", "e_request_j", "e_prefill_j", "e_decode_j",
+                                    "mj_per_output_token"}
+
+
+def rails_named(summary: pd.DataFrame, column: str) -> str:
+    """The rail(s) a summary column holds, comma-joined ('' where the summary does not say)."""
+    if column not in summary:
+        return ""
+    return ", ".join(sorted({str(v) for v in summary[column].dropna().unique() if str(v)}))
 
 
 def _truthy(v) -> bool:
@@ -75,13 +93,13 @@ class Entry:
     kind: str  # figure | table
     what: str
     how: str
-    seed: str = ""
+    reference: str = ""  # the reference study's (seed report's) equivalent
     status: str = "ok"
     reason: str = ""
     files: list = field(default_factory=list)
 
 
-class Context:
+class ResultsView:
     def __init__(self, summary: pd.DataFrame, requests: pd.DataFrame | None, out: Path, cfg: dict | None,
                  n_boot: int = 500):
         self.cfg = cfg or {}
@@ -93,11 +111,19 @@ class Context:
                 s[c] = s[c].astype(int)
         if {"latency_ms_p50", "ttft_ms_p50"} <= set(s.columns):
             s["decode_time_ms"] = s["latency_ms_p50"] - s["ttft_ms_p50"]
+        if {"e_total_j", "energy_coverage", "n_requests"} <= set(s.columns):
+            # e_total_j is summed over the requests telemetry covered: the mean request's energy divides it
+            covered = pd.to_numeric(s["energy_coverage"], errors="coerce") * pd.to_numeric(s["n_requests"], errors="coerce")
+            s["e_request_j"] = pd.to_numeric(s["e_total_j"], errors="coerce") / covered.where(covered > 0)
         self.requests = requests if requests is not None else pd.DataFrame()
         self.summary = attach(s, request_cis(self.requests, n_boot=n_boot))
         modes = _ordered(s["mode"], list((self.cfg.get("modes") or {}).keys()))
         self.modes = sorted(modes, key=style.mode_sort_key)
-        self.backends = _ordered(s["backend"], list((self.cfg.get("backends") or {}).keys()))
+        # the reference backend (figures.reference_backend, else the config's first) leads every ratio
+        # (reference ÷ other) and names its mode-series by the mode alone
+        backends = _ordered(s["backend"], list((self.cfg.get("backends") or {}).keys()))
+        wanted = (self.cfg.get("figures") or {}).get("reference_backend")
+        self.backends = _ordered(backends, [wanted] if wanted else [])
         models = _ordered(s["model"], list((self.cfg.get("models") or {}).keys()))
         if not self.cfg.get("models") and "params_m" in s:
             size = s.groupby("model")["params_m"].first().to_dict()
@@ -115,6 +141,20 @@ class Context:
         self.model_colour = style.model_colours(self.models)
         self.entries: list[Entry] = []
         self.ref_backend = self.backends[0] if self.backends else None
+        self.energy_rail = rails_named(s, "energy_rail")
+        # seed_* columns of summaries written before `seed_rail` existed were computed on the energy rail
+        self.ref_rail = rails_named(s, "seed_rail") or self.energy_rail
+        self.metrics = {k: (c, self.rail_label(c, label), hib) for k, (c, label, hib) in METRICS.items()}
+
+    def rail_of(self, column: str) -> str:
+        """The rail a power / energy column was measured on ('' for other columns or when unknown)."""
+        if column not in RAIL_COLUMNS:
+            return ""
+        return self.ref_rail if column in REF_METHOD_COLUMNS else self.energy_rail
+
+    def rail_label(self, column: str, label: str) -> str:
+        rail = self.rail_of(column)
+        return f"{label} [{rail}]" if rail else label
 
     # ---- naming ---------------------------------------------------------------------------
     def series(self):
@@ -128,32 +168,32 @@ class Context:
         return f"{text}\n{self.label}" if self.label else text
 
     def col(self, key: str) -> str:
-        return METRICS[key][0]
+        return self.metrics[key][0]
 
     def has(self, column: str, df: pd.DataFrame | None = None) -> bool:
         df = self.summary if df is None else df
         return column in df and pd.to_numeric(df[column], errors="coerce").notna().any()
 
-    def cell(self, ctx=None, gen=None) -> pd.DataFrame:
+    def cell(self, prompt=None, gen=None) -> pd.DataFrame:
         s = self.summary
-        if ctx is not None:
-            s = s[s["ctx"] == ctx]
+        if prompt is not None:
+            s = s[s["ctx"] == prompt]
         if gen is not None:
             s = s[s["gen"] == gen]
         return s
 
     # ---- writing --------------------------------------------------------------------------
-    def save(self, fig, name: str, data: pd.DataFrame | None, what: str, how: str, seed: str = "") -> Path:
+    def save(self, fig, name: str, data: pd.DataFrame | None, what: str, how: str, reference: str = "") -> Path:
         png = self.out / f"{name}.png"
         fig.savefig(png, dpi=(self.cfg.get("figures") or {}).get("dpi", style.DPI), bbox_inches="tight")
         plt.close(fig)
         files = [png.name]
         if data is not None:
             files += write_table(data, self.out / name)
-        self.entries.append(Entry(name, "figure", what, how, seed, files=files))
+        self.entries.append(Entry(name, "figure", what, how, reference, files=files))
         return png
 
-    def placeholder(self, name: str, reason: str, what: str, how: str = "", seed: str = "") -> Path:
+    def placeholder(self, name: str, reason: str, what: str, how: str = "", reference: str = "") -> Path:
         fig, ax = plt.subplots(figsize=(4.5, 1.6))
         ax.axis("off")
         ax.text(0.5, 0.62, name, ha="center", va="center", fontsize=8, weight="bold")
@@ -163,13 +203,13 @@ class Context:
         png = self.out / f"{name}.png"
         fig.savefig(png, dpi=90)
         plt.close(fig)
-        self.entries.append(Entry(name, "figure", what, how, seed, status="no data", reason=reason, files=[png.name]))
+        self.entries.append(Entry(name, "figure", what, how, reference, status="no data", reason=reason, files=[png.name]))
         return png
 
-    def table(self, df: pd.DataFrame, name: str, what: str, how: str, seed: str = "", reason: str = "") -> list:
+    def table(self, df: pd.DataFrame, name: str, what: str, how: str, reference: str = "", reason: str = "") -> list:
         status = "ok" if not df.empty else "no data"
         files = write_table(df, self.out / name, index=False)
-        self.entries.append(Entry(name, "table", what, how, seed, status=status, reason=reason, files=files))
+        self.entries.append(Entry(name, "table", what, how, reference, status=status, reason=reason, files=files))
         return files
 
     def write_index(self, provenance: dict) -> Path:
@@ -180,11 +220,11 @@ class Context:
         for k, v in provenance.items():
             lines.append(f"* **{k}**: {v}")
         lines += ["", "## Index", "",
-                  "| name | kind | status | shows | how computed | seed equivalent | files |",
+                  "| name | kind | status | shows | how computed | reference-study equivalent | files |",
                   "|---|---|---|---|---|---|---|"]
         for e in self.entries:
             status = e.status if not e.reason else f"{e.status}: {e.reason}"
-            lines.append(f"| {e.name} | {e.kind} | {status} | {e.what} | {e.how} | {e.seed} | "
+            lines.append(f"| {e.name} | {e.kind} | {status} | {e.what} | {e.how} | {e.reference} | "
                          f"{', '.join(e.files)} |")
         path = self.out / "index.md"
         path.write_text("\n".join(lines) + "\n")
@@ -202,6 +242,33 @@ class Context:
         return path
 
 
+def long_table(view: ResultsView, column: str, prompt: int | None = None, gen: int | None = None,
+               along: str | None = None) -> pd.DataFrame:
+    """The one builder behind every line and bar chart: one row per model x mode-series (x each
+    prompt or generation length when `along` is 'ctx' / 'gen') with value, lo, hi of `column` at the
+    fixed prompt / gen. A missing cell is a NaN row (a gap, never a zero)."""
+    s = view.summary
+    fixed = {"ctx": prompt, "gen": gen}
+    for key, v in fixed.items():
+        if v is not None and key != along:
+            s = s[s[key] == v]
+    keys = ["model", "mode", "backend"] + ([along] if along else [])
+    xs = (view.ctxs if along == "ctx" else view.gens) if along else [None]
+    rows = [(model, mode, backend, name) + ((x,) if along else ())
+            for model in view.models for mode, backend, name in view.series() for x in xs]
+    frame = pd.DataFrame(rows, columns=["model", "mode", "backend", "series"] + ([along] if along else []))
+    cols = [c for c in (column, f"{column}_lo", f"{column}_hi") if c in s]
+    values = s.drop_duplicates(keys).set_index(keys)[cols].apply(pd.to_numeric, errors="coerce")
+    values = values.reindex(pd.MultiIndex.from_frame(frame[keys])).reset_index(drop=True)
+    for k, v in fixed.items():
+        if k != along:
+            frame[k] = v
+    frame["value"] = values[column] if column in values else np.nan
+    frame["lo"] = values[f"{column}_lo"] if f"{column}_lo" in values else np.nan
+    frame["hi"] = values[f"{column}_hi"] if f"{column}_hi" in values else np.nan
+    return frame
+
+
 def write_table(df: pd.DataFrame, base: Path, index: bool = False) -> list[str]:
     df.to_csv(base.with_suffix(".csv"), index=index)
     try:
@@ -212,8 +279,8 @@ def write_table(df: pd.DataFrame, base: Path, index: bool = False) -> list[str]:
     return [base.with_suffix(".csv").name, base.with_suffix(".md").name]
 
 
-def provenance(ctx: Context) -> dict:
-    s = ctx.summary
+def provenance(view: ResultsView) -> dict:
+    s = view.summary
     first = lambda c: ", ".join(sorted({str(v) for v in s[c].dropna().unique()})) if c in s else "n/a"  # noqa: E731
     mif = {}
     if "mode_in_force" in s:
@@ -223,15 +290,18 @@ def provenance(ctx: Context) -> dict:
             except ValueError:
                 mif[m] = v
     return {
-        "cells": f"{len(s)} ({len(ctx.modes)} modes x {len(ctx.backends)} backends x {len(ctx.models)} models x "
-                 f"{len(ctx.ctxs)} prompts x {len(ctx.gens)} gens)",
-        "modes": ", ".join(ctx.modes), "backends": ", ".join(ctx.backends), "models": ", ".join(ctx.models),
-        "prompt lengths": ", ".join(map(str, ctx.ctxs)), "generation lengths": ", ".join(map(str, ctx.gens)),
-        "canonical cell": f"ctx {ctx.canonical[0]}, gen {ctx.canonical[1]}",
+        "cells": f"{len(s)} ({len(view.modes)} modes x {len(view.backends)} backends x {len(view.models)} models x "
+                 f"{len(view.ctxs)} prompts x {len(view.gens)} gens)",
+        "modes": ", ".join(view.modes), "backends": ", ".join(view.backends), "models": ", ".join(view.models),
+        "prompt lengths": ", ".join(map(str, view.ctxs)), "generation lengths": ", ".join(map(str, view.gens)),
+        "canonical cell": f"ctx {view.canonical[0]}, gen {view.canonical[1]}",
         "platform": first("platform"), "device": first("device"),
         "backend versions": first("backend_version"), "llama.cpp build": first("llama_cpp_build"),
         "aiperf": first("aiperf_version"), "joulebench": first("joulebench_version"),
         "energy method": first("energy_method"), "energy reason": first("energy_reason"),
+        "energy rail (joulebench columns)": view.energy_rail or "n/a",
+        "seed-method rail (seed_* columns, power_w_seed_median)": view.ref_rail or "n/a",
+        "reference backend (ratios are reference ÷ other)": view.ref_backend,
         "modes in force": json.dumps(mif, default=str)[:800],
         "captured": f"{s['captured_at'].min()} .. {s['captured_at'].max()}" if "captured_at" in s else "n/a",
     }

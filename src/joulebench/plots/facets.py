@@ -8,41 +8,31 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .common import METRICS, Context
+from .common import ResultsView, long_table
 from .uncertainty import yerr
 
 
-def facet_data(ctx: Context, column: str, along: str, fixed: int) -> pd.DataFrame:
+def facet_data(view: ResultsView, column: str, along: str, fixed: int) -> pd.DataFrame:
     other = "gen" if along == "ctx" else "ctx"
-    s = ctx.summary[ctx.summary[other] == fixed].set_index(["model", "mode", "backend", along])
-    xs = ctx.ctxs if along == "ctx" else ctx.gens
-    rows = []
-    for model in ctx.models:
-        for mode, backend, name in ctx.series():
-            for x in xs:
-                key = (model, mode, backend, x)
-                get = lambda c: float(s.at[key, c]) if key in s.index and c in s and pd.notna(s.at[key, c]) else np.nan  # noqa: E731
-                rows.append({"model": model, "series": name, "mode": mode, "backend": backend, along: x,
-                             other: fixed, "value": get(column), "lo": get(f"{column}_lo"), "hi": get(f"{column}_hi")})
-    return pd.DataFrame(rows)
+    return long_table(view, column, along=along, **{"prompt" if other == "ctx" else "gen": fixed})
 
 
-def build_facet(ctx: Context, key: str, along: str, fixed: int):
-    column, label, _ = METRICS[key]
-    data = facet_data(ctx, column, along, fixed)
-    n = len(ctx.models)
+def build_facet(view: ResultsView, key: str, along: str, fixed: int):
+    column, label, _ = view.metrics[key]
+    data = facet_data(view, column, along, fixed)
+    n = len(view.models)
     ncols = min(4, n)
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 4.2 * nrows + 1.2), sharey=True, squeeze=False)
-    xs = ctx.ctxs if along == "ctx" else ctx.gens
+    xs = view.ctxs if along == "ctx" else view.gens
     handles = {}
-    for i, model in enumerate(ctx.models):
+    for i, model in enumerate(view.models):
         ax = axes[i // ncols, i % ncols]
-        for mode, backend, name in ctx.series():
+        for mode, backend, name in view.series():
             d = data[(data["model"] == model) & (data["series"] == name)].set_index(along).reindex(xs)
             if not d["value"].notna().any():
                 continue
-            st = ctx.sstyle(mode, backend)
+            st = view.sstyle(mode, backend)
             h = ax.errorbar(range(len(xs)), d["value"], yerr=yerr(d["value"], d["lo"], d["hi"]), capsize=2,
                             markersize=4, linewidth=1.4, label=name, **st)
             handles[name] = h
@@ -53,13 +43,13 @@ def build_facet(ctx: Context, key: str, along: str, fixed: int):
             ax.set_ylabel(label)
     for j in range(n, nrows * ncols):
         axes[j // ncols, j % ncols].set_visible(False)
-    top = np.nanmax(np.r_[data["value"].to_numpy(dtype=float), data["hi"].to_numpy(dtype=float)]) \
+    top = np.nanmax(np.r_[data["value"].to_numpy(dtype=float), data["hi"].to_numpy(dtype=float)])\
         if data["value"].notna().any() else 1.0
     axes[0, 0].set_ylim(0, 1.15 * top)
     if handles:
         fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=min(8, len(handles)),
                    fontsize=8, bbox_to_anchor=(0.5, 0.0))
     other = "gen" if along == "ctx" else "ctx"
-    fig.suptitle(ctx.title(f"{label} vs {'prompt' if along == 'ctx' else 'generation'} length ({other} {fixed})"))
+    fig.suptitle(view.title(f"{label} vs {'prompt' if along == 'ctx' else 'generation'} length ({other} {fixed})"))
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig, data

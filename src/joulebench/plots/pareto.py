@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .common import METRICS, Context
+from .common import ResultsView
 
 
 def pareto_front(points: pd.DataFrame, x: str = "tok_s", y: str = "tok_j") -> pd.Series:
@@ -24,22 +24,22 @@ def pareto_front(points: pd.DataFrame, x: str = "tok_s", y: str = "tok_j") -> pd
     return pd.Series(front, index=points.index)
 
 
-def pareto_data(ctx: Context) -> pd.DataFrame:
-    c = ctx.cell(*ctx.canonical)
+def pareto_data(view: ResultsView) -> pd.DataFrame:
+    c = view.cell(*view.canonical)
     d = pd.DataFrame({"model": c["model"], "mode": c["mode"], "backend": c["backend"],
-                      "tok_s": pd.to_numeric(c[METRICS["tok_s"][0]], errors="coerce"),
-                      "tok_j": pd.to_numeric(c.get(METRICS["tok_j"][0], np.nan), errors="coerce")})
+                      "tok_s": pd.to_numeric(c[view.metrics["tok_s"][0]], errors="coerce"),
+                      "tok_j": pd.to_numeric(c.get(view.metrics["tok_j"][0], np.nan), errors="coerce")})
     d["on_front"] = False
     for model, g in d.groupby("model"):
         d.loc[g.index, "on_front"] = pareto_front(g)
     return d.reset_index(drop=True)
 
 
-def recommend(ctx: Context, d: pd.DataFrame) -> pd.DataFrame:
+def recommend(view: ResultsView, d: pd.DataFrame) -> pd.DataFrame:
     """fastest = max tok/s; most efficient = max tok/J; balanced = the Pareto point with the largest
     geometric mean of tok/s and tok/J, each divided by the model's best (1.0 = best at both)."""
     rows = []
-    for model in ctx.models:
+    for model in view.models:
         g = d[d["model"] == model]
         row = {"model": model}
         for use, col in (("fastest", "tok_s"), ("most efficient", "tok_j")):
@@ -64,21 +64,21 @@ def recommend(ctx: Context, d: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build_pareto(ctx: Context):
-    d = pareto_data(ctx)
-    n = len(ctx.models)
+def build_pareto(view: ResultsView):
+    d = pareto_data(view)
+    n = len(view.models)
     ncols = min(4, n)
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.8 * ncols, 4.2 * nrows + 1), squeeze=False)
     handles = {}
-    for k, model in enumerate(ctx.models):
+    for k, model in enumerate(view.models):
         ax = axes[k // ncols, k % ncols]
         g = d[d["model"] == model]
         for _, r in g.iterrows():
             if not (np.isfinite(r["tok_s"]) and np.isfinite(r["tok_j"])):
                 continue
-            st = ctx.sstyle(r["mode"], r["backend"])
-            name = [t[2] for t in ctx.series() if t[0] == r["mode"] and t[1] == r["backend"]][0]
+            st = view.sstyle(r["mode"], r["backend"])
+            name = [t[2] for t in view.series() if t[0] == r["mode"] and t[1] == r["backend"]][0]
             h = ax.scatter(r["tok_s"], r["tok_j"], color=st["color"], marker=st["marker"], s=60,
                            edgecolor="black" if r["on_front"] else "none", zorder=3, label=name)
             handles[name] = h
@@ -86,13 +86,13 @@ def build_pareto(ctx: Context):
         if not f.empty:
             ax.plot(f["tok_s"], f["tok_j"], color="black", linewidth=1, linestyle="--", zorder=2)
         ax.set_title(model, fontsize=10)
-        ax.set_xlabel(METRICS["tok_s"][1])
-        ax.set_ylabel(METRICS["tok_j"][1])
+        ax.set_xlabel(view.metrics["tok_s"][1])
+        ax.set_ylabel(view.metrics["tok_j"][1])
     for j in range(n, nrows * ncols):
         axes[j // ncols, j % ncols].set_visible(False)
     if handles:
         fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=min(8, len(handles)), fontsize=8)
-    fig.suptitle(ctx.title(f"Pareto front of tok/s vs tok/J per model (ctx {ctx.canonical[0]}, "
-                           f"gen {ctx.canonical[1]}; dashed = front, outlined = on front)"))
+    fig.suptitle(view.title(f"Pareto front of tok/s vs tok/J per model (ctx {view.canonical[0]}, "
+                           f"gen {view.canonical[1]}; dashed = front, outlined = on front)"))
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig, d

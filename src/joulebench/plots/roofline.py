@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .common import METRICS, Context
+from .common import ResultsView
 from .grouped_bars import build_data_bars
 
 
@@ -15,12 +15,12 @@ def peak_bandwidth_gbs(cfg: dict) -> float | None:
     return float(v) if v else None
 
 
-def roofline_data(ctx: Context, peak_gbs: float) -> pd.DataFrame:
-    c = ctx.cell(*ctx.canonical).set_index(["model", "mode", "backend"])
-    col = METRICS["tok_s"][0]
+def roofline_data(view: ResultsView, peak_gbs: float) -> pd.DataFrame:
+    c = view.cell(*view.canonical).set_index(["model", "mode", "backend"])
+    col = view.metrics["tok_s"][0]
     rows = []
-    for model in ctx.models:
-        for mode, backend, name in ctx.series():
+    for model in view.models:
+        for mode, backend, name in view.series():
             key = (model, mode, backend)
             if key in c.index:
                 size = float(c.at[key, "model_size_bytes"]) if "model_size_bytes" in c else np.nan
@@ -34,9 +34,9 @@ def roofline_data(ctx: Context, peak_gbs: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build_roofline(ctx: Context, peak_gbs: float):
-    d = roofline_data(ctx, peak_gbs)
-    name = (ctx.cfg.get("device_profile") or {}).get("name", "device")
-    return build_data_bars(ctx, d, "decode bandwidth utilisation (% of peak)",
+def build_roofline(view: ResultsView, peak_gbs: float):
+    d = roofline_data(view, peak_gbs)
+    name = (view.cfg.get("device_profile") or {}).get("name", "device")
+    return build_data_bars(view, d, "decode bandwidth utilisation (% of peak)",
                            f"decode bandwidth utilisation = model bytes x tok/s / {peak_gbs:g} GB/s ({name}), "
-                           f"ctx {ctx.canonical[0]}, gen {ctx.canonical[1]}", hline=100.0)
+                           f"ctx {view.canonical[0]}, gen {view.canonical[1]}", hline=100.0)

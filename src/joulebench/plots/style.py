@@ -13,12 +13,12 @@ import matplotlib.pyplot as plt
 
 DPI = 120
 
-SEED_MODE_ORDER = ["7W", "15W", "25W", "MAXN"]
-SEED_MODE_COLOURS = {
+REF_MODE_ORDER = ["7W", "15W", "25W", "MAXN"]
+REF_MODE_COLOURS = {
     "7W": "#2196F3", "15W": "#4CAF50", "25W": "#FF9800", "MAXN": "#F44336",
-    "7W-ollama": "#7986CB", "15W-ollama": "#009688", "25W-ollama": "#FB8C00", "MAXN-ollama": "#E91E63",
+    "7W-ollama": "#7986CB", "15W-ollama": "#009688", "25W-ollama": "#8D6E63", "MAXN-ollama": "#E91E63",
 }
-SEED_MODE_LINES = {"7W": (":", "^"), "15W": ("-", "o"), "25W": ("--", "s"), "MAXN": ("-.", "D")}
+REF_MODE_LINES = {"7W": (":", "^"), "15W": ("-", "o"), "25W": ("--", "s"), "MAXN": ("-.", "D")}
 OTHER_BACKEND_MARKERS = ["v", "P", "h", "X", "*", "<", ">", "p"]
 FALLBACK_LINES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ("-", "v"), ("--", "P")]
 BACKEND_LABELS = {"llamacpp": "llama.cpp", "ollama": "Ollama"}
@@ -42,13 +42,19 @@ def series_style(mode: str, backend: str, modes: list[str], backends: list[str])
     name = series_name(mode, backend, backends)
     mi = modes.index(mode) if mode in modes else 0
     bi = backends.index(backend) if backend in backends else 0
-    colour = SEED_MODE_COLOURS.get(name) or _fallback_colour(mi * 2 + bi)
+    colour = REF_MODE_COLOURS.get(name) or _fallback_colour(mi * 2 + bi)
     if bi == 0:
-        ls, marker = SEED_MODE_LINES.get(mode) or FALLBACK_LINES[mi % len(FALLBACK_LINES)]
+        ls, marker = REF_MODE_LINES.get(mode) or FALLBACK_LINES[mi % len(FALLBACK_LINES)]
         alpha = 1.0
     else:
         ls, marker, alpha = "--", OTHER_BACKEND_MARKERS[mi % len(OTHER_BACKEND_MARKERS)], OTHER_BACKEND_ALPHA
     return {"color": colour, "linestyle": ls, "marker": marker, "alpha": alpha}
+
+
+def pair_colours(n: int) -> list[str]:
+    """n distinct colours for mode pairs (viridis steps: ordered, readable in grey)."""
+    cmap = plt.get_cmap("viridis")
+    return [matplotlib.colors.to_hex(cmap(i / max(n - 1, 1) * 0.9)) for i in range(n)]
 
 
 def model_colours(models: list[str]) -> dict[str, str]:
@@ -66,8 +72,8 @@ def backend_line(backend: str, backends: list[str]) -> dict:
 
 def mode_sort_key(mode: str):
     """Seed modes in power order; '<n>W' by watts; others keep their given order (stable sort)."""
-    if mode in SEED_MODE_ORDER:
-        return (0, SEED_MODE_ORDER.index(mode))
+    if mode in REF_MODE_ORDER:
+        return (0, REF_MODE_ORDER.index(mode))
     m = re.fullmatch(r"(\d+(?:\.\d+)?)W", mode)
     if m:
         return (0, float(m.group(1)) / 1000.0)
@@ -81,3 +87,14 @@ def apply_theme() -> None:
         sns.set_theme(style="darkgrid", font_scale=1.0)
     except ImportError:  # pragma: no cover
         plt.style.use("ggplot")
+
+
+def figure_legend(fig, axes, **kw) -> None:
+    """One legend right of the figure from every panel's handles, so it survives a panel with no data."""
+    handles = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    if handles:
+        fig.legend(list(handles.values()), list(handles.keys()), loc="upper left", bbox_to_anchor=(1.0, 0.95),
+                   fontsize=kw.pop("fontsize", 7), **kw)

@@ -2,7 +2,10 @@
 
 * Latency / throughput: a seeded percentile bootstrap of the median over the cell's requests
   (requests.parquet). The interval is for the p50 the charts show.
-* Energy: the split's own relative uncertainty columns (`*_rel_unc`), interval = value × (1 ± rel).
+* Energy: the split's own relative uncertainty columns (`*_rel_unc`, 1 sigma), 95 % interval =
+  value × (1 ± 1.96 rel).
+* Where the summary carries `<column>_ci95_lo` / `_ci95_hi` (an interval over trials) that interval is
+  used instead, for any column.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ REQUEST_METRICS = {
     "e2e_output_tok_s_p50": "e2e_output_tok_s",
 }
 # energy column -> its relative-uncertainty column
+Z95 = 1.96  # two-sided 95 % for a 1-sigma relative uncertainty
 ENERGY_REL_UNC = {
     "prefill_tok_per_j": "prefill_tok_per_j_rel_unc",
     "decode_tok_per_j": "decode_tok_per_j_rel_unc",
@@ -67,16 +71,26 @@ def request_cis(requests: pd.DataFrame, n_boot: int = 500, seed: int = 0) -> pd.
 
 
 def attach(summary: pd.DataFrame, cis: pd.DataFrame) -> pd.DataFrame:
-    """summary + `_lo`/`_hi` columns: bootstrap ones for request metrics, rel_unc ones for energy."""
+    """summary + `_lo`/`_hi` columns (95 %): the summary's own `_ci95_` interval where it has one, else
+    the bootstrap over requests for request metrics and value × (1 ± 1.96 rel_unc) for energy."""
     s = summary.copy()
     if not cis.empty:
         s = s.merge(cis, on=IDENTITY, how="left")
     for col, unc in ENERGY_REL_UNC.items():
         if col in s and unc in s:
-            rel = pd.to_numeric(s[unc], errors="coerce")
-            s[f"{col}_lo"] = s[col] * (1 - rel)
-            s[f"{col}_hi"] = s[col] * (1 + rel)
+            s[f"{col}_lo"], s[f"{col}_hi"] = rel_interval(s[col], s[unc])
+    for lo in [c for c in s.columns if c.endswith("_ci95_lo")]:
+        col = lo[: -len("_ci95_lo")]
+        if f"{col}_ci95_hi" in s:
+            s[f"{col}_lo"], s[f"{col}_hi"] = s[lo], s[f"{col}_ci95_hi"]
     return s
+
+
+def rel_interval(value, rel_unc):
+    """95 % interval (lo, hi) from a value and its 1-sigma relative uncertainty."""
+    v = pd.to_numeric(value, errors="coerce")
+    rel = pd.to_numeric(rel_unc, errors="coerce")
+    return v * (1 - Z95 * rel), v * (1 + Z95 * rel)
 
 
 def yerr(values, lo, hi):
