@@ -1,0 +1,75 @@
+"""Re-run coverage: the same config captured twice (two result trees); for every cell and every
+tok/s and tok/J figure, does run A's 95 % interval contain run B's value (and B's contain A's)?
+
+    python benchmarks/rerun_coverage.py RUN_A/results/summary.parquet RUN_B/results/summary.parquet
+
+Prints a per-figure table (cells compared, coverage both ways, median and largest |B/A - 1|,
+median relative half-width) and the per-cell rows as Markdown. The goal (calibrated-measurement
+issue): >= 90 % of cells covered per figure.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+KEY = ["mode", "backend", "model", "ctx", "gen"]
+
+
+def figures(summary: pd.DataFrame) -> list[str]:
+    return [c[: -len("_ci95_lo")] for c in summary.columns
+            if c.endswith("_ci95_lo") and f"{c[:-len('_ci95_lo')]}_ci95_hi" in summary.columns
+            and c[: -len("_ci95_lo")] in summary.columns]
+
+
+def compare(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    key = [k for k in KEY if k in a.columns and k in b.columns]
+    both = a.merge(b, on=key, suffixes=("_a", "_b"))
+    rows, cells = [], []
+    for fig in figures(a):
+        va, vb = both[f"{fig}_a"].astype(float), both[f"{fig}_b"].astype(float)
+        lo_a, hi_a = both[f"{fig}_ci95_lo_a"].astype(float), both[f"{fig}_ci95_hi_a"].astype(float)
+        lo_b, hi_b = both[f"{fig}_ci95_lo_b"].astype(float), both[f"{fig}_ci95_hi_b"].astype(float)
+        ok = va.notna() & vb.notna() & lo_a.notna() & lo_b.notna()
+        if not ok.any():
+            continue
+        a_has_b = (vb >= lo_a) & (vb <= hi_a)
+        b_has_a = (va >= lo_b) & (va <= hi_b)
+        move = (vb / va - 1)[ok]
+        half = ((hi_a - lo_a) / 2 / va.abs())[ok]
+        rows.append({"figure": fig, "cells": int(ok.sum()),
+                     "A contains B": f"{int(a_has_b[ok].sum())}/{int(ok.sum())}",
+                     "B contains A": f"{int(b_has_a[ok].sum())}/{int(ok.sum())}",
+                     "coverage": float((a_has_b[ok].mean() + b_has_a[ok].mean()) / 2),
+                     "median |B/A-1| %": float(np.median(move.abs()) * 100),
+                     "max |B/A-1| %": float(move.abs().max() * 100),
+                     "median half-width %": float(np.median(half) * 100)})
+        for i in np.flatnonzero(ok.to_numpy()):
+            cells.append({**{k: both[k].iloc[i] for k in key}, "figure": fig, "A": va.iloc[i], "B": vb.iloc[i],
+                          "A lo": lo_a.iloc[i], "A hi": hi_a.iloc[i], "B/A-1 %": (vb.iloc[i] / va.iloc[i] - 1) * 100,
+                          "A contains B": bool(a_has_b.iloc[i])})
+    return pd.DataFrame(rows), pd.DataFrame(cells)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("a", type=Path)
+    ap.add_argument("b", type=Path)
+    ap.add_argument("--cells", action="store_true", help="also print every cell")
+    args = ap.parse_args(argv)
+    table, cells = compare(pd.read_parquet(args.a), pd.read_parquet(args.b))
+    if table.empty:
+        print("no figure with intervals in both summaries", file=sys.stderr)
+        return 1
+    print(table.to_markdown(index=False, floatfmt=".3g"))
+    if args.cells:
+        print()
+        print(cells.to_markdown(index=False, floatfmt=".4g"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
