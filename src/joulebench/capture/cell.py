@@ -196,10 +196,11 @@ def _adopt_pending(cfg, cell, cell_dir: Path, root: Path) -> dict | None:
 
 
 def _block_cells(cfg, cell, root: Path) -> list[C.Cell]:
-    """This cell plus the block's other cells that are neither captured nor pending, config order."""
+    """This cell plus the block's other cells (same trial) that are neither captured nor pending, in
+    capture order (config.cells: a trial's cells alternate direction between trials)."""
     from ..paths import raw_dir
 
-    same = [c for c in C.cells(cfg) if (c.mode, c.backend, c.model) == (cell.mode, cell.backend, cell.model)]
+    same = [c for c in C.cells(cfg) if c.block == cell.block]
     rest = [c for c in same if c != cell and not (raw_dir(c, root) / writeonce.MARKER).exists()
             and not (pending_dir(root, c) / writeonce.MARKER).exists()]
     return [cell, *rest]
@@ -448,7 +449,7 @@ def _cell_record(cfg, cell: C.Cell, shared: dict, n_requests: int) -> dict:
     return {
         "schema": 1,
         "status": "accepted",
-        "cell": {"mode": cell.mode, "backend": cell.backend, "model": cell.model, "ctx": cell.ctx, "gen": cell.gen},
+        "cell": cell.row(),
         "config_file": str(shared["config_path"]),
         "config_hash": C.config_hash(cfg),
         "cell_settings_hash": C.cell_settings_hash(cfg, cell),
