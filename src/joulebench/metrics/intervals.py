@@ -105,7 +105,8 @@ def pooled(values, rel_sigmas, n_requests, level: float = LEVEL) -> dict:
     within_sigma = math.sqrt(float(np.sum(sigma_abs ** 2))) / v.size if np.all(np.isfinite(sigma_abs)) else math.nan
     dof = float(np.sum(n - 1)) if np.all(np.isfinite(n)) else math.nan
     within = t_quantile(dof, level) * within_sigma if math.isfinite(within_sigma) else math.nan
-    out.update(value=centre, rel_sigma=within_sigma / abs(centre) if centre else math.nan)
+    pooled_rel = float(rel[0]) if v.size == 1 else (within_sigma / abs(centre) if centre else math.nan)
+    out.update(value=centre, rel_sigma=pooled_rel)
     if v.size == 1:
         half, basis = within, "within-trial (1 trial)"
     elif not math.isfinite(within):
