@@ -62,3 +62,29 @@ def test_per_trial_rows_and_pooled_row_with_intervals(trials_dir):
         # no power sensor here: tok/J not measured, no interval claimed, the reason kept
         assert pd.isna(row["decode_tok_per_j"]) and pd.isna(row["decode_tok_per_j_ci95_lo"])
         assert row["energy_reason"] == "no power sensor"
+
+
+@pytest.fixture(scope="module")
+def auto_dir(tmp_path_factory):
+    wd = tmp_path_factory.mktemp("auto")
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg["backends"]["llamacpp"]["port"] = free_port()
+    # loose targets: the run must stop at min_requests, well before max_requests
+    cfg["sweep"].update(prompt_tokens=[32], gen_tokens=[8], requests="auto", warmup_requests=1,
+                        precision={"tok_s_rel": 0.9, "min_requests": 3, "max_requests": 12})
+    (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
+    snakemake(wd, "--cores", "1", "results/default/llamacpp/")
+    return wd
+
+
+def test_requests_auto_stops_the_run_early(auto_dir):
+    meta = json.loads((auto_dir / "results/raw/default/llamacpp/gemma3-270m/ctx32_gen8/cell.json").read_text())
+    stop = meta["adaptive"]
+    assert stop["reason"] == "precision reached" and stop["stopped_at_requests"] == 3
+    assert "block" not in meta  # auto captures a cell per aiperf run
+    assert 3 <= meta["n_requests"] < 12
+    s = pd.read_parquet(auto_dir / "results/default/llamacpp/summary.parquet")
+    assert s.loc[0, "n_requests"] == meta["n_requests"] and bool(s.loc[0, "aiperf_cancelled"])
+    req = pd.read_parquet(auto_dir / "results/default/llamacpp/requests.parquet")
+    assert len(req) == meta["n_requests"] and req["error"].isna().all()
+    assert (req["osl"].astype(int) == 8).all()
