@@ -88,6 +88,8 @@ def _describe(error) -> str:
             msg += f"; allowed keys: {', '.join(allowed)}"
     elif error.validator == "enum":
         msg += f"; allowed values: {', '.join(map(str, error.validator_value))}"
+    elif error.validator == "oneOf":
+        msg += "; allowed: " + " or ".join(json.dumps(s, sort_keys=True) for s in error.validator_value)
     return f"config key '{key}': {msg}"
 
 
