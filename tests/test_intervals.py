@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from joulebench.metrics import intervals as I
-from joulebench.metrics.trials import pool, pool_group
+from joulebench.config import Cell
+from joulebench.metrics.trials import pool
 
 SEEDS = 300
 
@@ -61,13 +62,17 @@ def test_no_interval_claimed_from_nothing():
     assert I.pooled([math.nan], [0.1], [20])["basis"] == "not measured"
 
 
-def _within_coverage(draw, n, statistic, truth):
-    hits = 0
+def _coverage(trials_per_seed, truth, statistic="mean"):
+    """Share of seeds whose pooled interval holds `truth`; trials_per_seed(rng) -> list of arrays."""
+    keys, values, rels, ns = [], [], [], []
     for seed in range(SEEDS):
-        x = draw(np.random.default_rng(seed), n)
-        r = I.pooled([I.STATISTICS[statistic](x)], [I.bootstrap_rel_sigma(x, statistic, seed=seed)], [n])
-        hits += r["lo"] <= truth <= r["hi"]
-    return hits / SEEDS
+        for x in trials_per_seed(np.random.default_rng(seed)):
+            keys.append(seed)
+            values.append(I.STATISTICS[statistic](x))
+            rels.append(I.bootstrap_rel_sigma(x, statistic, seed=seed))
+            ns.append(x.size)
+    r = I.pooled_groups(keys, values, rels, ns)
+    return float(((r["lo"] <= truth) & (truth <= r["hi"])).mean())
 
 
 @pytest.mark.parametrize("statistic", ["mean", "p50"])
@@ -77,20 +82,25 @@ def test_within_trial_bootstrap_coverage(statistic, n):
     bootstrap interval holds the true mean / median in >= 90 % of 300 seeds."""
     mu, s = 3.0, 0.3
     truth = math.exp(mu + s * s / 2) if statistic == "mean" else math.exp(mu)
-    cover = _within_coverage(lambda rng, k: rng.lognormal(mu, s, k), n, statistic, truth)
+    cover = _coverage(lambda rng: [rng.lognormal(mu, s, n)], truth, statistic)
     assert cover >= 0.90, cover
 
 
 def test_ratio_of_sums_bootstrap_coverage():
-    hits = 0
+    keys, values, rels = [], [], []
     for seed in range(SEEDS):
         rng = np.random.default_rng(seed)
         lat = rng.gamma(20, 50, 20)  # ms
         osl = np.full(20, 64.0)
-        rel = I.bootstrap_ratio_rel_sigma(osl, lat, seed=seed)
-        r = I.pooled([osl.sum() / lat.sum()], [rel], [20])
-        hits += r["lo"] <= 64.0 / 1000.0 <= r["hi"]
-    assert hits / SEEDS >= 0.90
+        keys.append(seed)
+        values.append(osl.sum() / lat.sum())
+        rels.append(I.bootstrap_ratio_rel_sigma(osl, lat, seed=seed))
+    r = I.pooled_groups(keys, values, rels, [20] * SEEDS)
+    assert ((r["lo"] <= 0.064) & (0.064 <= r["hi"])).mean() >= 0.90
+
+
+def _with_trial_effect(trials, drift):
+    return lambda rng: [rng.normal(40.0 + rng.normal(0, drift), 4.0, 20) for _ in range(trials)]
 
 
 @pytest.mark.parametrize("trials", [2, 3, 5])
@@ -99,29 +109,13 @@ def test_between_trial_coverage_with_a_trial_effect(trials, drift):
     """Each trial's mean is shifted by a random trial effect (sd `drift`, 5 % of the value at 2.0:
     a re-run landing elsewhere, as on the H200); 20 requests of sd 4 around it. The pooled interval
     holds the true value in >= 90 % of seeds for every trial count."""
-    hits = 0
-    for seed in range(SEEDS):
-        rng = np.random.default_rng(10_000 + seed)
-        values, rels = [], []
-        for _ in range(trials):
-            x = rng.normal(40.0 + rng.normal(0, drift), 4.0, 20)
-            values.append(x.mean())
-            rels.append(I.bootstrap_rel_sigma(x, "mean", seed=seed))
-        r = I.pooled(values, rels, [20] * trials)
-        hits += r["lo"] <= 40.0 <= r["hi"]
-    assert hits / SEEDS >= 0.90
+    assert _coverage(_with_trial_effect(trials, drift), 40.0) >= 0.90
 
 
 def test_one_trial_cannot_see_a_trial_effect():
     """Why trials exist: with one trial and a between-run shift larger than the request noise, the
     within-trial interval undercovers (documented; the test keeps the claim honest)."""
-    hits = 0
-    for seed in range(SEEDS):
-        rng = np.random.default_rng(seed)
-        x = rng.normal(40.0 + rng.normal(0, 2.0), 4.0, 20)
-        r = I.pooled([x.mean()], [I.bootstrap_rel_sigma(x, "mean", seed=seed)], [20])
-        hits += r["lo"] <= 40.0 <= r["hi"]
-    assert hits / SEEDS < 0.80
+    assert _coverage(_with_trial_effect(1, 2.0), 40.0) < 0.80
 
 
 def _trial_rows(decode, decode_rel, n=20, **extra):
@@ -135,6 +129,12 @@ def _trial_rows(decode, decode_rel, n=20, **extra):
         "ttft_ms_max": [50.0 + i for i in range(k)], "ttft_ms_p50": [20.0 + i for i in range(k)],
         "throttled": [False] * (k - 1) + [True], **extra,
     })
+
+
+def pool_group(rows, max_rel_ci):
+    out = pool(rows, Cell.KEY, max_rel_ci)
+    assert len(out) == 1
+    return out.iloc[0]
 
 
 def test_max_rel_ci_gate_reports_unresolved_with_reason():

@@ -19,20 +19,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 LEVEL = 0.95
 N_BOOT = 1000
 SEED = 12345
 
 
-def t_quantile(df: float, level: float = LEVEL) -> float:
-    """Two-sided Student-t quantile; df = inf gives the normal one (1.96 at 95 %)."""
+def t_quantile(df, level: float = LEVEL):
+    """Two-sided Student-t quantile (scalar or array); df = inf gives the normal one (1.96 at 95 %),
+    df < 1 gives NaN."""
     from scipy import stats
 
-    if not df >= 1:
-        return math.nan
-    return float(stats.t.ppf(1 - (1 - level) / 2, df)) if math.isfinite(df) else float(
-        stats.norm.ppf(1 - (1 - level) / 2))
+    q = stats.t.ppf(1 - (1 - level) / 2, np.where(np.asarray(df, dtype=float) >= 1, df, np.nan))
+    return float(q) if np.ndim(q) == 0 else q
 
 
 def between_trials(values, level: float = LEVEL) -> tuple[float, float, int]:
@@ -85,39 +85,51 @@ def bootstrap_ratio_rel_sigma(num, den, seed: int = SEED, n_boot: int = N_BOOT) 
 
 # --- one figure over its trials -----------------------------------------------------------------
 
-def pooled(values, rel_sigmas, n_requests, level: float = LEVEL) -> dict:
-    """Centre, interval and how it was made for one figure over its trials.
+BASIS = {
+    "one": "within-trial (1 trial)",
+    "between": "between-trial t",
+    "within": "within-trial (wider than between-trial t)",
+    "none": "no interval: one trial and no within-trial uncertainty (< 3 requests?)",
+    "unmeasured": "not measured",
+}
 
-    values / rel_sigmas / n_requests: one entry per trial (NaN where not measured). Returns
-    `value`, `lo`, `hi`, `rel_sigma` (pooled within-trial 1-sigma), `n_trials`, `basis`.
+
+def pooled_groups(keys, values, rel_sigmas, n_requests, level: float = LEVEL) -> pd.DataFrame:
+    """Centre, interval and how it was made for one figure, per group of trials (vectorized).
+
+    keys: group label per trial row; values / rel_sigmas / n_requests: per trial (NaN where not
+    measured). Returns one row per key: value, lo, hi, rel_sigma (pooled within-trial 1-sigma,
+    relative), n_trials, basis.
     """
-    v = np.asarray(values, dtype=float)
-    rel = np.asarray(rel_sigmas, dtype=float)
-    n = np.asarray(n_requests, dtype=float)
+    v = pd.to_numeric(pd.Series(np.asarray(values, dtype=float)), errors="coerce")
+    rel = pd.Series(np.asarray(rel_sigmas, dtype=float))
+    n = pd.Series(np.asarray(n_requests, dtype=float))
+    keys = pd.Series(list(keys)) if not isinstance(keys, pd.Series) else keys.reset_index(drop=True)
     ok = np.isfinite(v)
-    v, rel, n = v[ok], rel[ok], n[ok]
-    out = {"value": math.nan, "lo": math.nan, "hi": math.nan, "rel_sigma": math.nan, "n_trials": int(v.size),
-           "basis": "not measured"}
-    if v.size == 0:
-        return out
-    centre, between, _ = between_trials(v, level)
-    sigma_abs = rel * np.abs(v)
-    within_sigma = math.sqrt(float(np.sum(sigma_abs ** 2))) / v.size if np.all(np.isfinite(sigma_abs)) else math.nan
-    dof = float(np.sum(n - 1)) if np.all(np.isfinite(n)) else math.nan
-    within = t_quantile(dof, level) * within_sigma if math.isfinite(within_sigma) else math.nan
-    pooled_rel = float(rel[0]) if v.size == 1 else (within_sigma / abs(centre) if centre else math.nan)
-    out.update(value=centre, rel_sigma=pooled_rel)
-    if v.size == 1:
-        half, basis = within, "within-trial (1 trial)"
-    elif not math.isfinite(within):
-        half, basis = between, "between-trial t"
-    else:
-        half = max(between, within)
-        basis = "between-trial t" if between >= within else "within-trial (wider than between-trial t)"
-    if math.isfinite(half):
-        out.update(lo=centre - half, hi=centre + half, basis=basis)
-    else:
-        out["basis"] = "no interval: one trial and no within-trial uncertainty (< 3 requests?)"
+    var = (rel * v.abs()) ** 2
+    frame = pd.DataFrame({"k": keys, "v": v.where(ok), "ok": ok, "var": var.where(ok), "dof": (n - 1).where(ok),
+                          "unknown": ok & ~(np.isfinite(var) & np.isfinite(n)), "rel": rel.where(ok)})
+    g = frame.groupby("k", sort=False)
+    count = g["ok"].sum().astype(int)
+    centre = g["v"].mean()
+    sd = g["v"].std(ddof=1)
+    unknown = g["unknown"].any()
+    within_sigma = np.sqrt(g["var"].sum(min_count=1)).where(~unknown) / count.where(count > 0)
+    within = t_quantile(g["dof"].sum(min_count=1).where(~unknown), level) * within_sigma
+    between = pd.Series(t_quantile(count - 1, level), index=count.index) * sd / np.sqrt(count)
+    half = np.where(count == 1, within, np.where(np.isfinite(within), np.fmax(between, within), between))
+    basis = np.select(
+        [count == 0, ~np.isfinite(half), count == 1, np.isfinite(within) & (within > between)],
+        [BASIS["unmeasured"], BASIS["none"], BASIS["one"], BASIS["within"]], BASIS["between"])
+    rel_sigma = np.where(count == 1, g["rel"].first(), within_sigma / centre.abs().where(centre != 0))
+    return pd.DataFrame({"value": centre, "lo": centre - half, "hi": centre + half, "rel_sigma": rel_sigma,
+                         "n_trials": count, "basis": basis}, index=count.index)
+
+
+def pooled(values, rel_sigmas, n_requests, level: float = LEVEL) -> dict:
+    """pooled_groups for the trials of one figure: a dict of value, lo, hi, rel_sigma, n_trials, basis."""
+    out = pooled_groups([0] * len(values), values, rel_sigmas, n_requests, level).iloc[0].to_dict()
+    out["n_trials"] = int(out["n_trials"])
     return out
 
 
