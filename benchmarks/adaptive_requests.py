@@ -68,7 +68,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--max", type=int, default=40, help="max_requests of the adaptive runs")
     ap.add_argument("--out", help="keep the aiperf runs here")
-    ap.add_argument("--no-matched", action="store_true", help="skip the run matched to the fixed widths")
+    ap.add_argument("--no-auto", action="store_true", help="skip the run at the config's targets")
     args = ap.parse_args()
     cfg = C.load(REPO / "config.yaml")
     cfg["backends"]["llamacpp"]["port"] = free_port()
@@ -88,38 +88,43 @@ def main() -> None:
             tag = f"ctx{cell.ctx}_gen{cell.gen}"
             fixed = one_run(cfg, cell, model, backend, endpoint, out / tag / "fixed", 20,
                             lambda f: adaptive.Stopper(f, never, False))
-            auto = one_run(cfg, cell, model, backend, endpoint, out / tag / "auto", args.max,
-                           lambda f: adaptive.Stopper(f, targets, False))
-            matched = {"requests": 0, "wall_s": 0.0, "widths": {}}
-            if not args.no_matched:
-                matched_p = adaptive.Precision(max(fixed["widths"].values()), 1.0, p["level"], p["min_requests"],
-                                               args.max)
-                matched = one_run(cfg, cell, model, backend, endpoint, out / tag / "matched", args.max,
-                                  lambda f: adaptive.Stopper(f, matched_p, False))
+            matched_p = adaptive.Precision(max(fixed["widths"].values()), 1.0, p["level"], p["min_requests"],
+                                           args.max)
+            matched = one_run(cfg, cell, model, backend, endpoint, out / tag / "matched", args.max,
+                              lambda f: adaptive.Stopper(f, matched_p, False))
+            auto = {"requests": 0, "wall_s": 0.0, "widths": {}}
+            if not args.no_auto:
+                auto = one_run(cfg, cell, model, backend, endpoint, out / tag / "auto", args.max,
+                               lambda f: adaptive.Stopper(f, targets, False))
             rows.append({"cell": tag, "fixed": fixed, "auto": auto, "matched": matched})
             print(json.dumps(rows[-1]), flush=True)
     finally:
         backend.stop()
     (out / "adaptive.json").write_text(json.dumps(rows, indent=1))
-    pct = lambda w: " / ".join(f"{100 * v:.2f}" for v in w.values())  # noqa: E731
-    lines = [f"## Adaptive stopping vs 20 fixed requests — {time.strftime('%Y-%m-%d %H:%M')} on "
-             f"{socket.gethostname()} ({os.cpu_count()} cores)", "",
-             "Command: `.venv/bin/python benchmarks/adaptive_requests.py`. Default sweep, real llama-server + "
-             f"aiperf 0.13; targets tok/s ±{100 * targets.tok_s_rel:g} % (95 %), min {targets.min_requests}, "
-             f"max {targets.max_requests} requests. Widths: relative 95 % half-width of output tok/s per user, "
-             "mean / p50, %.", "",
-             "| cell | fixed: requests, wall s, widths | auto: requests, wall s, widths | "
-             "matched to fixed widths: requests, wall s |", "|---|---|---|---|"]
-    for r in rows:
-        f, a, m = r["fixed"], r["auto"], r["matched"]
-        lines.append(f"| {r['cell']} | {f['requests']}, {f['wall_s']:.1f}, {pct(f['widths'])} | "
-                     f"{a['requests']}, {a['wall_s']:.1f}, {pct(a['widths'])} | {m['requests']}, {m['wall_s']:.1f} |")
-    tot = {k: (sum(r[k]["requests"] for r in rows), sum(r[k]["wall_s"] for r in rows)) for k in ("fixed", "auto", "matched")}
-    lines += ["", f"Total: fixed {tot['fixed'][0]} requests / {tot['fixed'][1]:.0f} s; auto {tot['auto'][0]} / "
-              f"{tot['auto'][1]:.0f} s ({tot['fixed'][0] / max(1, tot['auto'][0]):.1f}x fewer requests); matched "
-              f"{tot['matched'][0]} / {tot['matched'][1]:.0f} s."]
+    publish(report(rows, targets, time.strftime("%Y-%m-%d %H:%M")))
 
-    publish("\n".join(lines))
+
+def report(rows: list[dict], targets: adaptive.Precision, when: str) -> str:
+    pct = lambda w: " / ".join(f"{100 * v:.1f}" for v in w.values())  # noqa: E731
+    with_auto = any(r["auto"]["requests"] for r in rows)
+    head = "| cell | fixed 20: wall s, widths % | matched: requests, wall s, widths % |"
+    lines = [f"## Adaptive stopping vs 20 fixed requests — {when} on {socket.gethostname()} ({os.cpu_count()} cores)",
+             "", "Command: `.venv/bin/python benchmarks/adaptive_requests.py --max "
+             f"{targets.max_requests}{'' if with_auto else ' --no-auto'}`. Default sweep, real llama-server + "
+             "aiperf 0.13, one server, the same prompts. Widths: relative 95 % half-width of output tok/s per user "
+             "(mean / p50). *matched*: stopped by capture/adaptive.py once both widths are at most the larger of "
+             f"the fixed run's two (min {targets.min_requests}, max {targets.max_requests} requests). Wall time: "
+             "the whole aiperf run (start-up, warm-up, cancel and export included).", ""]
+    lines += [head + (" auto (config targets): requests, wall s, widths % |" if with_auto else ""),
+              "|---|---|---|" + ("---|" if with_auto else "")]
+    for r in rows:
+        f, m, a = r["fixed"], r["matched"], r["auto"]
+        line = f"| {r['cell']} | {f['wall_s']:.0f}, {pct(f['widths'])} | {m['requests']}, {m['wall_s']:.0f}, {pct(m['widths'])} |"
+        lines.append(line + (f" {a['requests']}, {a['wall_s']:.0f}, {pct(a['widths'])} |" if with_auto else ""))
+    tot = {k: (sum(r[k]["requests"] for r in rows), sum(r[k]["wall_s"] for r in rows)) for k in ("fixed", "matched")}
+    lines += ["", f"Total: fixed {tot['fixed'][0]} requests / {tot['fixed'][1]:.0f} s; matched {tot['matched'][0]} "
+              f"requests / {tot['matched'][1]:.0f} s ({tot['fixed'][0] / max(1, tot['matched'][0]):.2f}x fewer)."]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
