@@ -15,16 +15,19 @@ GEN = (8, 16)
 REQUESTS = 3
 
 
-@pytest.fixture(scope="module")
-def trials_dir(tmp_path_factory):
-    wd = tmp_path_factory.mktemp("trials")
+def captured_pair(wd, **sweep):
+    """The default config on a free port with these sweep keys, its pair captured and analysed."""
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     cfg["backends"]["llamacpp"]["port"] = free_port()
-    cfg["capture"] = {"unit": "block"}
-    cfg["sweep"].update(prompt_tokens=[32], gen_tokens=list(GEN), requests=REQUESTS, warmup_requests=1, trials=2)
+    cfg["sweep"].update(prompt_tokens=[32], warmup_requests=1, **sweep)
     (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
     snakemake(wd, "--cores", "1", "results/default/llamacpp/")
     return wd
+
+
+@pytest.fixture(scope="module")
+def trials_dir(tmp_path_factory):  # the default config captures in blocks
+    return captured_pair(tmp_path_factory.mktemp("trials"), gen_tokens=list(GEN), requests=REQUESTS, trials=2)
 
 
 def test_each_trial_is_its_own_run_in_alternating_order(trials_dir):
@@ -66,15 +69,9 @@ def test_per_trial_rows_and_pooled_row_with_intervals(trials_dir):
 
 @pytest.fixture(scope="module")
 def auto_dir(tmp_path_factory):
-    wd = tmp_path_factory.mktemp("auto")
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    cfg["backends"]["llamacpp"]["port"] = free_port()
     # loose targets: the run must stop at min_requests, well before max_requests
-    cfg["sweep"].update(prompt_tokens=[32], gen_tokens=[8], requests="auto", warmup_requests=1,
-                        precision={"tok_s_rel": 0.9, "min_requests": 3, "max_requests": 12})
-    (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
-    snakemake(wd, "--cores", "1", "results/default/llamacpp/")
-    return wd
+    return captured_pair(tmp_path_factory.mktemp("auto"), gen_tokens=[8], requests="auto",
+                         precision={"tok_s_rel": 0.9, "min_requests": 3, "max_requests": 12})
 
 
 def test_requests_auto_stops_the_run_early(auto_dir):
