@@ -131,9 +131,3 @@ def pooled(values, rel_sigmas, n_requests, level: float = LEVEL) -> dict:
     out = pooled_groups([0] * len(values), values, rel_sigmas, n_requests, level).iloc[0].to_dict()
     out["n_trials"] = int(out["n_trials"])
     return out
-
-
-def rel_half_width(lo: float, hi: float, value: float) -> float:
-    if not (math.isfinite(lo) and math.isfinite(hi) and value):
-        return math.nan
-    return (hi - lo) / 2 / abs(value)

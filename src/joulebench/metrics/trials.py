@@ -14,7 +14,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..config import Cell
 from . import intervals
 from .cell_table import TOK_S_FIGURES
 
