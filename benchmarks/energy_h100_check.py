@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from joulebench.config import Cell  # noqa: E402
+from joulebench.paths import cell_suffix  # noqa: E402
 
 
 def counter_truth(raw_cell: Path, req: pd.DataFrame) -> tuple[float, float, int]:
@@ -56,7 +61,7 @@ def main() -> None:
     rows = []
     for _, c in s[(s.ctx == 2048) & (s.gen.isin([256, 2048]))].sort_values(["model", "gen"]).iterrows():
         req = r[(r.model == c.model) & (r.ctx == c.ctx) & (r.gen == c.gen)]
-        raw = args.results / "raw" / c["mode"] / c["backend"] / c["model"] / f"ctx{c.ctx}_gen{c.gen}"
+        raw = args.results / "raw" / cell_suffix(Cell.from_row(c))
         truth, joules, n = counter_truth(raw, req)
         # the pipeline pools OSL over decode J; the truth above uses OSL-1: compare like with like
         pipe = c["decode_tok_per_j"] * (req["osl"].astype(int) - 1).sum() / req["osl"].astype(int).sum()

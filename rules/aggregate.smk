@@ -1,4 +1,5 @@
-# Per-cell Parquet -> one row per cell (summary) and one row per request, per pair and overall.
+# Per-trial Parquet -> one row per cell (summary, trials pooled with 95 % intervals), one row per
+# trial and one per request, per pair and overall (metrics/aggregate.py).
 
 
 rule aggregate_pair:
@@ -17,6 +18,8 @@ rule aggregate_pair:
             input.requests,
             f"{output[0]}/summary.parquet",
             f"{output[0]}/requests.parquet",
+            f"{output[0]}/trials.parquet",
+            max_rel_ci=config["energy"]["max_rel_ci"],
             csv=True,
         )
 
@@ -27,6 +30,7 @@ rule aggregate_all:
     output:
         summary="results/summary.parquet",
         requests="results/requests.parquet",
+        trials="results/trials.parquet",
     log:
         "results/logs/aggregate/all.log",
     run:
@@ -38,5 +42,7 @@ rule aggregate_all:
             input.requests,
             output.summary,
             output.requests,
+            output.trials,
+            max_rel_ci=config["energy"]["max_rel_ci"],
             csv=True,
         )

@@ -9,6 +9,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from joulebench import config as JC  # noqa: E402
+from joulebench import paths as JP  # noqa: E402
 from joulebench.errors import ConfigError  # noqa: E402
 from joulebench.metrics.aggregate import aggregate_to  # noqa: E402
 from joulebench.metrics.cell_table import parse_cell  # noqa: E402
@@ -27,43 +28,38 @@ except ConfigError as exc:
 
 CELLS = JC.cells(config)
 PAIRS = sorted({f"{c.mode}/{c.backend}" for c in CELLS})
-RAW = "results/raw"
-CELLDIR = "results/cells"
-CELL = "{mode}/{backend}/{model}/ctx{ctx}_gen{gen}"
+RAW = JP.RAW
+CELLDIR = JP.CELLS
+CELL = JP.CELL_PATTERN
 
 
 def _alternatives(values):
-    return "|".join(re.escape(str(v)) for v in values)
+    # grouped: with one trial the only trial tag is "", and an empty constraint would mean ".+"
+    return "(?:" + "|".join(re.escape(str(v)) for v in values) + ")"
+
+
+_ALLOWED = JC.wildcard_values(config)
 
 
 wildcard_constraints:
-    mode=_alternatives(config["modes"]),
-    backend=_alternatives(config["backends"]),
-    model=_alternatives(config["models"]),
-    ctx=_alternatives(config["sweep"]["prompt_tokens"]),
-    gen=_alternatives(config["sweep"]["gen_tokens"]),
+    mode=_alternatives(_ALLOWED["mode"]),
+    backend=_alternatives(_ALLOWED["backend"]),
+    model=_alternatives(_ALLOWED["model"]),
+    ctx=_alternatives(_ALLOWED["ctx"]),
+    gen=_alternatives(_ALLOWED["gen"]),
+    trial=_alternatives(_ALLOWED["trial"]),
 
 
 _ORDER = {c: i for i, c in enumerate(CELLS)}
 
 
 def capture_priority(wildcards):
-    cell = JC.Cell(
-        wildcards.mode,
-        wildcards.backend,
-        wildcards.model,
-        int(wildcards.ctx),
-        int(wildcards.gen),
-    )
+    cell = JC.Cell.from_wildcards(wildcards)
     return len(CELLS) - _ORDER.get(cell, len(CELLS))
 
 
-def cell_path(tree, cell, name):
-    return f"{tree}/{cell.mode}/{cell.backend}/{cell.model}/ctx{cell.ctx}_gen{cell.gen}/{name}"
-
-
 def captured(cell):
-    return Path(cell_path(RAW, cell, "cell.json")).exists()
+    return JP.raw_dir(cell).joinpath("cell.json").exists()
 
 
 def only_captured():
@@ -88,9 +84,11 @@ def cells_for(mode=None, backend=None, existing_only=False):
 def cell_inputs(cells):
     """Per-cell analysis outputs that the aggregate rules read."""
     return {
-        "cells": [cell_path(CELLDIR, c, "cell.parquet") for c in cells],
-        "energy": [cell_path(CELLDIR, c, "energy.parquet") for c in cells],
-        "requests": [cell_path(CELLDIR, c, "requests_energy.parquet") for c in cells],
+        "cells": [JP.cell_file(CELLDIR, c, "cell.parquet") for c in cells],
+        "energy": [JP.cell_file(CELLDIR, c, "energy.parquet") for c in cells],
+        "requests": [
+            JP.cell_file(CELLDIR, c, "requests_energy.parquet") for c in cells
+        ],
     }
 
 

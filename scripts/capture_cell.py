@@ -12,8 +12,7 @@ def main(sm):
     from joulebench.capture.cell import capture
     from joulebench.config import Cell
 
-    w = sm.wildcards
-    cell = Cell(w.mode, w.backend, w.model, int(w.ctx), int(w.gen))
+    cell = Cell.from_wildcards(sm.wildcards)
     config_path = Path(sm.params.configfile).resolve()
     capture(sm.config, cell, Path(sm.output.cell), config_path)
 

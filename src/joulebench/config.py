@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 
@@ -22,15 +23,49 @@ SCHEMA_PATH = Path(str(resources.files("joulebench") / "data" / "config.schema.y
 
 @dataclass(frozen=True, order=True)
 class Cell:
+    """One capture target: a (mode, backend, model, ctx, gen) point of the sweep and its trial.
+
+    Trials are repeated captures of the same point (`sweep.trials`); the summary pools them.
+    The path form lives in paths.py (`cell_suffix`, `CELL_PATTERN`), the row form here.
+    """
+
     mode: str
     backend: str
     model: str
     ctx: int
     gen: int
+    trial: int = 1
+
+    # columns naming the sweep point (one summary row) and one capture (one per-trial row)
+    KEY: ClassVar[tuple[str, ...]] = ("mode", "backend", "model", "ctx", "gen")
+    ROW: ClassVar[tuple[str, ...]] = KEY + ("trial",)
 
     @property
-    def id(self) -> str:
-        return f"{self.mode}/{self.backend}/{self.model}/ctx{self.ctx}_gen{self.gen}"
+    def key(self) -> tuple:
+        """The sweep point without the trial: what the summary row pools."""
+        return (self.mode, self.backend, self.model, self.ctx, self.gen)
+
+    @property
+    def block(self) -> tuple:
+        """The cells one block capture measures together (one server, one aiperf run)."""
+        return (self.mode, self.backend, self.model, self.trial)
+
+    def row(self) -> dict:
+        """Identity columns of a per-trial row (and the `cell` object of cell.json)."""
+        return {k: getattr(self, k) for k in self.ROW}
+
+    @classmethod
+    def from_row(cls, row) -> "Cell":
+        """From a row or cell.json's `cell` object; captures from before trials existed are trial 1."""
+        trial = row.get("trial")
+        return cls(str(row["mode"]), str(row["backend"]), str(row["model"]), int(row["ctx"]),
+                   int(row["gen"]), 1 if trial is None else int(trial))
+
+    @classmethod
+    def from_wildcards(cls, wc) -> "Cell":
+        from .paths import trial_from_tag
+
+        return cls(wc.mode, wc.backend, wc.model, int(wc.ctx), int(wc.gen), trial_from_tag(wc.trial))
 
 
 def load_schema() -> dict:
@@ -53,6 +88,8 @@ def _describe(error) -> str:
             msg += f"; allowed keys: {', '.join(allowed)}"
     elif error.validator == "enum":
         msg += f"; allowed values: {', '.join(map(str, error.validator_value))}"
+    elif error.validator == "oneOf":
+        msg += "; allowed: " + " or ".join(json.dumps(s, sort_keys=True) for s in error.validator_value)
     return f"config key '{key}': {msg}"
 
 
@@ -148,16 +185,36 @@ def load(path: str | os.PathLike) -> dict:
     return validate(raw, source=str(path))
 
 
+def trials(cfg: dict) -> int:
+    return int(cfg["sweep"].get("trials", 1))
+
+
 def cells(cfg: dict) -> list[Cell]:
-    """Every cell of the sweep, in capture order: modes, then backends, then models as blocks."""
+    """Every cell of the sweep, in capture order: modes, then backends, then models as blocks;
+    inside a model, its trials one after the other, the cells of even trials in reverse order
+    (ABBA: a slow drift over the block shifts every cell's trial mean alike)."""
     out = []
     for mode in cfg["modes"]:
         for backend in cfg["backends"]:
             for model in cfg["models"]:
-                for ctx in cfg["sweep"]["prompt_tokens"]:
-                    for gen in cfg["sweep"]["gen_tokens"]:
-                        out.append(Cell(mode, backend, model, int(ctx), int(gen)))
+                points = [(int(ctx), int(gen)) for ctx in cfg["sweep"]["prompt_tokens"]
+                          for gen in cfg["sweep"]["gen_tokens"]]
+                for trial in range(1, trials(cfg) + 1):
+                    order = points if trial % 2 else points[::-1]
+                    out.extend(Cell(mode, backend, model, ctx, gen, trial) for ctx, gen in order)
     return out
+
+
+def wildcard_values(cfg: dict) -> dict[str, list[str]]:
+    """The values each path wildcard may take in this sweep (Snakemake's wildcard_constraints)."""
+    from .paths import trial_tag
+
+    sweep = cfg["sweep"]
+    return {
+        "mode": list(cfg["modes"]), "backend": list(cfg["backends"]), "model": list(cfg["models"]),
+        "ctx": [str(v) for v in sweep["prompt_tokens"]], "gen": [str(v) for v in sweep["gen_tokens"]],
+        "trial": [trial_tag(k) for k in range(1, trials(cfg) + 1)],
+    }
 
 
 def canonical(cfg: dict) -> tuple[int, int]:
@@ -168,16 +225,21 @@ def canonical(cfg: dict) -> tuple[int, int]:
     )
 
 
+# settings that change only the analysis or how many captures there are, not one capture
+ANALYSIS_ONLY = ("figures", "device_profile", "energy")
+NOT_PER_CAPTURE = ("prompt_tokens", "gen_tokens", "trials")
+
+
 def config_hash(cfg: dict) -> str:
-    """Hash of the settings that shape a measurement (not figure options)."""
-    relevant = {k: v for k, v in cfg.items() if k not in ("figures", "device_profile")}
+    """Hash of the settings that shape a measurement (not figure or analysis options)."""
+    relevant = {k: v for k, v in cfg.items() if k not in ANALYSIS_ONLY}
     blob = json.dumps(relevant, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def cell_settings_hash(cfg: dict, cell: Cell) -> str:
     """Hash of exactly what one cell's capture depends on (its mode, backend, model, sweep knobs)."""
-    sweep = {k: v for k, v in cfg["sweep"].items() if k not in ("prompt_tokens", "gen_tokens")}
+    sweep = {k: v for k, v in cfg["sweep"].items() if k not in NOT_PER_CAPTURE}
     relevant = {
         "platform": cfg["platform"],
         "mode": cfg["modes"][cell.mode],
@@ -186,6 +248,7 @@ def cell_settings_hash(cfg: dict, cell: Cell) -> str:
         "sweep": sweep,
         "ctx": cell.ctx,
         "gen": cell.gen,
+        "trial": cell.trial,
         "pinning": cfg.get("pinning", {}),
         "telemetry": cfg.get("telemetry", {}),
     }

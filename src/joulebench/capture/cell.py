@@ -26,7 +26,7 @@ from ..models.tokenizer import build_tokenizer
 from ..paths import INCOMPLETE, cell_suffix
 from ..platforms import get_platform
 from ..telemetry import make_sampler, resolve_source
-from . import pinning, writeonce
+from . import adaptive, pinning, writeonce
 from .aiperf_cmd import aiperf_argv, aiperf_binary
 from .cooldown import cool_down
 from .prompts import build_prompts, write_dataset
@@ -118,8 +118,9 @@ def reap_orphan_clients(state_dir: Path, owner_gone_only: bool = False) -> list[
 
 
 def run_aiperf(argv: list[str], env: dict, log_path: Path, backend, timeout_s: float,
-               state_dir: Path | None = None) -> int:
-    """Run aiperf, mirror its output to our stderr, stop it if the server dies."""
+               state_dir: Path | None = None, on_tick=None) -> int:
+    """Run aiperf, mirror its output to our stderr, stop it if the server dies.
+    on_tick(pid): called about every 0.2 s while it runs (adaptive stopping, capture/adaptive.py)."""
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env, start_new_session=True)
@@ -147,7 +148,9 @@ def run_aiperf(argv: list[str], env: dict, log_path: Path, backend, timeout_s: f
                     backend.check_alive()
                 except CaptureError:
                     raise
-                time.sleep(1.0)
+                if on_tick is not None:
+                    on_tick(proc.pid)
+                time.sleep(1.0 if on_tick is None else 0.2)
         except BaseException:
             _kill_group(proc)
             raise
@@ -196,10 +199,11 @@ def _adopt_pending(cfg, cell, cell_dir: Path, root: Path) -> dict | None:
 
 
 def _block_cells(cfg, cell, root: Path) -> list[C.Cell]:
-    """This cell plus the block's other cells that are neither captured nor pending, config order."""
+    """This cell plus the block's other cells (same trial) that are neither captured nor pending, in
+    capture order (config.cells: a trial's cells alternate direction between trials)."""
     from ..paths import raw_dir
 
-    same = [c for c in C.cells(cfg) if (c.mode, c.backend, c.model) == (cell.mode, cell.backend, cell.model)]
+    same = [c for c in C.cells(cfg) if c.block == cell.block]
     rest = [c for c in same if c != cell and not (raw_dir(c, root) / writeonce.MARKER).exists()
             and not (pending_dir(root, c) / writeonce.MARKER).exists()]
     return [cell, *rest]
@@ -217,6 +221,8 @@ def capture(cfg: dict, cell: C.Cell, cell_json: Path, config_path: Path, root: P
     if stashed:
         say(f"{suffix}: moved an interrupted capture's files to {stashed}")
     unit = cfg.get("capture", {}).get("unit", "cell")
+    if adaptive.is_auto(cfg["sweep"]):
+        unit = "cell"  # a block's prompts are sent in order: one cell cannot stop early inside it
     if unit == "block":
         adopted = _adopt_pending(cfg, cell, cell_dir, root)
         if adopted:
@@ -244,7 +250,9 @@ def capture(cfg: dict, cell: C.Cell, cell_json: Path, config_path: Path, root: P
         records = {}
         for i, c in enumerate(cells):
             sub = df[df["_cell"] == i]
-            bad = problems(sub, c.ctx, c.gen, sweep["requests"])
+            expected = max(len(sub), sweep["precision"]["min_requests"]) if adaptive.is_auto(sweep) \
+                else sweep["requests"]
+            bad = problems(sub, c.ctx, c.gen, expected)
             if bad:
                 hint = ""
                 isl_off = sum(": ISL " in b for b in bad)
@@ -332,8 +340,10 @@ def _measure(cfg, cells: list[C.Cell], work: Path, config_path: Path, root: Path
     seed = int(sweep.get("seed", 42))
     hf = str(model.hf_home) if model.hf_home else None
     lines, owner = [], []
+    auto = adaptive.is_auto(sweep)
+    per_cell = sweep["precision"]["max_requests"] if auto else sweep["requests"]
     for i, c in enumerate(cells):
-        n = sweep["requests"] + (warm if i == 0 else 0)
+        n = per_cell + (warm if i == 0 else 0)
         for text in build_prompts(model.tokenizer_id, hf, c.ctx, n, seed):
             lines.append((text, c.gen))
             owner.append(i)
@@ -364,11 +374,16 @@ def _measure(cfg, cells: list[C.Cell], work: Path, config_path: Path, root: Path
     if model.hf_home:
         env.update(HF_HOME=str(model.hf_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     timeout = len(lines) * float(sweep.get("request_timeout_s", 180)) + 300
+    stopper = None
+    if auto:
+        env.update(adaptive.FLUSH_ENV)
+        stopper = adaptive.Stopper(aiperf_dir / "profile_export.jsonl", adaptive.Precision.from_config(sweep),
+                                   with_energy=source != "none")
     s = time.monotonic()
     stamps["aiperf_start_ns"] = time.time_ns()
     try:
         rc = run_aiperf([*client_prefix, *argv], env, work / "aiperf.log", backend, timeout,
-                        root / CLIENT_STATE_DIR)
+                        root / CLIENT_STATE_DIR, on_tick=stopper)
     finally:
         stamps["aiperf_end_ns"] = time.time_ns()
         telemetry_meta = sampler.stop()
@@ -396,6 +411,7 @@ def _measure(cfg, cells: list[C.Cell], work: Path, config_path: Path, root: Path
         "client_prefix": client_prefix, "threads": threads, "telemetry": telemetry_meta,
         "config_path": config_path,
         "cooldown": cooldown, "argv": argv, "binary": binary, "owner": owner, "warm": warm,
+        "adaptive": stopper.summary() if stopper else None,
     }
     return shared, df
 
@@ -448,7 +464,7 @@ def _cell_record(cfg, cell: C.Cell, shared: dict, n_requests: int) -> dict:
     return {
         "schema": 1,
         "status": "accepted",
-        "cell": {"mode": cell.mode, "backend": cell.backend, "model": cell.model, "ctx": cell.ctx, "gen": cell.gen},
+        "cell": cell.row(),
         "config_file": str(shared["config_path"]),
         "config_hash": C.config_hash(cfg),
         "cell_settings_hash": C.cell_settings_hash(cfg, cell),
@@ -478,5 +494,6 @@ def _cell_record(cfg, cell: C.Cell, shared: dict, n_requests: int) -> dict:
         "cooldown": shared["cooldown"],
         "aiperf_argv": shared["argv"],
         "n_requests": int(n_requests),
+        "adaptive": shared["adaptive"],  # sweep.requests: auto: where and why the run stopped
         "host": _pf.node(),
     }

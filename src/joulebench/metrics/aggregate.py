@@ -1,4 +1,4 @@
-"""Per-cell Parquet -> summary (one row per cell) and requests (one row per request)."""
+"""Per-trial Parquet -> per-trial rows, the summary (one row per cell, trials pooled) and requests."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cell_table import IDENTITY
+from ..config import Cell
+from .trials import pool
 
 
 def _concat(paths) -> pd.DataFrame:
@@ -27,23 +28,44 @@ def seed_columns(s: pd.DataFrame) -> pd.DataFrame:
     return s
 
 
-def build_summary(cell_paths, energy_paths) -> pd.DataFrame:
-    cells = _concat(cell_paths)
-    if cells.empty:
-        return cells
-    energy = _concat(energy_paths)
-    if not energy.empty:
-        cells = cells.merge(energy, on=IDENTITY, how="left", validate="one_to_one")
-    cells = seed_columns(cells)
-    return cells.sort_values(IDENTITY).reset_index(drop=True)
+def trial_rows(cell_paths, energy_paths) -> pd.DataFrame:
+    """One row per capture: cell.parquet beside its energy.parquet (the two lists are aligned)."""
+    rows = []
+    for cell_path, energy_path in zip(cell_paths, energy_paths, strict=True):
+        cell = pd.read_parquet(cell_path)
+        energy = pd.read_parquet(energy_path)
+        if cell.empty:
+            continue
+        if not energy.empty:
+            key = list(Cell.KEY)
+            if not cell[key].reset_index(drop=True).equals(energy[key].reset_index(drop=True)):
+                raise ValueError(f"{energy_path}: identity {energy[key].iloc[0].to_dict()} is not that of "
+                                 f"{cell_path} {cell[key].iloc[0].to_dict()}")
+            cell = pd.concat([cell, energy.drop(columns=key)], axis=1)
+        rows.append(cell)
+    if not rows:
+        return pd.DataFrame()
+    trials = pd.concat(rows, ignore_index=True)
+    if "trial" not in trials:  # analysed before trials existed
+        trials.insert(len(Cell.KEY), "trial", 1)
+    return seed_columns(trials)
 
 
-def aggregate_to(cell_paths, energy_paths, request_paths, summary_out, requests_out, csv=False) -> None:
-    summary = build_summary(cell_paths, energy_paths)
+def build_summary(cell_paths, energy_paths, max_rel_ci: float) -> pd.DataFrame:
+    """max_rel_ci: config key energy.max_rel_ci (the gate on a tok/J interval's half-width)."""
+    return pool(trial_rows(cell_paths, energy_paths), Cell.KEY, max_rel_ci)
+
+
+def aggregate_to(cell_paths, energy_paths, request_paths, summary_out, requests_out, trials_out, *,
+                 max_rel_ci: float, csv=False) -> None:
+    per_trial = trial_rows(cell_paths, energy_paths)
+    summary = pool(per_trial, Cell.KEY, max_rel_ci)
     requests = _concat(request_paths)
     if not requests.empty:
-        requests = requests.sort_values(IDENTITY + ["request_idx"]).reset_index(drop=True)
-    for df, out in ((summary, summary_out), (requests, requests_out)):
+        order = [c for c in (*Cell.ROW, "request_idx") if c in requests]
+        requests = requests.sort_values(order).reset_index(drop=True)
+    trials = pool(per_trial, Cell.ROW, max_rel_ci)
+    for df, out in ((summary, summary_out), (requests, requests_out), (trials, trials_out)):
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         df.to_parquet(out, index=False)

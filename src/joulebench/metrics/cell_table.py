@@ -8,11 +8,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..config import Cell
 from ..errors import ParseError
 from ..parse.aiperf import parse_aggregate, parse_requests
+from . import intervals
 from .rowio import write_row
 
-IDENTITY = ["mode", "backend", "model", "ctx", "gen"]
+# summary tok/s figure -> (statistic, per-request column) it is computed with; each gets a
+# within-trial relative 1-sigma `<figure>_rel_unc` and, in the summary, a 95 % interval
+TOK_S_FIGURES = {
+    "output_tok_s_per_user_avg": ("mean", "output_tok_s_per_user"),
+    "output_tok_s_per_user_p50": ("p50", "output_tok_s_per_user"),
+    "e2e_output_tok_s_avg": ("mean", "e2e_output_tok_s"),
+    "e2e_output_tok_s_p50": ("p50", "e2e_output_tok_s"),
+    "prefill_tok_s_per_user_avg": ("mean", "prefill_tok_s_per_user"),
+    "prefill_tok_s_per_user_p50": ("p50", "prefill_tok_s_per_user"),
+    "client_decode_tok_s_mean": ("mean", "client_decode_tok_s"),
+    "server_decode_tok_s_mean": ("mean", "server_predicted_per_second"),
+    "server_prefill_tok_s_mean": ("mean", "server_prompt_per_second"),
+    # requests run one after another: the run's tok/s is sum(OSL) / sum(latency) up to the gaps
+    "output_token_throughput_tok_s": ("ratio", ("osl", "latency_ms")),
+}
 
 
 def load_cell_json(path: str | Path) -> dict:
@@ -27,11 +43,6 @@ def load_cell_json(path: str | Path) -> dict:
         if key not in data:
             raise ParseError(path, f"missing key '{key}'")
     return data
-
-
-def _identity(meta: dict) -> dict:
-    c = meta["cell"]
-    return {"mode": c["mode"], "backend": c["backend"], "model": c["model"], "ctx": int(c["ctx"]), "gen": int(c["gen"])}
 
 
 def provenance_columns(meta: dict) -> dict:
@@ -80,8 +91,7 @@ def request_derived(df: pd.DataFrame, ctx: int, gen: int) -> dict:
         "first_token_minus_ack_ms_p50": float(
             ((df["first_token_ns"].astype("float64") - df["ack_ns"].astype("float64")) / 1e6).median()
         ),
-        # decode tok/s per request from client stamps: (OSL - 1) tokens after the first
-        "client_decode_tok_s_mean": float(((osl - 1) / (df["decode_ms"] / 1000.0)).mean()),
+        "client_decode_tok_s_mean": float(client_decode_tok_s(df).mean()),
         "server_decode_tok_s_mean": float(df["server_predicted_per_second"].mean()),
         "server_prefill_tok_s_mean": float(df["server_prompt_per_second"].mean()),
     }
@@ -92,15 +102,36 @@ def request_derived(df: pd.DataFrame, ctx: int, gen: int) -> dict:
     return out
 
 
+def client_decode_tok_s(df: pd.DataFrame) -> pd.Series:
+    """Decode tok/s per request from client stamps: (OSL - 1) tokens after the first."""
+    return (df["osl"].astype("float64") - 1) / (df["decode_ms"] / 1000.0)
+
+
+def tok_s_rel_unc(df: pd.DataFrame) -> dict:
+    """Within-trial relative 1-sigma of every TOK_S_FIGURES figure (bootstrap over requests)."""
+    cols = {**{c: df[c] for c in df.columns}, "client_decode_tok_s": client_decode_tok_s(df)}
+    out = {}
+    for figure, (statistic, source) in TOK_S_FIGURES.items():
+        if statistic == "ratio":
+            num, den = source
+            rel = intervals.bootstrap_ratio_rel_sigma(cols[num].astype("float64"), cols[den].astype("float64"))
+        else:
+            rel = intervals.bootstrap_rel_sigma(cols[source].astype("float64"), statistic)
+        out[f"{figure}_rel_unc"] = rel
+    return out
+
+
 def parse_cell(cell_json: str | Path, requests_out: str | Path, cell_out: str | Path) -> None:
     cell_json = Path(cell_json)
     meta = load_cell_json(cell_json)
     aiperf_dir = cell_json.parent / "aiperf"
-    ident = _identity(meta)
+    cell = Cell.from_row(meta["cell"])
+    ident = cell.row()
     df = parse_requests(aiperf_dir)
     for k, v in reversed(list(ident.items())):
         df.insert(0, k, v)
-    row = {**ident, **provenance_columns(meta), **parse_aggregate(aiperf_dir), **request_derived(df, ident["ctx"], ident["gen"])}
+    row = {**ident, **provenance_columns(meta), **parse_aggregate(aiperf_dir),
+           **request_derived(df, cell.ctx, cell.gen), **tok_s_rel_unc(df)}
     Path(requests_out).parent.mkdir(parents=True, exist_ok=True)
     df.to_parquet(requests_out, index=False)
     write_row(row, cell_out)

@@ -1,0 +1,133 @@
+"""95 % intervals for every tok/s and tok/J figure: within one trial, and across trials.
+
+Within a trial (one capture of `requests` requests) an interval covers request sampling only:
+- tok/s: bootstrap over the trial's requests (B resamples, fixed seed: the same raw data always
+  gives the same interval) of the statistic the summary reports, as a relative 1-sigma;
+- tok/J: the split's `*_tok_per_j_rel_unc` (request bootstrap plus sensor / estimator terms).
+The half-width is q * sigma with q the Student-t quantile on (requests - 1) degrees of freedom:
+1.96 for many requests, wider for few (at 5 requests a normal quantile covers ~88 %, not 95 %).
+
+Across N >= 2 trials (separate captures) the centre is the mean of the trial values and the
+between-trial interval is aiperf's multi-run one (aiperf/orchestrator/aggregation/confidence.py):
+mean +- t(1 - alpha/2, N - 1) * sd(ddof=1) / sqrt(N). The reported half-width is the wider of that
+and the pooled within-trial one (q * sqrt(sum sigma_i^2) / N). The trial values already carry their
+within-trial noise, so adding both would count it twice; the within part is a floor because two or
+three trials can agree by chance (sd near 0) while each is known to be uncertain.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+LEVEL = 0.95
+N_BOOT = 1000
+SEED = 12345
+
+
+def t_quantile(df, level: float = LEVEL):
+    """Two-sided Student-t quantile (scalar or array); df = inf gives the normal one (1.96 at 95 %),
+    df < 1 gives NaN."""
+    from scipy import stats
+
+    q = stats.t.ppf(1 - (1 - level) / 2, np.where(np.asarray(df, dtype=float) >= 1, df, np.nan))
+    return float(q) if np.ndim(q) == 0 else q
+
+
+def between_trials(values, level: float = LEVEL) -> tuple[float, float, int]:
+    """aiperf's multi-run interval: (mean, half-width, n) over the finite values; n < 2 -> NaN width."""
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return math.nan, math.nan, 0
+    if v.size == 1:
+        return float(v[0]), math.nan, 1
+    return float(v.mean()), t_quantile(v.size - 1, level) * float(v.std(ddof=1)) / math.sqrt(v.size), int(v.size)
+
+
+# --- within one trial: bootstrap over requests -------------------------------------------------
+
+def _mean(x, axis=-1):
+    return np.mean(x, axis=axis)
+
+
+def _median(x, axis=-1):
+    return np.percentile(x, 50, axis=axis)  # numpy linear, as aiperf's p50
+
+
+STATISTICS = {"mean": _mean, "p50": _median}
+
+
+def bootstrap_rel_sigma(values, statistic: str = "mean", seed: int = SEED, n_boot: int = N_BOOT) -> float:
+    """Relative 1-sigma of `statistic` over the finite `values`, bootstrap over them; < 3 -> NaN."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 3:
+        return math.nan
+    point = STATISTICS[statistic](v)
+    if not point:
+        return math.nan
+    idx = np.random.default_rng(seed).integers(0, v.size, size=(n_boot, v.size))
+    return float(np.std(STATISTICS[statistic](v[idx], axis=1), ddof=1) / abs(point))
+
+
+def bootstrap_ratio_rel_sigma(num, den, seed: int = SEED, n_boot: int = N_BOOT) -> float:
+    """Relative 1-sigma of sum(num) / sum(den), bootstrap over request pairs; < 3 -> NaN."""
+    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    ok = np.isfinite(num) & np.isfinite(den)
+    num, den = num[ok], den[ok]
+    if num.size < 3 or den.sum() <= 0 or num.sum() <= 0:
+        return math.nan
+    idx = np.random.default_rng(seed).integers(0, num.size, size=(n_boot, num.size))
+    r = num[idx].sum(axis=1) / den[idx].sum(axis=1)
+    return float(np.std(r, ddof=1) / (num.sum() / den.sum()))
+
+
+# --- one figure over its trials -----------------------------------------------------------------
+
+BASIS = {
+    "one": "within-trial (1 trial)",
+    "between": "between-trial t",
+    "within": "within-trial (wider than between-trial t)",
+    "none": "no interval: one trial and no within-trial uncertainty (< 3 requests?)",
+    "unmeasured": "not measured",
+}
+
+
+def pooled_groups(keys, values, rel_sigmas, n_requests, level: float = LEVEL) -> pd.DataFrame:
+    """Centre, interval and how it was made for one figure, per group of trials (vectorized).
+
+    keys: group label per trial row; values / rel_sigmas / n_requests: per trial (NaN where not
+    measured). Returns one row per key: value, lo, hi, rel_sigma (pooled within-trial 1-sigma,
+    relative), n_trials, basis.
+    """
+    v = pd.to_numeric(pd.Series(np.asarray(values, dtype=float)), errors="coerce")
+    rel = pd.Series(np.asarray(rel_sigmas, dtype=float))
+    n = pd.Series(np.asarray(n_requests, dtype=float))
+    keys = pd.Series(list(keys)) if not isinstance(keys, pd.Series) else keys.reset_index(drop=True)
+    ok = np.isfinite(v)
+    var = (rel * v.abs()) ** 2
+    frame = pd.DataFrame({"k": keys, "v": v.where(ok), "ok": ok, "var": var.where(ok), "dof": (n - 1).where(ok),
+                          "unknown": ok & ~(np.isfinite(var) & np.isfinite(n)), "rel": rel.where(ok)})
+    g = frame.groupby("k", sort=False)
+    count = g["ok"].sum().astype(int)
+    centre = g["v"].mean()
+    sd = g["v"].std(ddof=1)
+    unknown = g["unknown"].any()
+    within_sigma = np.sqrt(g["var"].sum(min_count=1)).where(~unknown) / count.where(count > 0)
+    within = t_quantile(g["dof"].sum(min_count=1).where(~unknown), level) * within_sigma
+    between = pd.Series(t_quantile(count - 1, level), index=count.index) * sd / np.sqrt(count)
+    half = np.where(count == 1, within, np.where(np.isfinite(within), np.fmax(between, within), between))
+    basis = np.select(
+        [count == 0, ~np.isfinite(half), count == 1, np.isfinite(within) & (within > between)],
+        [BASIS["unmeasured"], BASIS["none"], BASIS["one"], BASIS["within"]], BASIS["between"])
+    rel_sigma = np.where(count == 1, g["rel"].first(), within_sigma / centre.abs().where(centre != 0))
+    return pd.DataFrame({"value": centre, "lo": centre - half, "hi": centre + half, "rel_sigma": rel_sigma,
+                         "n_trials": count, "basis": basis}, index=count.index)
+
+
+def pooled(values, rel_sigmas, n_requests, level: float = LEVEL) -> dict:
+    """pooled_groups for the trials of one figure: a dict of value, lo, hi, rel_sigma, n_trials, basis."""
+    out = pooled_groups([0] * len(values), values, rel_sigmas, n_requests, level).iloc[0].to_dict()
+    out["n_trials"] = int(out["n_trials"])
+    return out

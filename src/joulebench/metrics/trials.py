@@ -1,0 +1,137 @@
+"""Per-trial rows -> one row per sweep point: trials pooled, 95 % intervals, the precision gate.
+
+A column is pooled the way aiperf's multi-run report pools a statistic (the mean of the trial
+values), except: counts of requests / samples are summed, `*_min` / `*_max` are the extremes over
+trials, flags are all (resolved) or any (throttled, cancelled), text is the distinct values. Every
+tok/s and tok/J figure gets `<figure>_ci95_lo` / `_ci95_hi` (metrics/intervals.py) and its pooled
+within-trial `<figure>_rel_unc`. A tok/J whose interval is wider than `energy.max_rel_ci`
+(relative half-width) is unresolved: NaN, `<phase>_resolved` False, the reason in `energy_reason`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from . import intervals
+from .cell_table import TOK_S_FIGURES
+
+TOK_J_FIGURES = ("prefill_tok_per_j", "decode_tok_per_j", "total_tok_per_j")
+INTERVAL_FIGURES = (*TOK_S_FIGURES, *TOK_J_FIGURES)
+SUMMED = ("n_requests", "n_errors", "energy_samples", "energy_rejected_lines", "idle_baseline_samples")
+ANY_FLAGS = ("throttled", "aiperf_cancelled")
+FIRST = ("captured_at", "capture_start_ns")
+# figures derived from a gated tok/J: unresolved with it
+DERIVED_FROM = {"decode_tok_per_j": ("mj_per_output_token",)}
+
+
+def _distinct_text(values: pd.Series):
+    seen = list(dict.fromkeys(v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))))
+    if not seen:
+        return None
+    return seen[0] if len(seen) == 1 else "; ".join(map(str, seen))
+
+
+def _is_flag(values: pd.Series) -> bool:
+    known = values.dropna()
+    return pd.api.types.is_bool_dtype(values) or (
+        not known.empty and known.map(lambda v: isinstance(v, (bool, np.bool_))).all())
+
+
+def _pool_columns(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Every column of groups of several trials, pooled by its rule (module docstring)."""
+    g = rows.groupby(by, sort=True)
+    out = {}
+    for name in rows.columns:
+        if name in by or name == "trial":
+            continue
+        col = rows[name]
+        if name in FIRST:
+            out[name] = g[name].first()
+        elif _is_flag(col):
+            as_num = pd.to_numeric(col.map(lambda v: np.nan if pd.isna(v) else float(bool(v))))
+            pooled = as_num.groupby([rows[c] for c in by], sort=True)
+            agg = pooled.max() if name in ANY_FLAGS else pooled.min()
+            out[name] = agg.map(lambda v: pd.NA if pd.isna(v) else bool(v))
+        elif pd.api.types.is_numeric_dtype(col):
+            num = g[name]
+            out[name] = (num.sum(min_count=1) if name in SUMMED else num.min() if name.endswith("_min")
+                         else num.max() if name.endswith("_max") else num.mean())
+        else:
+            text = g[name].first()  # a value all trials share: most provenance columns
+            mixed = g[name].nunique(dropna=True) > 1
+            if mixed.any():
+                text = text.astype(object)
+                text[mixed] = g[name].agg(_distinct_text)[mixed]
+            out[name] = text
+    return pd.DataFrame(out)
+
+
+def pool(per_trial: pd.DataFrame, by: tuple[str, ...], max_rel_ci: float) -> pd.DataFrame:
+    """One row per distinct `by` (Cell.KEY: the summary; Cell.ROW: one row per trial).
+
+    A group of one trial keeps its row as it is (types included); groups of several are pooled.
+    Then every figure gets its interval and every tok/J the max_rel_ci gate."""
+    if per_trial.empty:
+        return per_trial
+    by = list(by)
+    rows = per_trial.drop(columns=["n_trials"], errors="ignore").sort_values(by, kind="stable").reset_index(drop=True)
+    key = pd.Series(list(zip(*(rows[c] for c in by))), index=rows.index)
+    size = key.map(key.value_counts())
+    single = rows[size == 1].drop(columns=[] if "trial" in by else ["trial"], errors="ignore")
+    parts = [single.set_index(by)]
+    if (size > 1).any():
+        parts.append(_pool_columns(rows[size > 1], by))
+    out = pd.concat(parts).sort_index()
+    out.insert(len(out.columns), "n_trials", key.value_counts().reindex(out.index.to_flat_index()).to_numpy())
+    for figure in INTERVAL_FIGURES:
+        if figure in rows:
+            _add_interval(out, rows, key, figure)
+    _gate(out, max_rel_ci)
+    return out.reset_index()
+
+
+def _add_interval(out: pd.DataFrame, rows: pd.DataFrame, key: pd.Series, figure: str) -> None:
+    rel_col = f"{figure}_rel_unc"
+    rel = rows[rel_col] if rel_col in rows else pd.Series(np.nan, index=rows.index)
+    n = pd.to_numeric(rows.get("n_requests", pd.Series(np.nan, index=rows.index)), errors="coerce")
+    if figure in TOK_J_FIGURES and "energy_coverage" in rows:  # tok/J pools the covered requests
+        n = n * pd.to_numeric(rows["energy_coverage"], errors="coerce")
+    res = intervals.pooled_groups(key, pd.to_numeric(rows[figure], errors="coerce"),
+                                  pd.to_numeric(rel, errors="coerce"), n).reindex(out.index.to_flat_index())
+    out[figure] = res["value"].to_numpy()
+    out[rel_col] = res["rel_sigma"].to_numpy()
+    out[f"{figure}_ci95_lo"] = res["lo"].to_numpy()
+    out[f"{figure}_ci95_hi"] = res["hi"].to_numpy()
+    out[f"_{figure}_basis"] = res["basis"].to_numpy()
+
+
+def _gate(out: pd.DataFrame, max_rel_ci: float) -> None:
+    """A tok/J whose 95 % interval is wider than max_rel_ci (relative half-width) is unresolved."""
+    reasons = pd.Series([[] for _ in range(len(out))], index=out.index)
+    for figure in TOK_J_FIGURES:
+        if figure not in out:
+            continue
+        value = out[figure].astype(float)
+        width = (out[f"{figure}_ci95_hi"] - out[f"{figure}_ci95_lo"]) / 2 / value.abs()
+        wide = np.isfinite(value) & ~(width <= max_rel_ci)  # no interval at all is not resolved either
+        phase = figure.split("_", 1)[0]
+        for i in np.flatnonzero(wide.to_numpy()):
+            w = width.iloc[i]
+            shown = f"+-{w:.1%}" if math.isfinite(w) else "unknown"
+            reasons.iloc[i].append(f"{phase}: 95 % interval {shown} wider than energy.max_rel_ci {max_rel_ci:.0%} "
+                                   f"({out[f'_{figure}_basis'].iloc[i]}, {out['n_trials'].iloc[i]} trial(s))")
+        out.loc[wide, figure] = math.nan
+        for derived in DERIVED_FROM.get(figure, ()):
+            if derived in out:
+                out.loc[wide, derived] = math.nan
+        if f"{phase}_resolved" in out:
+            out.loc[wide, f"{phase}_resolved"] = False
+    if "energy_reason" not in out:
+        out["energy_reason"] = None
+    for i in np.flatnonzero(reasons.map(len).to_numpy()):
+        before = out["energy_reason"].iloc[i] if "energy_reason" in out else None
+        out.iloc[i, out.columns.get_loc("energy_reason")] = "; ".join(
+            filter(None, [before if isinstance(before, str) else None, *reasons.iloc[i]]))
+    out.drop(columns=[c for c in out.columns if c.startswith("_") and c.endswith("_basis")], inplace=True)
