@@ -14,7 +14,8 @@ from joulebench.metrics.aggregate import aggregate_to  # noqa: E402
 from joulebench.metrics.cell_table import parse_cell  # noqa: E402
 from joulebench.scripting import in_log  # noqa: E402
 from joulebench.split import split_cell_files  # noqa: E402
-from joulebench.workflow import housekeeping_at_start, missing_cells_table  # noqa: E402
+from joulebench.runtime import housekeeping  # noqa: E402
+from joulebench.workflow import missing_cells_table  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "src" / "joulebench" / "data" / "config.schema.yaml"
 
@@ -95,18 +96,7 @@ def cell_inputs(cells):
 
 
 def stop_servers():
-    from joulebench.backends.process import stop_all
-    from joulebench.capture.cell import reap_orphan_clients
-
-    reaped = reap_orphan_clients(Path("results/.run/clients"))
-    if reaped:
-        print(
-            f"joulebench: stopped aiperf left running by a killed capture {reaped}",
-            file=sys.stderr,
-        )
-    stopped = stop_all(Path("results/.run/servers"))
-    if stopped:
-        print(f"joulebench: stopped servers {stopped}", file=sys.stderr)
+    housekeeping.at_end(Path("."))
 
 
 # The user asked for "a dry-run that shows the missing cells": a short table, not only the job list.
@@ -126,6 +116,5 @@ if _dry_run():
     print(missing_cells_table(CELLS, captured), file=sys.stderr)
 
 
-# Servers and aiperf outlive jobs (backends/process.py); a killed run leaves them and Snakemake's
-# locks behind. Clean up what provably belongs to a dead run before anything starts.
-housekeeping_at_start(Path("."), cleanup=not _dry_run())
+# Before Snakemake's lock is taken: see joulebench.runtime.housekeeping.at_start.
+housekeeping.at_start(Path("."), cleanup=not _dry_run(), dag_settings=workflow.dag_settings)

@@ -97,7 +97,7 @@ def test_aiperf_fails(tmp_path):
 def test_aiperf_times_out_and_its_process_group_is_stopped(tmp_path):
     """run_aiperf (the real function) with a client that hangs: a timeout error naming aiperf and
     its log, and every process of its group gone."""
-    from joulebench.capture.cell import run_aiperf
+    from joulebench.runtime.clients import run_aiperf
     from joulebench.errors import CaptureError
 
     class Alive:
@@ -120,7 +120,7 @@ def test_aiperf_times_out_and_its_process_group_is_stopped(tmp_path):
 
 def test_server_dies_during_aiperf_is_named(tmp_path):
     """run_aiperf polls the server: a dead server stops aiperf at once with the server's error."""
-    from joulebench.capture.cell import run_aiperf
+    from joulebench.runtime.clients import run_aiperf
     from joulebench.errors import CaptureError
 
     class Dead:
@@ -178,7 +178,7 @@ def test_aiperf_orphaned_by_a_kill_is_stopped_before_the_next_capture(tmp_path):
     Snakefile's onsuccess/onerror) stops its whole process group."""
     import json
 
-    from joulebench.capture.cell import reap_orphan_clients
+    from joulebench.runtime.clients import reap_orphan_clients
 
     fake = tmp_path / "aiperf"
     fake.write_text("#!/bin/sh\nsleep 300 &\nsleep 300\n")

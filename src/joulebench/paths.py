@@ -9,6 +9,7 @@ from .config import Cell
 RAW = "results/raw"
 CELLS = "results/cells"
 INCOMPLETE = "results/raw-incomplete"
+SUPERSEDED = "results/raw-superseded"
 
 
 def cell_suffix(cell: Cell) -> str:
