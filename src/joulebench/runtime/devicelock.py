@@ -123,17 +123,17 @@ class DeviceLock:
         deadline = time.monotonic() + wait_s
         told = False
         while True:
-            busy = None
             if self._try_flock():
-                busy = self._claimed_by_other_run()
-                if busy is None:
+                claim = self._claimed_by_other_run()
+                if claim is None:
                     self._write_holder(capturing=True)
                     return self
                 self._unflock()
-            busy = busy or read_holder(self.path)
-            what = (f"another capture is running ({busy.describe()})" if busy and busy.capturing else
-                    f"another run has the device between its captures ({busy.describe()})" if busy else
-                    f"another process holds {self.path}")
+                what = f"another run has the device between its captures ({claim.describe()})"
+            else:
+                busy = read_holder(self.path)
+                what = (f"another capture is running ({busy.describe()})" if busy else
+                        f"another process holds {self.path}")
             if time.monotonic() >= deadline:
                 hint = (f"; wait for it, or set {WAIT_ENV}=SECONDS to wait" if not wait_s else
                         f"; waited {wait_s:.0f}s ({WAIT_ENV})")

@@ -1,0 +1,298 @@
+"""Run state (joulebench.runtime) with real processes, real flocks and real files: the device lock
+across processes, the accepted-capture keeper, forced re-measures, process-group stops, the aiperf
+pump on a full disk, and the per-request cause of an aiperf failure. Seconds in all."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from joulebench.capture import writeonce
+from joulebench.errors import CaptureError
+from joulebench.runtime import devicelock, forced, owner, processes
+from joulebench.runtime.clients import run_aiperf
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def _holder_process(lock: Path, owner_pid: str = "", hold_s: float = 300) -> subprocess.Popen:
+    """Another process that takes the device lock (as a capture does) and keeps it."""
+    code = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {SRC!r})
+        from joulebench.runtime.devicelock import DeviceLock
+        lock = DeviceLock("/some/checkout", path={str(lock)!r}).acquire(wait_s=0)
+        print("held", flush=True)
+        time.sleep({hold_s})
+    """)
+    env = {**os.environ, owner.OWNER_ENV: owner_pid} if owner_pid else \
+        {k: v for k, v in os.environ.items() if k != owner.OWNER_ENV}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+@pytest.fixture
+def no_owner(monkeypatch):
+    monkeypatch.delenv(owner.OWNER_ENV, raising=False)
+
+
+def test_device_lock_refuses_naming_the_holder_then_waits_for_it(tmp_path, no_owner):
+    lock = tmp_path / "device.lock"
+    holder = _holder_process(lock)
+    try:
+        with pytest.raises(devicelock.DeviceBusy) as err:
+            devicelock.DeviceLock(tmp_path, path=lock).acquire(wait_s=0)
+        msg = str(err.value)
+        assert f"another capture is running (pid {holder.pid}, since 20" in msg
+        assert "in /some/checkout" in msg and str(lock) in msg and devicelock.WAIT_ENV in msg
+        # waiting: granted once the holder is gone (the kernel drops a dead holder's flock)
+        threading_kill = subprocess.Popen(["sh", "-c", f"sleep 1.5; kill -9 {holder.pid}"])
+        t0 = time.monotonic()
+        got = devicelock.DeviceLock(tmp_path, path=lock).acquire(wait_s=30)
+        assert 1.0 < time.monotonic() - t0 < 10
+        assert devicelock.read_holder(lock).pid == os.getpid()
+        got.release()
+        assert devicelock.read_holder(lock).capturing is False
+        threading_kill.wait()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_live_run_keeps_the_device_between_its_captures(tmp_path, monkeypatch):
+    """Run A's capture released the flock, but run A (a live process named snakemake) goes on:
+    run B's capture must not slip in between A's blocks; once A ends, B gets the device."""
+    lock = tmp_path / "device.lock"
+    run_a = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "snakemake"])
+    try:
+        first = _holder_process(lock, owner_pid=str(run_a.pid), hold_s=0)
+        first.wait(timeout=10)
+        monkeypatch.setenv(owner.OWNER_ENV, "999999")  # run B (its pid does not matter here)
+        with pytest.raises(devicelock.DeviceBusy, match=rf"another run has the device between its "
+                                                        rf"captures \(pid {first.pid} of snakemake pid {run_a.pid}"):
+            devicelock.DeviceLock(tmp_path, path=lock).acquire(wait_s=0)
+        # the same run's next capture is let in
+        monkeypatch.setenv(owner.OWNER_ENV, str(run_a.pid))
+        devicelock.DeviceLock(tmp_path, path=lock).acquire(wait_s=0).release()
+        # run A ends: its claim ends with it
+        monkeypatch.setenv(owner.OWNER_ENV, "999999")
+        run_a.kill()
+        run_a.wait()
+        devicelock.DeviceLock(tmp_path, path=lock).acquire(wait_s=0).release()
+    finally:
+        run_a.kill()
+
+
+def test_idle_check_for_clean_up_fails_while_a_capture_runs(tmp_path, no_owner):
+    lock = tmp_path / "device.lock"
+    holder = _holder_process(lock)
+    try:
+        assert devicelock.DeviceLock(tmp_path, path=lock).idle() is False
+    finally:
+        holder.kill()
+        holder.wait()
+    probe = devicelock.DeviceLock(tmp_path, path=lock)
+    assert probe.idle() is True
+    probe.release_idle()
+
+
+def test_bad_wait_setting_is_named(monkeypatch):
+    monkeypatch.setenv(devicelock.WAIT_ENV, "soon")
+    with pytest.raises(CaptureError, match=f"environment {devicelock.WAIT_ENV}='soon'"):
+        devicelock.wait_seconds()
+
+
+# -- accepted captures survive Snakemake deleting cell.json ------------------------------------
+def _accepted(cell: Path, status="accepted") -> Path:
+    staging = cell / ".staging-1"
+    (staging / "aiperf").mkdir(parents=True)
+    (staging / "aiperf" / "profile_export.jsonl").write_text('{"r": 1}\n')
+    (staging / "cell.json").write_text(json.dumps({"status": status, "n_requests": 1}))
+    writeonce.promote(staging, cell)
+    return cell
+
+
+def test_keeper_survives_deletion_of_cell_json_and_restores_it(tmp_path):
+    cell = _accepted(tmp_path / "raw" / "ctx64_gen8")
+    assert os.path.samefile(cell / "cell.json", cell / writeonce.KEEPER)
+    (cell / "cell.json").unlink()  # what Snakemake does before rerunning the job
+    assert writeonce.complete_record(cell) == {"status": "accepted", "n_requests": 1}
+    # a complete capture is never taken for an interrupted one's leftovers
+    assert writeonce.stash_leftovers(cell, tmp_path / "incomplete", "s", "interrupted") is None
+    assert writeonce.restore_marker(cell) is True
+    assert json.loads((cell / "cell.json").read_text())["n_requests"] == 1
+    assert writeonce.restore_marker(cell) is False
+
+
+def test_no_keeper_means_not_known_complete(tmp_path):
+    cell = tmp_path / "c"
+    (cell / "aiperf").mkdir(parents=True)
+    (cell / "cell.json").write_text(json.dumps({"status": "accepted"}))  # a capture from before the keeper
+    assert writeonce.complete_record(cell) is None
+    assert writeonce.complete_record(_accepted(tmp_path / "r", status="rejected")) is None
+
+
+def test_promote_moves_keeper_after_the_data_and_before_the_marker(tmp_path, monkeypatch):
+    order = []
+    real = os.replace
+    monkeypatch.setattr(writeonce.os, "replace", lambda a, b: (order.append(Path(a).name), real(a, b)))
+    _accepted(tmp_path / "c")
+    assert order == ["aiperf", writeonce.KEEPER, writeonce.MARKER]
+
+
+def test_supersede_moves_the_whole_capture_with_its_record(tmp_path):
+    cell = _accepted(tmp_path / "raw" / "m" / "ctx64_gen8")
+    (cell / "cell.json").unlink()
+    dest = writeonce.supersede(cell, tmp_path / "raw-superseded", "m/ctx64_gen8")
+    assert dest.parent == tmp_path / "raw-superseded" / "m" / "ctx64_gen8" and "-superseded-" in dest.name
+    assert sorted(p.name for p in dest.iterdir()) == sorted(["aiperf", "accepted.json", "cell.json"])
+    assert (dest / "aiperf" / "profile_export.jsonl").read_text() == '{"r": 1}\n'
+    assert cell.is_dir() and not any(cell.iterdir())
+
+
+# -- which captures a run was asked to re-measure ---------------------------------------------
+def _dag(**kw):
+    base = dict(forceall=False, forcerun=frozenset(), forcetargets=False, targets=frozenset())
+    return SimpleNamespace(**{**base, **kw})
+
+
+@pytest.mark.parametrize("settings, a_forced, b_forced", [
+    (_dag(), False, False),
+    (_dag(forcerun=frozenset({"parse_cell"})), False, False),
+    (_dag(forcerun=frozenset({"capture"})), True, True),
+    (_dag(forceall=True), True, True),
+    (_dag(forcerun=frozenset({"results/raw/a/cell.json"})), True, False),
+    (_dag(forcetargets=True, targets=frozenset({"results/raw/b/cell.json"})), False, True),
+    (_dag(forcetargets=False, targets=frozenset({"results/raw/b/cell.json"})), False, False),
+])
+def test_forced_captures(settings, a_forced, b_forced, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(forced.FORCED_ENV, raising=False)
+    forced.note_forced(settings)
+    assert forced.is_forced("results/raw/a/cell.json") is a_forced
+    assert forced.is_forced(tmp_path / "results/raw/b/cell.json") is b_forced
+
+
+# -- processes ---------------------------------------------------------------------------------
+def test_stop_group_kills_a_worker_that_ignores_term(tmp_path):
+    script = tmp_path / "stubborn.sh"
+    script.write_text("#!/bin/sh\n(trap '' TERM; sleep 300) &\nexec sleep 300\n")
+    script.chmod(0o755)
+    proc = subprocess.Popen([str(script)], start_new_session=True)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    assert processes.stop_group(proc.pid, grace_s=1, child=proc) is True
+    assert time.monotonic() - t0 < 5
+    time.sleep(0.2)
+    ps = subprocess.run(["ps", "-o", "pid=,stat=", "-g", str(proc.pid)], capture_output=True, text=True)
+    left = [ln for ln in ps.stdout.splitlines() if not ln.split()[1].startswith("Z")]  # zombies are dead
+    assert left == [], f"left in the group: {left}"
+    gone = subprocess.Popen(["true"], start_new_session=True)
+    gone.wait()
+    assert processes.stop_group(gone.pid) is False
+
+
+def test_left_behind(monkeypatch):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    monkeypatch.setenv(owner.OWNER_ENV, str(os.getpid()))
+    assert owner.left_behind(dead.pid) is True
+    assert owner.left_behind(os.getpid()) is False
+    assert owner.left_behind(os.getpid(), this_run_too=True) is True
+    assert owner.left_behind(None) is False and owner.left_behind(None, unowned_too=True) is True
+    # a live process that is no snakemake run does not own anything (a reused pid)
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        assert owner.left_behind(other.pid) is True
+    finally:
+        other.kill()
+
+
+def test_sigterm_raises_inside_and_is_restored_after():
+    code = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {SRC!r})
+        from joulebench.runtime.processes import Terminated, sigterm_raises
+        try:
+            with sigterm_raises():
+                os.kill(os.getpid(), signal.SIGTERM)
+                import time; time.sleep(5)
+        except Terminated as exc:
+            print("cleaned up after:", exc)
+        print(signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30).stdout
+    assert out.split("\n")[:2] == ["cleaned up after: stopped by SIGTERM", "True"]
+
+
+# -- aiperf under supervision ------------------------------------------------------------------
+class _Alive:
+    def check_alive(self):
+        pass
+
+
+def test_pump_keeps_draining_on_a_full_disk(tmp_path):
+    """/dev/full fails every write with ENOSPC: the child (8 MB of output, far beyond a pipe's
+    buffer) must still run to its end, and the error is one line naming the log."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    t0 = time.monotonic()
+    with pytest.raises(CaptureError, match=r"^cannot write /dev/full: No space left on device; free some"):
+        run_aiperf(["sh", "-c", "head -c 8000000 /dev/zero | tr '\\0' x >&2; echo done"],
+                   dict(os.environ), Path("/dev/full"), _Alive(), timeout_s=60)
+    assert time.monotonic() - t0 < 30
+
+
+def test_pump_shows_progress_redrawn_with_carriage_returns_before_the_line_ends(tmp_path):
+    code = "import sys,time\nsys.stdout.write('progress 1/2\\r'); sys.stdout.flush(); time.sleep(3)\nprint('x')"
+    log = tmp_path / "aiperf.log"
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, os
+        sys.path.insert(0, {SRC!r})
+        from pathlib import Path
+        from joulebench.runtime.clients import run_aiperf
+        class A:
+            def check_alive(self): pass
+        run_aiperf([sys.executable, "-c", {code!r}], dict(os.environ), Path({str(log)!r}), A(), 30)
+    """)], stderr=subprocess.PIPE)
+    os.set_blocking(proc.stderr.fileno(), False)
+    seen, deadline = b"", time.monotonic() + 2.5
+    while time.monotonic() < deadline and b"progress 1/2" not in seen:
+        try:
+            seen += proc.stderr.read() or b""
+        except (BlockingIOError, TypeError):
+            pass
+        time.sleep(0.05)
+    proc.wait(timeout=30)
+    assert b"progress 1/2\r" in seen, "the progress was not shown while the line was still open"
+    assert log.read_bytes() == b"progress 1/2\rx\n"
+
+
+@pytest.mark.parametrize("aiperf_log, server_log, expected", [
+    ("ERROR  request failed: {'error': {'code': 400, 'message': 'the request exceeds the available "
+     "context size, try increasing it', 'type': 'exceed_context_size_error'}}", "",
+     "exceed the server's context"),
+    ("worker: TimeoutError: request 3 took longer than 5 s", "", "requests timed out"),
+    ("HTTP 501 Not Implemented", "", "HTTP 501"),
+    ("\x1b[31mCancelled\x1b[0m", "srv  send_error: task id = 3, error: the request exceeds the available "
+     "context size", "exceed the server's context"),
+    ("Profiling 2/2 done\r\nall good", "srv  log_server_r: request: POST /v1/chat/completions 200", None),
+])
+def test_aiperf_failure_cause(tmp_path, aiperf_log, server_log, expected):
+    from joulebench.capture.aiperf_cause import aiperf_failure_cause
+
+    (tmp_path / "aiperf.log").write_text(aiperf_log)
+    (tmp_path / "server.log").write_text(server_log)
+    cause = aiperf_failure_cause(tmp_path / "aiperf.log", tmp_path / "server.log", tmp_path / "missing.log")
+    if expected is None:
+        assert cause is None
+    else:
+        assert expected in cause
+        assert "\x1b" not in cause and ('(aiperf.log)' in cause or '(server.log)' in cause)
