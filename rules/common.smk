@@ -83,6 +83,13 @@ def cells_for(mode=None, backend=None, existing_only=False):
     ]
     if existing_only:
         out = [c for c in out if captured(c)]
+        if not out:
+            # else an empty summary with no columns, and a KeyError in the plots
+            raise WorkflowError(
+                f"no cell captured yet under {RAW}/: nothing to plot. Capture first "
+                "(`snakemake`, or `snakemake results/MODE/BACKEND/` for one pair), or set "
+                "figures.capture_missing: true to capture what is missing"
+            )
     return out
 
 
