@@ -124,4 +124,6 @@ if _dry_run():
 
 
 # Before Snakemake's lock is taken: see joulebench.runtime.housekeeping.at_start.
-housekeeping.at_start(Path("."), cleanup=not _dry_run(), dag_settings=workflow.dag_settings)
+housekeeping.at_start(
+    Path("."), cleanup=not _dry_run(), dag_settings=workflow.dag_settings
+)
