@@ -102,6 +102,10 @@ def cell_inputs(cells):
     }
 
 
+def run_starts():
+    housekeeping.before_jobs(workflow.dag_settings)
+
+
 def stop_servers():
     housekeeping.at_end(Path("."))
 
@@ -124,6 +128,4 @@ if _dry_run():
 
 
 # Before Snakemake's lock is taken: see joulebench.runtime.housekeeping.at_start.
-housekeeping.at_start(
-    Path("."), cleanup=not _dry_run(), dag_settings=workflow.dag_settings
-)
+housekeeping.at_start(Path("."), cleanup=not _dry_run())

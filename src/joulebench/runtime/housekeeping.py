@@ -22,19 +22,24 @@ def _say(msg: str) -> None:
     print(f"joulebench: {msg}", file=sys.stderr)
 
 
-def at_start(root: Path, cleanup: bool = True, dag_settings=None) -> None:
+def at_start(root: Path, cleanup: bool = True) -> None:
     """Once per run, at parse time, in the main snakemake process only (not in the jobs it spawns,
     which inherit the owner). It has to run before Snakemake takes its directory lock: a kill -9
     leaves that lock behind, and Snakemake would stop with "Directory cannot be locked" before
     any rule, onstart handler or job of ours could clear it."""
     if not claim_ownership():
         return
-    note_forced(dag_settings)
     if not cleanup:
         return
     if clear_stale_locks(root):
         _say("removed Snakemake locks left by a killed run (no other run in this directory)")
     stop_leftovers(root, why="left by a killed run")
+
+
+def before_jobs(dag_settings) -> None:
+    """onstart (the DAG is built, no job has started): tell the jobs which captures this run was
+    asked to re-measure. Snakemake only knows its command line's settings after parsing."""
+    note_forced(dag_settings)
 
 
 def stop_leftovers(root: Path, why: str, this_run_too: bool = False, unowned_too: bool = False) -> list[str]:
