@@ -262,3 +262,63 @@ def config_default() -> dict:
 
 def servers_alive_port(port: int) -> list[int]:
     return _pids_with(f"--port {port} ", "llama-server")
+
+
+# -- runs in the background (concurrent runs, kills of one pid) ---------------------------------
+@dataclass
+class Background:
+    proc: subprocess.Popen
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, pattern: str, timeout: float = 300) -> bool:
+        """True once the run's output matches pattern (False if it ended or timed out first)."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if rx.search(self.output()):
+                return True
+            if self.proc.poll() is not None:
+                return bool(rx.search(self.output()))
+            time.sleep(0.05)
+        return False
+
+    def finish(self, timeout: float = 600) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def start(wd: Path, *args, env: dict | None = None, name: str = "run") -> Background:
+    """snakemake in its own process group, output to a file in wd."""
+    log = Path(wd) / f"{name}-{time.time_ns()}.out"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(snakemake_argv(wd, *args), stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                env={**os.environ, **(env or {})})
+    return Background(proc, log)
+
+
+def capture_jobs(wd: Path) -> list[int]:
+    """Capture job processes (scripts/capture_cell.py) running in this working dir."""
+    wd = str(Path(wd).resolve())
+    out = []
+    for pid in _pids_with("capture_cell", "python"):
+        try:
+            if os.readlink(f"/proc/{pid}/cwd") == wd:
+                out.append(pid)
+        except OSError:
+            pass
+    return out
+
+
+def cell_json(wd: Path, ctx: int, gen: int, mode="default", backend="llamacpp", model="gemma3-270m") -> Path:
+    return Path(wd) / RAW / mode / backend / model / f"ctx{ctx}_gen{gen}" / "cell.json"
+
+
+def cell_target(ctx: int, gen: int, mode="default", backend="llamacpp", model="gemma3-270m") -> str:
+    return str(RAW / mode / backend / model / f"ctx{ctx}_gen{gen}" / "cell.json")
