@@ -2,6 +2,7 @@
 in a non-zero exit and one clear error naming the thing at fault. Where the real fault is
 impractical (aiperf hanging for its whole timeout) the real function is driven directly."""
 import os
+import re
 import shutil
 import signal
 import socket
@@ -92,6 +93,54 @@ def test_aiperf_fails(tmp_path):
     # the failed attempt's files are kept aside, never deleted
     kept = list((wd / H.INCOMPLETE).rglob("aiperf.log"))
     assert kept and "fake aiperf: connection refused" in kept[0].read_text()
+
+
+def _names_cause_and_moved_files(out: str, wd: Path, *quoted: str) -> None:
+    """The error quotes the per-request cause and points at where the attempt's files are now."""
+    line = next((ln for ln in out.splitlines() if "joulebench error:" in ln and "aiperf exited" in ln), "")
+    for q in quoted:
+        assert q in line, f"{q!r} not in the error line:\n{line}\n{out[-3000:]}"
+    assert ".block-staging-" not in line and ".staging-" not in line
+    m = re.search(r"the attempt's files are kept in (\S+) \(see its aiperf.log", out)
+    assert m, out[-3000:]
+    assert (wd / m.group(1) / "aiperf.log").exists()
+
+
+def test_prompt_longer_than_the_server_context_is_named(tmp_path):
+    """A server context smaller than prompt + generation (set past the config check, through the
+    server's own arguments): the server's per-request refusal is quoted."""
+    # llama-server rounds a smaller -c up to 256
+    wd = H.make_workdir(tmp_path, **{**ONE_CELL, "ctx": (256,)}, backends__llamacpp__extra_args=["-c", "256"])
+    out = _fails(wd, "aiperf exited with code")
+    _names_cause_and_moved_files(out, wd, "exceed the server's context", "exceeds the available context size")
+
+
+def test_request_timeout_is_named(tmp_path):
+    wd = H.make_workdir(tmp_path, **ONE_CELL, sweep__request_timeout_s=0.001)
+    out = _fails(wd, "aiperf exited with code")
+    _names_cause_and_moved_files(out, wd, "requests timed out", "TimeoutError")
+
+
+def test_openai_server_answering_501_is_named(tmp_path):
+    """An "OpenAI-compatible" server that lists models but answers every POST with HTTP 501
+    (Python's http.server): the HTTP status and its message are quoted."""
+    port = H.free_port()
+    www = tmp_path / "www"
+    (www / "v1").mkdir(parents=True)
+    (www / "v1" / "models").write_text('{"object": "list", "data": [{"id": "gemma3-270m"}]}')
+    srv = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=www,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wd = H.make_workdir(tmp_path / "wd", **ONE_CELL,
+                            backends={"remote": {"kind": "openai", "url": f"http://127.0.0.1:{port}"}})
+        proc = H.run(wd, "--cores", "1", "results/default/remote/", timeout=600)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0, out[-3000:]
+        _names_cause_and_moved_files(out, wd, "HTTP 501", "Unsupported method ('POST')")
+        assert not H.accepted_cells(wd)
+    finally:
+        srv.kill()
+        srv.wait()
 
 
 def test_aiperf_times_out_and_its_process_group_is_stopped(tmp_path):

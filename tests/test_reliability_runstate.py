@@ -284,15 +284,35 @@ def test_pump_shows_progress_redrawn_with_carriage_returns_before_the_line_ends(
     ("\x1b[31mCancelled\x1b[0m", "srv  send_error: task id = 3, error: the request exceeds the available "
      "context size", "exceed the server's context"),
     ("Profiling 2/2 done\r\nall good", "srv  log_server_r: request: POST /v1/chat/completions 200", None),
+    ("INFO Phase complete: PhaseRecordsStats(timeout_triggered=False, was_cancelled=False)", "", None),
 ])
 def test_aiperf_failure_cause(tmp_path, aiperf_log, server_log, expected):
     from joulebench.capture.aiperf_cause import aiperf_failure_cause
 
     (tmp_path / "aiperf.log").write_text(aiperf_log)
     (tmp_path / "server.log").write_text(server_log)
-    cause = aiperf_failure_cause(tmp_path / "aiperf.log", tmp_path / "server.log", tmp_path / "missing.log")
+    cause = aiperf_failure_cause(tmp_path / "missing.jsonl", tmp_path / "aiperf.log", tmp_path / "server.log",
+                                 tmp_path / "missing.log")
     if expected is None:
         assert cause is None
     else:
         assert expected in cause
         assert "\x1b" not in cause and ('(aiperf.log)' in cause or '(server.log)' in cause)
+
+
+def test_aiperf_failure_cause_from_per_request_errors(tmp_path):
+    """aiperf's own log says only "All 2 inference request(s) failed"; its records hold the cause
+    (here the records of a real run against a server that answers POST with HTTP 501)."""
+    from joulebench.capture.aiperf_cause import aiperf_failure_cause
+
+    html = ("<!DOCTYPE HTML>\n<html><body><h1>Error response</h1>\n<p>Error code: 501</p>\n"
+            "<p>Message: Unsupported method ('POST').</p></body></html>\n")
+    rec = {"metadata": {"benchmark_phase": "profiling"}, "metrics": {},
+           "error": {"code": 501, "type": "Unsupported method ('POST')", "message": html}}
+    (tmp_path / "profile_export.jsonl").write_text("\n".join(json.dumps(rec) for _ in range(2)) + "\n")
+    (tmp_path / "aiperf.log").write_text("ERROR    All 2 inference request(s) failed; no successful "
+                                         "responses were collected.\n")
+    cause = aiperf_failure_cause(tmp_path / "profile_export.jsonl", tmp_path / "aiperf.log")
+    assert cause == ("the server answered HTTP 501: it does not implement the endpoint aiperf calls: "
+                     "\"2 of 2 requests failed: HTTP 501 Unsupported method ('POST'): Error response "
+                     "Error code: 501 Message: Unsupported method ('POST').\" (profile_export.jsonl)")

@@ -1,8 +1,10 @@
-"""Why aiperf failed, in words: its exit code says nothing, while aiperf.log and the server's log
-excerpt hold the per-request cause. The first line matching a known cause is quoted verbatim."""
+"""Why aiperf failed, in words: its exit code says nothing, while its per-request records, its log
+and the server's log excerpt hold the cause. The first line matching a known cause is quoted."""
 from __future__ import annotations
 
+import json
 import re
+from collections import Counter
 from pathlib import Path
 
 # (pattern, what it means for the user); checked in order, aiperf.log before server.log
@@ -10,7 +12,7 @@ CAUSES = [
     (r"exceeds? the available context size|context size has been exceeded",
      "a prompt plus its generation exceed the server's context (raise the backend's ctx_size, or "
      "lower sweep.prompt_tokens / gen_tokens)"),
-    (r"TimeoutError|timed? ?out|ReadTimeout",
+    (r"TimeoutError|timed out|ReadTimeout",
      "requests timed out (sweep.request_timeout_s; is the server far slower than expected?)"),
     (r"\b501\b|Not Implemented",
      "the server answered HTTP 501: it does not implement the endpoint aiperf calls"),
@@ -22,11 +24,34 @@ CAUSES = [
      "aiperf reported an error"),
 ]
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_TAGS = re.compile(r"<[^>]+>")
 
 
-def aiperf_failure_cause(*logs: Path, width: int = 240) -> str | None:
-    """'<meaning>: "<quoted line>" (<file>)' for the first known cause found, else None."""
-    texts = []
+def request_errors(export: Path) -> list[str]:
+    """One line per distinct per-request error in aiperf's profile_export.jsonl, most common first:
+    'N of M requests failed: HTTP <code> <type>: <message>'."""
+    errors, total = Counter(), 0
+    try:
+        lines = Path(export).read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            err = json.loads(line).get("error")
+        except (ValueError, AttributeError):
+            continue
+        total += 1
+        if err:
+            message = " ".join(_TAGS.sub(" ", str(err.get("message", ""))).split())[:200]
+            errors[(err.get("code"), err.get("type"), message)] += 1
+    return [f"{n} of {total} requests failed: HTTP {code} {kind}: {message}"
+            for (code, kind, message), n in errors.most_common()]
+
+
+def aiperf_failure_cause(export: Path, *logs: Path, width: int = 240) -> str | None:
+    """'<meaning>: "<quoted line>" (<file>)' for the first known cause found in the per-request
+    errors of `export`, then in the logs; None when nothing matches."""
+    texts = [(Path(export).name, request_errors(export))]
     for path in logs:
         try:
             raw = Path(path).read_bytes().decode(errors="replace")

@@ -345,7 +345,7 @@ def _measure(cfg, cells: list[C.Cell], work: Path, config_path: Path, root: Path
     # a server that died under aiperf is the cause to report (with its log tail), not aiperf's exit
     backend.check_alive()
     if rc != 0:
-        cause = aiperf_failure_cause(work / "aiperf.log", work / "server.log")
+        cause = aiperf_failure_cause(aiperf_dir / "profile_export.jsonl", work / "aiperf.log", work / "server.log")
         raise CaptureError(f"aiperf exited with code {rc}" + (f": {cause}" if cause else ""))
 
     from ..parse.aiperf import parse_requests
