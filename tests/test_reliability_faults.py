@@ -205,6 +205,26 @@ def test_disk_not_writable(tmp_path):
         subprocess.run(["umount", str(raw)], check=False)
 
 
+def test_full_disk_is_one_line_and_loses_nothing(tmp_path):
+    """results/raw on a 64 KiB tmpfs: aiperf's exports fill it. One joulebench error line names the
+    full disk and where the attempt's files went (raw-incomplete/, another filesystem here)."""
+    wd = H.make_workdir(tmp_path, **ONE_CELL)
+    raw = wd / "results" / "raw"
+    raw.mkdir(parents=True)
+    mnt = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "none", str(raw)], capture_output=True)
+    if mnt.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mnt.stderr.decode()[:200]}")
+    try:
+        out = _fails(wd)
+        errors = [ln for ln in out.splitlines() if ln.startswith("joulebench error:")]
+        assert errors and ("No space left on device" in errors[0] or "the disk is full" in errors[0]), out[-4000:]
+        assert "the attempt's files are kept in results/raw-incomplete/" in out, out[-4000:]
+        assert "joulebench/capture" not in out, "a traceback of ours"
+        assert not list(raw.rglob(".*staging-*"))
+    finally:
+        subprocess.run(["umount", str(raw)], check=False)
+
+
 # -- helpers ----------------------------------------------------------------------------------
 def _byte_level_tokenizer(path: Path) -> None:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

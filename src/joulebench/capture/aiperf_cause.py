@@ -12,6 +12,8 @@ CAUSES = [
     (r"exceeds? the available context size|context size has been exceeded",
      "a prompt plus its generation exceed the server's context (raise the backend's ctx_size, or "
      "lower sweep.prompt_tokens / gen_tokens)"),
+    (r"No space left on device|Errno 28",
+     "the disk is full (aiperf could not write its results)"),
     (r"TimeoutError|timed out|ReadTimeout",
      "requests timed out (sweep.request_timeout_s; is the server far slower than expected?)"),
     (r"\b501\b|Not Implemented",

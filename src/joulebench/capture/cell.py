@@ -35,6 +35,8 @@ from .aiperf_cause import aiperf_failure_cause
 from .aiperf_cmd import aiperf_argv, aiperf_binary
 from .cooldown import cool_down
 from .prompts import build_prompts, write_dataset
+
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # reported in one line, naming the path
 from .validate import problems
 
 
@@ -125,7 +127,7 @@ def capture(cfg: dict, cell: C.Cell, cell_json: Path, config_path: Path, root: P
     except Terminated as exc:
         raise CaptureError(f"{cell_suffix(cell)}: {exc}") from None
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        if exc.errno in DISK_ERRNOS:
             raise disk_error(exc, exc.filename or cell_json.parent) from None
         raise
     finally:
@@ -208,6 +210,8 @@ def _capture(cfg: dict, cell: C.Cell, cell_json: Path, config_path: Path, root: 
                                        "position": i}
     except BaseException as exc:
         kept = _set_aside(stagings, work if unit == "block" else None, suffix, root)
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+            exc = disk_error(exc, exc.filename or work)
         if isinstance(exc, (CaptureError, Terminated)) and kept:
             logs = [n for n in ("aiperf.log", "server.log") if (kept[0] / n).exists()]
             raise CaptureError(f"{suffix}: {exc}\n  the attempt's files are kept in {kept[0]}"
