@@ -316,3 +316,49 @@ def test_aiperf_failure_cause_from_per_request_errors(tmp_path):
     assert cause == ("the server answered HTTP 501: it does not implement the endpoint aiperf calls: "
                      "\"2 of 2 requests failed: HTTP 501 Unsupported method ('POST'): Error response "
                      "Error code: 501 Message: Unsupported method ('POST').\" (profile_export.jsonl)")
+
+
+def test_stop_servers_command_spares_a_live_runs_server(tmp_path):
+    """`joulebench stop-servers` stops a dead run's server and one started outside snakemake, keeps
+    the server of a run that still goes, and touches nothing while a capture holds the device."""
+    from joulebench.backends.process import ManagedServer, ServerState
+    from joulebench.runtime.rundir import servers_dir
+
+    fake = tmp_path / "llama-server"
+    fake.write_text("#!/bin/sh\nsleep 300\n")
+    fake.chmod(0o755)
+    state = servers_dir(tmp_path)
+    live_owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "snakemake"])
+    dead_owner = subprocess.Popen(["true"])
+    dead_owner.wait()
+    lock = tmp_path / "device.lock"
+    env = {**os.environ, "PYTHONPATH": SRC, devicelock.LOCK_ENV: str(lock)}
+    env.pop(owner.OWNER_ENV, None)
+    cli = [sys.executable, "-m", "joulebench.cli", "stop-servers"]
+    procs = {}
+    try:
+        for name, who in (("orphan", dead_owner.pid), ("live", live_owner.pid), ("unowned", None)):
+            p = subprocess.Popen([str(fake)], start_new_session=True)
+            procs[name] = p
+            ManagedServer(state, name)._save(ServerState(p.pid, "k", [str(fake)], "127.0.0.1", 1, "x.log",
+                                                         time.time_ns(), who))
+        time.sleep(0.3)
+        holder = _holder_process(lock)
+        try:
+            busy = subprocess.run(cli, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        finally:
+            holder.kill()
+            holder.wait()
+        assert "a capture is running (pid" in busy.stderr and "stopped: nothing" in busy.stdout
+        assert all(p.poll() is None for p in procs.values())
+        done = subprocess.run(cli, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "stopped: orphan, unowned"
+        assert procs["orphan"].wait(timeout=15) is not None and procs["unowned"].wait(timeout=15) is not None
+        assert procs["live"].poll() is None
+        assert sorted(f.stem for f in state.glob("*.json")) == ["live"]
+    finally:
+        live_owner.kill()
+        for p in procs.values():
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)

@@ -211,7 +211,7 @@ def _capture(cfg: dict, cell: C.Cell, cell_json: Path, config_path: Path, root: 
     except BaseException as exc:
         kept = _set_aside(stagings, work if unit == "block" else None, suffix, root)
         if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
-            exc = disk_error(exc, exc.filename or work)
+            exc = disk_error(exc, exc.filename or work.parent)
         if isinstance(exc, (CaptureError, Terminated)) and kept:
             logs = [n for n in ("aiperf.log", "server.log") if (kept[0] / n).exists()]
             raise CaptureError(f"{suffix}: {exc}\n  the attempt's files are kept in {kept[0]}"
