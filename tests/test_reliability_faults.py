@@ -3,7 +3,6 @@ in a non-zero exit and one clear error naming the thing at fault. Where the real
 impractical (aiperf hanging for its whole timeout) the real function is driven directly."""
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -193,36 +192,22 @@ def test_tokenizer_does_not_match_the_model(tmp_path):
 def test_disk_not_writable(tmp_path):
     """results/raw on a read-only filesystem (a ro tmpfs mount; root ignores chmod)."""
     wd = H.make_workdir(tmp_path, **ONE_CELL)
-    raw = wd / "results" / "raw"
-    raw.mkdir(parents=True)
-    mnt = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "none", str(raw)], capture_output=True)
-    if mnt.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {mnt.stderr.decode()[:200]}")
-    try:
+    with H.tmpfs_on(wd / "results" / "raw", "ro,size=1m"):
         out = _fails(wd, "Read-only file system")
         assert "results/raw" in out
-    finally:
-        subprocess.run(["umount", str(raw)], check=False)
 
 
 def test_full_disk_is_one_line_and_loses_nothing(tmp_path):
     """results/raw on a 64 KiB tmpfs: aiperf's exports fill it. One joulebench error line names the
     full disk and where the attempt's files went (raw-incomplete/, another filesystem here)."""
     wd = H.make_workdir(tmp_path, **ONE_CELL)
-    raw = wd / "results" / "raw"
-    raw.mkdir(parents=True)
-    mnt = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "none", str(raw)], capture_output=True)
-    if mnt.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mnt.stderr.decode()[:200]}")
-    try:
+    with H.tmpfs_on(wd / "results" / "raw", "size=64k") as raw:
         out = _fails(wd)
         errors = [ln for ln in out.splitlines() if ln.startswith("joulebench error:")]
         assert errors and ("No space left on device" in errors[0] or "the disk is full" in errors[0]), out[-4000:]
         assert "the attempt's files are kept in results/raw-incomplete/" in out, out[-4000:]
         assert "joulebench/capture" not in out, "a traceback of ours"
         assert not list(raw.rglob(".*staging-*"))
-    finally:
-        subprocess.run(["umount", str(raw)], check=False)
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -278,29 +263,11 @@ def test_server_left_by_a_killed_run_is_stopped_but_a_live_runs_is_kept(tmp_path
     """stop_orphans (called when a non-dry snakemake run starts) stops a server whose owning
     snakemake is gone (a kill -9, after which a rerun with nothing to do never reaches onsuccess)
     and keeps one whose owner still runs."""
-    from joulebench.backends.process import ManagedServer, ServerState, stop_orphans
+    from joulebench.backends.process import stop_orphans
 
-    fake = tmp_path / "llama-server"
-    fake.write_text("#!/bin/sh\nsleep 300\n")
-    fake.chmod(0o755)
     state = tmp_path / "servers"
-    live_owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "snakemake"])
-    dead_owner = subprocess.Popen(["true"])
-    dead_owner.wait()
-    procs = {}
-    try:
-        for name, owner in (("orphan", dead_owner.pid), ("live", live_owner.pid), ("legacy", None)):
-            p = subprocess.Popen([str(fake)], start_new_session=True)
-            procs[name] = p
-            ManagedServer(state, name)._save(ServerState(p.pid, "k", [str(fake)], "127.0.0.1", 1, "x.log",
-                                                         time.time_ns(), owner))
-        time.sleep(0.3)
+    with H.fake_servers(tmp_path, state, ("orphan", "dead"), ("live", "live"), ("legacy", None)) as procs:
         assert stop_orphans(state) == ["orphan"]
         assert procs["orphan"].wait(timeout=15) is not None
         assert procs["live"].poll() is None and procs["legacy"].poll() is None
         assert sorted(f.stem for f in state.glob("*.json")) == ["legacy", "live"]
-    finally:
-        live_owner.kill()
-        for p in procs.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)

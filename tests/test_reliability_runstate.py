@@ -3,7 +3,6 @@ across processes, the accepted-capture keeper, forced re-measures, process-group
 pump on a full disk, and the per-request cause of an aiperf failure. Seconds in all."""
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -321,28 +320,15 @@ def test_aiperf_failure_cause_from_per_request_errors(tmp_path):
 def test_stop_servers_command_spares_a_live_runs_server(tmp_path):
     """`joulebench stop-servers` stops a dead run's server and one started outside snakemake, keeps
     the server of a run that still goes, and touches nothing while a capture holds the device."""
-    from joulebench.backends.process import ManagedServer, ServerState
+    import reliability_harness as H
     from joulebench.runtime.rundir import servers_dir
 
-    fake = tmp_path / "llama-server"
-    fake.write_text("#!/bin/sh\nsleep 300\n")
-    fake.chmod(0o755)
     state = servers_dir(tmp_path)
-    live_owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "snakemake"])
-    dead_owner = subprocess.Popen(["true"])
-    dead_owner.wait()
     lock = tmp_path / "device.lock"
     env = {**os.environ, "PYTHONPATH": SRC, devicelock.LOCK_ENV: str(lock)}
     env.pop(owner.OWNER_ENV, None)
     cli = [sys.executable, "-m", "joulebench.cli", "stop-servers"]
-    procs = {}
-    try:
-        for name, who in (("orphan", dead_owner.pid), ("live", live_owner.pid), ("unowned", None)):
-            p = subprocess.Popen([str(fake)], start_new_session=True)
-            procs[name] = p
-            ManagedServer(state, name)._save(ServerState(p.pid, "k", [str(fake)], "127.0.0.1", 1, "x.log",
-                                                         time.time_ns(), who))
-        time.sleep(0.3)
+    with H.fake_servers(tmp_path, state, ("orphan", "dead"), ("live", "live"), ("unowned", None)) as procs:
         holder = _holder_process(lock)
         try:
             busy = subprocess.run(cli, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
@@ -357,8 +343,3 @@ def test_stop_servers_command_spares_a_live_runs_server(tmp_path):
         assert procs["orphan"].wait(timeout=15) is not None and procs["unowned"].wait(timeout=15) is not None
         assert procs["live"].poll() is None
         assert sorted(f.stem for f in state.glob("*.json")) == ["live"]
-    finally:
-        live_owner.kill()
-        for p in procs.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
