@@ -87,7 +87,25 @@ CASES = [
     # duplicate names
     ("mode and model share a name", _set(["modes", M], {}), ["used twice", M]),
     ("backend and mode differ only in case", _set(["modes", "LLAMACPP"], {}), ["used twice", "LLAMACPP"]),
+    # cross-field (joulebench.config_checks): caught before the capture, not after it
+    ("mode named like a result file", lambda c: c.update(modes={"summary.csv": c["modes"]["default"]}),
+     ["config key 'modes': 'summary.csv' should not be valid"]),
+    ("mode named like the report", lambda c: c.update(modes={"report.html": c["modes"]["default"]}),
+     ["config key 'modes': 'report.html' should not be valid"]),
+    ("prompt + generation exceed the server context", _set(["backends", "llamacpp", "ctx_size"], 512),
+     ["config key 'backends.llamacpp.ctx_size': 512 tokens cannot hold the largest cell",
+      "prompt_tokens 512 + sweep.gen_tokens 64 = 576"]),
+    ("server context shrunk in extra_args", _set(["backends", "llamacpp", "extra_args"], ["--ctx-size=300"]),
+     ["backends.llamacpp.ctx_size': 300 tokens cannot hold"]),
+    ("two llama-servers on one port", lambda c: c["backends"].update(second=dict(c["backends"]["llamacpp"])),
+     ["'backends.llamacpp.port' and 'backends.second.port'", "own port"]),
 ]
+
+
+def test_cross_field_checks_pass_the_shipped_configs():
+    """Every config the project ships passes (the checks refuse only what would fail)."""
+    for path in sorted([H.REPO / "config.yaml", *(H.REPO / "config").glob("*.yaml")]):
+        C.load(path)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])

@@ -106,10 +106,10 @@ def _names_cause_and_moved_files(out: str, wd: Path, *quoted: str) -> None:
 
 
 def test_prompt_longer_than_the_server_context_is_named(tmp_path):
-    """A server context smaller than prompt + generation (set past the config check, through the
-    server's own arguments): the server's per-request refusal is quoted."""
-    # llama-server rounds a smaller -c up to 256
-    wd = H.make_workdir(tmp_path, **{**ONE_CELL, "ctx": (256,)}, backends__llamacpp__extra_args=["-c", "256"])
+    """A slot context smaller than prompt + generation, which the config check cannot see (two
+    slots share -c 512 here): the server's per-request refusal is quoted."""
+    wd = H.make_workdir(tmp_path, **{**ONE_CELL, "ctx": (256,)},
+                        backends__llamacpp__extra_args=["-c", "512", "--parallel", "2", "--no-kv-unified"])
     out = _fails(wd, "aiperf exited with code")
     _names_cause_and_moved_files(out, wd, "exceed the server's context", "exceeds the available context size")
 

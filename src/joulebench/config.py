@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from .config_checks import check_cross_fields
 from .errors import ConfigError
 
 SCHEMA_PATH = Path(str(resources.files("joulebench") / "data" / "config.schema.yaml"))
@@ -130,6 +131,7 @@ def check_semantics(cfg: dict, source: str = "config") -> None:
             f"{source}: names {dupes} are used twice (modes, backends and models share the results tree, "
             "and names differing only in case collide on some filesystems)"
         )
+    check_cross_fields(cfg, source)
 
 
 def load(path: str | os.PathLike) -> dict:
