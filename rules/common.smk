@@ -3,8 +3,6 @@ import re
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
 # the importable package beside the workflow (also installed into the venv by the README)
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
@@ -17,12 +15,12 @@ from joulebench.split import split_cell_files  # noqa: E402
 from joulebench.runtime import housekeeping  # noqa: E402
 from joulebench.workflow import missing_cells_table  # noqa: E402
 
-SCHEMA = Path(workflow.basedir) / "src" / "joulebench" / "data" / "config.schema.yaml"
-
-# A bad key or value stops here, before anything touches the device.
-validate(config, schema=str(SCHEMA))
+# A bad key or value stops here, before anything touches the device: one line per key, naming
+# the config file (the project's validator, not Snakemake's raw JSON-Schema dump).
 try:
-    JC.check_semantics(config, source="config")
+    config.update(
+        JC.validate(config, source=(workflow.configfiles or ["config.yaml"])[-1])
+    )
 except ConfigError as exc:
     raise WorkflowError(str(exc))
 

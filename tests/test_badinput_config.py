@@ -161,3 +161,23 @@ def test_target_naming_an_unknown_mode_is_refused(tmp_path):
     assert proc.returncode != 0
     assert "turbo" in out, out[-3000:]
     assert not (wd / "results" / "raw").exists() and not H.servers_alive(wd)
+
+
+def test_schema_error_through_snakemake_names_file_and_key(tmp_path):
+    """The workflow validates with the project's validator: the file and the key in one line each,
+    not Snakemake's JSON-Schema dump."""
+    wd = H.make_workdir(tmp_path, sweep__requests="five")
+    proc = H.run(wd, "-n", timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"{wd / 'config.yaml'}: invalid configuration:" in out, out[-2000:]
+    assert "config key 'sweep.requests': 'five' is not of type 'integer'" in out
+    assert "Failed validating" not in out and "On instance" not in out
+
+
+def test_cross_field_error_through_snakemake(tmp_path):
+    wd = H.make_workdir(tmp_path, backends__llamacpp__ctx_size=256, ctx=(256,), gen=(8,))
+    proc = H.run(wd, "-n", timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "config key 'backends.llamacpp.ctx_size': 256 tokens cannot hold the largest cell" in out, out[-2000:]
