@@ -13,7 +13,11 @@ from joulebench.metrics.cell_table import parse_cell  # noqa: E402
 from joulebench.scripting import in_log  # noqa: E402
 from joulebench.split import split_cell_files  # noqa: E402
 from joulebench.runtime import housekeeping  # noqa: E402
-from joulebench.workflow import missing_cells_table  # noqa: E402
+from joulebench.workflow import (  # noqa: E402
+    measured_with_other_settings,
+    missing_cells_table,
+    other_settings_note,
+)
 
 # A bad key or value stops here, before anything touches the device: one line per key, naming
 # the config file (the project's validator, not Snakemake's raw JSON-Schema dump).
@@ -123,6 +127,14 @@ def _dry_run():
 
 if _dry_run():
     print(missing_cells_table(CELLS, captured), file=sys.stderr)
+_changed = measured_with_other_settings(
+    CELLS, config, lambda c: cell_path(RAW, c, "cell.json")
+)
+if _changed:
+    print(
+        other_settings_note(_changed, lambda c: cell_path(RAW, c, "cell.json")),
+        file=sys.stderr,
+    )
 
 
 # Before Snakemake's lock is taken: see joulebench.runtime.housekeeping.at_start.

@@ -343,3 +343,27 @@ def test_stop_servers_command_spares_a_live_runs_server(tmp_path):
         assert procs["orphan"].wait(timeout=15) is not None and procs["unowned"].wait(timeout=15) is not None
         assert procs["live"].poll() is None
         assert sorted(f.stem for f in state.glob("*.json")) == ["live"]
+
+
+def test_cells_measured_with_other_settings_are_named(tmp_path, default_config):
+    """A config edited after the capture (requests 2 -> 5): the captured cells are named, with how
+    to measure them again; an unchanged config names none."""
+    import copy
+
+    from joulebench import config as C
+    from joulebench.workflow import measured_with_other_settings, other_settings_note
+
+    cfg = C.validate(default_config)
+    cells = C.cells(cfg)[:2]
+    marker = {c: tmp_path / f"{c.ctx}_{c.gen}" / "cell.json" for c in cells}
+    for c in cells:
+        marker[c].parent.mkdir()
+        marker[c].write_text(json.dumps({"cell_settings_hash": C.cell_settings_hash(cfg, c)}))
+    assert measured_with_other_settings(C.cells(cfg), cfg, marker.get) == []
+    edited = copy.deepcopy(cfg)
+    edited["sweep"]["requests"] = cfg["sweep"]["requests"] + 3
+    changed = measured_with_other_settings(C.cells(edited), edited, lambda c: marker.get(c, tmp_path / "none"))
+    assert changed == cells
+    note = other_settings_note(changed, marker.get)
+    assert note.startswith("joulebench: 2 captured cells were measured with other settings")
+    assert str(marker[cells[0]]) in note and "--forcerun" in note

@@ -1,7 +1,9 @@
 """Helpers the Snakemake rules call at DAG time."""
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 
 
 def missing_cells_table(cells, is_captured, limit: int = 40) -> str:
@@ -30,3 +32,32 @@ def missing_cells_table(cells, is_captured, limit: int = 40) -> str:
         )
         shown += 1
     return "\n".join(lines)
+
+
+def measured_with_other_settings(cells, cfg: dict, marker_of) -> list:
+    """Captured cells whose recorded cell_settings_hash differs from what the config now gives
+    them (requests, mode, backend or model settings edited after the capture). They are kept as
+    they are: Snakemake sees their output and has nothing to do."""
+    from .config import cell_settings_hash
+
+    out = []
+    for cell in cells:
+        try:
+            recorded = json.loads(Path(marker_of(cell)).read_text()).get("cell_settings_hash")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if recorded and recorded != cell_settings_hash(cfg, cell):
+            out.append(cell)
+    return out
+
+
+def other_settings_note(changed, marker_of, limit: int = 5) -> str:
+    """What to tell the user about cells measured with other settings, and how to re-measure."""
+    if not changed:
+        return ""
+    shown = "\n".join(f"    {marker_of(c)}" for c in changed[:limit])
+    more = f"\n    ... and {len(changed) - limit} more" if len(changed) > limit else ""
+    return (f"joulebench: {len(changed)} captured cells were measured with other settings than the config "
+            f"now gives them (kept; the analysis uses them as measured):\n{shown}{more}\n"
+            "  to measure them again: snakemake --forcerun PATH/cell.json ... (or --forcerun capture for all); "
+            "the earlier captures move whole to results/raw-superseded/")
