@@ -359,10 +359,13 @@ def test_cells_measured_with_other_settings_are_named(tmp_path, default_config):
     for c in cells:
         marker[c].parent.mkdir()
         marker[c].write_text(json.dumps({"cell_settings_hash": C.cell_settings_hash(cfg, c)}))
-    assert measured_with_other_settings(C.cells(cfg), cfg, marker.get) == []
+    def marker_of(c):
+        return marker.get(c, tmp_path / "not-captured" / "cell.json")
+
+    assert measured_with_other_settings(C.cells(cfg), cfg, marker_of) == []
     edited = copy.deepcopy(cfg)
     edited["sweep"]["requests"] = cfg["sweep"]["requests"] + 3
-    changed = measured_with_other_settings(C.cells(edited), edited, lambda c: marker.get(c, tmp_path / "none"))
+    changed = measured_with_other_settings(C.cells(edited), edited, marker_of)
     assert changed == cells
     note = other_settings_note(changed, marker.get)
     assert note.startswith("joulebench: 2 captured cells were measured with other settings")
