@@ -328,6 +328,14 @@ def tmpfs_on(path: Path, options: str):
         subprocess.run(["umount", str(path)], check=False)
 
 
+def fake_snakemake_run(tmp_path: Path) -> subprocess.Popen:
+    """A process that looks like a snakemake run's main process (a script named snakemake)."""
+    script = Path(tmp_path) / "fake-run" / "snakemake"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text("import time\ntime.sleep(300)\n")
+    return subprocess.Popen([sys.executable, str(script)])
+
+
 @contextlib.contextmanager
 def fake_servers(tmp_path: Path, state_dir: Path, *names_and_owners):
     """Stand-in servers (a sleeping script, own session) recorded in state_dir like real ones.
@@ -338,7 +346,7 @@ def fake_servers(tmp_path: Path, state_dir: Path, *names_and_owners):
     fake = Path(tmp_path) / "llama-server"
     fake.write_text("#!/bin/sh\nsleep 300\n")
     fake.chmod(0o755)
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "snakemake"])
+    live = fake_snakemake_run(tmp_path)
     dead = subprocess.Popen(["true"])
     dead.wait()
     pids = {"live": live.pid, "dead": dead.pid, None: None}

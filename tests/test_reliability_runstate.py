@@ -66,10 +66,12 @@ def test_device_lock_refuses_naming_the_holder_then_waits_for_it(tmp_path, no_ow
 
 
 def test_a_live_run_keeps_the_device_between_its_captures(tmp_path, monkeypatch):
-    """Run A's capture released the flock, but run A (a live process named snakemake) goes on:
+    """Run A's capture released the flock, but run A (a live snakemake main process) goes on:
     run B's capture must not slip in between A's blocks; once A ends, B gets the device."""
     lock = tmp_path / "device.lock"
-    run_a = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "snakemake"])
+    import reliability_harness as H
+
+    run_a = H.fake_snakemake_run(tmp_path)
     try:
         first = _holder_process(lock, owner_pid=str(run_a.pid), hold_s=0)
         first.wait(timeout=10)
@@ -212,6 +214,20 @@ def test_left_behind(monkeypatch):
         assert owner.left_behind(other.pid) is True
     finally:
         other.kill()
+
+
+@pytest.mark.parametrize("argv, main", [
+    (["/venv/bin/python", "-m", "snakemake", "--cores", "1"], True),
+    (["/venv/bin/snakemake", "--cores", "1"], True),
+    (["python3", "/venv/lib/python3.11/site-packages/snakemake/__main__.py", "-n"], True),
+    (["/venv/bin/python", "/wd/.snakemake/scripts/tmpab12.capture_cell.py"], False),
+    (["bash", "-c", "python -m snakemake"], False),
+    (["sleep", "300", "snakemake"], False),
+    (["/usr/bin/python3", "/tmp/x/snakemake"], True),
+    ([], False),
+])
+def test_is_snakemake_main(argv, main):
+    assert owner.is_snakemake_main(argv) is main
 
 
 def test_sigterm_raises_inside_and_is_restored_after():

@@ -14,7 +14,8 @@ from pathlib import Path
 from .clients import reap_orphan_clients
 from .devicelock import DeviceLock, read_holder
 from .forced import note_forced
-from .owner import claim_ownership, left_behind
+from .owner import claim_ownership, is_snakemake_main, left_behind
+from .processes import cmdline
 from .rundir import clients_dir, servers_dir
 
 
@@ -76,8 +77,8 @@ def at_end(root: Path) -> None:
 
 def clear_stale_locks(root: Path) -> bool:
     """A kill -9 leaves Snakemake's locks behind and every later run stops at "Directory cannot be
-    locked" until `snakemake --unlock`. Remove them only when no other process with "snakemake" in
-    its command line runs in this directory (then they cannot belong to a live run)."""
+    locked" until `snakemake --unlock`. Remove them only when no other snakemake run's main process
+    runs in this directory (then they cannot belong to a live run)."""
     locks = Path(root) / ".snakemake" / "locks"
     if not locks.is_dir() or not any(locks.iterdir()):
         return False
@@ -88,10 +89,12 @@ def clear_stale_locks(root: Path) -> bool:
         try:
             if os.readlink(d / "cwd") != here:
                 continue
-            if b"snakemake" in (d / "cmdline").read_bytes():
-                return False  # another run here: its locks are real
         except OSError:
             continue
+        # another run here: its locks are real (a killed run's orphaned job is no run: the device
+        # lock keeps the next capture from measuring alongside it)
+        if is_snakemake_main(cmdline(int(d.name))):
+            return False
     for f in locks.iterdir():
         f.unlink()
     return True

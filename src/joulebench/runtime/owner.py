@@ -35,9 +35,25 @@ def owner_alive(pid: int | None, ticks: int | None = None) -> bool:
         return False
     if pid == os.getpid():
         return True
-    if not pid_alive(pid) or "snakemake" not in " ".join(cmdline(pid)):
+    if not pid_alive(pid) or not is_snakemake_main(cmdline(pid)):
         return False
     return ticks is None or start_ticks(pid) == ticks
+
+
+def is_snakemake_main(argv: list[str]) -> bool:
+    """A snakemake run's main process (`snakemake ...`, `python -m snakemake ...`, `python
+    .../snakemake/__main__.py`), not one of its jobs (a script under .snakemake/scripts/)."""
+    if not argv:
+        return False
+    if os.path.basename(argv[0]) == "snakemake":
+        return True
+    if not os.path.basename(argv[0]).startswith("python") or len(argv) < 2:
+        return False
+    if argv[1] == "-m":
+        return argv[2:3] == ["snakemake"]
+    script = argv[1]
+    return os.path.basename(script) == "snakemake" or (
+        os.path.basename(script) == "__main__.py" and os.path.basename(os.path.dirname(script)) == "snakemake")
 
 
 def left_behind(owner: int | None, this_run_too: bool = False, unowned_too: bool = False) -> bool:
