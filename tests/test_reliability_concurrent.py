@@ -65,24 +65,34 @@ def test_two_runs_at_once_never_measure_together(tmp_path):
     assert _record(H.cell_json(wd, 32, 8))["n_requests"] == 2
 
 
-def test_kill_of_the_main_pid_only_keeps_the_orphans_accepted_cell(tmp_path):
-    wd = H.make_workdir(tmp_path, ctx=(32,), gen=(8,), requests=2, warmup=0)
+@pytest.mark.parametrize("rerun_at_once", [False, True], ids=["rerun-after-orphan", "rerun-waits-for-orphan"])
+def test_kill_of_the_main_pid_only_keeps_the_orphans_accepted_cell(tmp_path, rerun_at_once):
+    """The orphaned capture job goes on and accepts. The plain rerun, started after it or at once
+    (waiting for the device), keeps that capture byte for byte instead of measuring again."""
+    # rerun at once: enough requests that the orphan is still measuring when the rerun's job starts
+    wd = H.make_workdir(tmp_path, ctx=(32,), gen=(8,), requests=16 if rerun_at_once else 2, warmup=0)
     run = H.start(wd, "--cores", "1", PAIR)
     try:
         assert run.wait_for(r"Phase profiling .* started"), run.output()[-3000:]
         os.kill(run.proc.pid, signal.SIGKILL)  # the main pid only: the capture job goes on
         run.proc.wait()
+        if rerun_at_once:
+            assert H.capture_jobs(wd), "the orphaned capture job should still run"
+            rerun = H.run(wd, "--cores", "1", PAIR, env={**os.environ, WAIT_ENV: "300"})
         deadline = time.monotonic() + 300
         while H.capture_jobs(wd) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not H.capture_jobs(wd)
         assert H.cell_json(wd, 32, 8).exists(), "the orphaned job should have accepted its cell"
         accepted = H.accepted_snapshot(wd)
-        rerun = H.run(wd, "--cores", "1", PAIR)
+        if not rerun_at_once:
+            rerun = H.run(wd, "--cores", "1", PAIR)
         out = rerun.stdout + rerun.stderr
         assert rerun.returncode == 0, out[-4000:]
         assert "kept the accepted capture already there" in out, out[-4000:]
         assert "accepted in" not in out, "the kept cell was measured again"
+        if rerun_at_once:
+            assert "another capture is running" in out and "waiting up to 300s for the device" in out
         assert H.check_snapshot_kept(accepted, wd) == []
         assert H.check_no_partial_accepted(wd) == []
         assert not (wd / H.INCOMPLETE).exists()
