@@ -35,9 +35,9 @@ from .aiperf_cause import aiperf_failure_cause
 from .aiperf_cmd import aiperf_argv, aiperf_binary
 from .cooldown import cool_down
 from .prompts import build_prompts, write_dataset
+from .validate import problems
 
 DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # reported in one line, naming the path
-from .validate import problems
 
 
 def say(msg: str) -> None:
