@@ -65,8 +65,8 @@ GUARANTEES = [
     "output) and `accepted.json` (a hard link). When Snakemake deletes `cell.json` to rerun a job it believes "
     "incomplete (its run was killed while the capture went on to accept), the capture job finds the complete "
     "capture and restores `cell.json` instead of measuring again.",
-    "- **A re-measure asked for** (`--forcerun PATH/cell.json`, `-f`, `--forcerun capture`, `-F`) measures only "
-    "the named cells and first moves the earlier capture whole, with its `cell.json`, to "
+    "- **A re-measure asked for** (`-f PATH/cell.json`, `--forcerun PATH/cell.json`, `--forcerun capture`, `-F`) "
+    "measures only the named cells and first moves the earlier capture whole, with its `cell.json`, to "
     "`results/raw-superseded/<cell>/<date>-superseded-<pid>/` (one rename), and says so.",
     "- **Partial captures are moved aside, never deleted**: a failed, interrupted (SIGTERM) or rejected attempt "
     "goes to `results/raw-incomplete/`; no `.staging-*` folder stays in `results/raw/`.",

@@ -59,5 +59,5 @@ def other_settings_note(changed, marker_of, limit: int = 5) -> str:
     more = f"\n    ... and {len(changed) - limit} more" if len(changed) > limit else ""
     return (f"joulebench: {len(changed)} captured cells were measured with other settings than the config "
             f"now gives them (kept; the analysis uses them as measured):\n{shown}{more}\n"
-            "  to measure them again: snakemake --forcerun PATH/cell.json ... (or --forcerun capture for all); "
-            "the earlier captures move whole to results/raw-superseded/")
+            "  to measure them again: snakemake --cores 1 -f PATH/cell.json ... (or a target with "
+            "--forcerun capture for all its cells); the earlier captures move whole to results/raw-superseded/")

@@ -146,7 +146,7 @@ def _keep_or_supersede(cell_json: Path, suffix: str, root: Path) -> dict | None:
         restored = writeonce.restore_marker(cell_dir)
         say(f"cell {suffix}: kept the accepted capture already there"
             + (" (its job finished after its run was killed; Snakemake took it for incomplete)" if restored else "")
-            + f"; to measure it again: snakemake --forcerun capture {cell_json}")
+            + f"; to measure it again: snakemake --cores 1 -f {cell_json}")
         return record
     where = writeonce.supersede(cell_dir, root / SUPERSEDED, suffix)
     say(f"cell {suffix}: measuring again as asked; the earlier capture is kept complete in {where}")
