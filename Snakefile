@@ -28,6 +28,10 @@ rule all:
         figures="results/figures",
 
 
+onstart:
+    run_starts()
+
+
 onsuccess:
     stop_servers()
 

@@ -3,8 +3,6 @@ import re
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
 # the importable package beside the workflow (also installed into the venv by the README)
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
@@ -15,14 +13,19 @@ from joulebench.metrics.aggregate import aggregate_to  # noqa: E402
 from joulebench.metrics.cell_table import parse_cell  # noqa: E402
 from joulebench.scripting import in_log  # noqa: E402
 from joulebench.split import split_cell_files  # noqa: E402
-from joulebench.workflow import housekeeping_at_start, missing_cells_table  # noqa: E402
+from joulebench.runtime import housekeeping  # noqa: E402
+from joulebench.workflow import (  # noqa: E402
+    measured_with_other_settings,
+    missing_cells_table,
+    other_settings_note,
+)
 
-SCHEMA = Path(workflow.basedir) / "src" / "joulebench" / "data" / "config.schema.yaml"
-
-# A bad key or value stops here, before anything touches the device.
-validate(config, schema=str(SCHEMA))
+# A bad key or value stops here, before anything touches the device: one line per key, naming
+# the config file (the project's validator, not Snakemake's raw JSON-Schema dump).
 try:
-    JC.check_semantics(config, source="config")
+    config.update(
+        JC.validate(config, source=(workflow.configfiles or ["config.yaml"])[-1])
+    )
 except ConfigError as exc:
     raise WorkflowError(str(exc))
 
@@ -78,6 +81,13 @@ def cells_for(mode=None, backend=None, existing_only=False):
     ]
     if existing_only:
         out = [c for c in out if captured(c)]
+        if not out:
+            # else an empty summary with no columns, and a KeyError in the plots
+            raise WorkflowError(
+                f"no cell captured yet under {RAW}/: nothing to plot. Capture first "
+                "(`snakemake`, or `snakemake results/MODE/BACKEND/` for one pair), or set "
+                "figures.capture_missing: true to capture what is missing"
+            )
     return out
 
 
@@ -92,19 +102,12 @@ def cell_inputs(cells):
     }
 
 
-def stop_servers():
-    from joulebench.backends.process import stop_all
-    from joulebench.capture.cell import reap_orphan_clients
+def run_starts():
+    housekeeping.before_jobs(workflow.dag_settings)
 
-    reaped = reap_orphan_clients(Path("results/.run/clients"))
-    if reaped:
-        print(
-            f"joulebench: stopped aiperf left running by a killed capture {reaped}",
-            file=sys.stderr,
-        )
-    stopped = stop_all(Path("results/.run/servers"))
-    if stopped:
-        print(f"joulebench: stopped servers {stopped}", file=sys.stderr)
+
+def stop_servers():
+    housekeeping.at_end(Path("."))
 
 
 # The user asked for "a dry-run that shows the missing cells": a short table, not only the job list.
@@ -122,8 +125,15 @@ def _dry_run():
 
 if _dry_run():
     print(missing_cells_table(CELLS, captured), file=sys.stderr)
+_changed = measured_with_other_settings(
+    CELLS, config, lambda c: cell_path(RAW, c, "cell.json")
+)
+if _changed:
+    print(
+        other_settings_note(_changed, lambda c: cell_path(RAW, c, "cell.json")),
+        file=sys.stderr,
+    )
 
 
-# Servers and aiperf outlive jobs (backends/process.py); a killed run leaves them and Snakemake's
-# locks behind. Clean up what provably belongs to a dead run before anything starts.
-housekeeping_at_start(Path("."), cleanup=not _dry_run())
+# Before Snakemake's lock is taken: see joulebench.runtime.housekeeping.at_start.
+housekeeping.at_start(Path("."), cleanup=not _dry_run())

@@ -3,6 +3,7 @@ pipeline (snakemake CLI, llama-server, aiperf, the real GGUF) in a scratch worki
 kill -9 its whole process group at a chosen phase, and check the raw tree's invariants."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -234,17 +235,21 @@ def servers_alive(wd: Path) -> list[int]:
     return _pids_with(f"--port {port} ", "llama-server")
 
 
-def aiperf_alive(wd: Path) -> list[int]:
-    """aiperf processes (and their workers) running in this working dir."""
+def _in_workdir(pids, wd: Path) -> list[int]:
     wd = str(Path(wd).resolve())
     out = []
-    for pid in _pids_with("", "aiperf"):
+    for pid in pids:
         try:
             if os.readlink(f"/proc/{pid}/cwd") == wd:
                 out.append(pid)
         except OSError:
             pass
     return out
+
+
+def aiperf_alive(wd: Path) -> list[int]:
+    """aiperf processes (and their workers) running in this working dir."""
+    return _in_workdir(_pids_with("", "aiperf"), wd)
 
 
 def kill_pids(pids) -> None:
@@ -262,3 +267,107 @@ def config_default() -> dict:
 
 def servers_alive_port(port: int) -> list[int]:
     return _pids_with(f"--port {port} ", "llama-server")
+
+
+# -- runs in the background (concurrent runs, kills of one pid) ---------------------------------
+@dataclass
+class Background:
+    proc: subprocess.Popen
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, pattern: str, timeout: float = 300) -> bool:
+        """True once the run's output matches pattern (False if it ended or timed out first)."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if rx.search(self.output()):
+                return True
+            if self.proc.poll() is not None:
+                return bool(rx.search(self.output()))
+            time.sleep(0.05)
+        return False
+
+    def finish(self, timeout: float = 600) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def start(wd: Path, *args, env: dict | None = None, name: str = "run") -> Background:
+    """snakemake in its own process group, output to a file in wd."""
+    log = Path(wd) / f"{name}-{time.time_ns()}.out"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(snakemake_argv(wd, *args), stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                env={**os.environ, **(env or {})})
+    return Background(proc, log)
+
+
+def capture_jobs(wd: Path) -> list[int]:
+    """Capture job processes (scripts/capture_cell.py) running in this working dir."""
+    return _in_workdir(_pids_with("capture_cell", "python"), wd)
+
+
+@contextlib.contextmanager
+def tmpfs_on(path: Path, options: str):
+    """A tmpfs mounted on path for the block (skips the test where mounting is not allowed)."""
+    import pytest
+
+    Path(path).mkdir(parents=True, exist_ok=True)
+    mnt = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "none", str(path)], capture_output=True)
+    if mnt.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs ({options}) here: {mnt.stderr.decode()[:200]}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=False)
+
+
+def fake_snakemake_run(tmp_path: Path) -> subprocess.Popen:
+    """A process that looks like a snakemake run's main process (a script named snakemake)."""
+    script = Path(tmp_path) / "fake-run" / "snakemake"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text("import time\ntime.sleep(300)\n")
+    return subprocess.Popen([sys.executable, str(script)])
+
+
+@contextlib.contextmanager
+def fake_servers(tmp_path: Path, state_dir: Path, *names_and_owners):
+    """Stand-in servers (a sleeping script, own session) recorded in state_dir like real ones.
+    names_and_owners: (name, "live" | "dead" | None); a live owner is a process named snakemake.
+    Yields {name: Popen}; everything is killed afterwards."""
+    from joulebench.backends.process import ManagedServer, ServerState
+
+    fake = Path(tmp_path) / "llama-server"
+    fake.write_text("#!/bin/sh\nsleep 300\n")
+    fake.chmod(0o755)
+    live = fake_snakemake_run(tmp_path)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    pids = {"live": live.pid, "dead": dead.pid, None: None}
+    procs = {}
+    try:
+        for name, who in names_and_owners:
+            procs[name] = subprocess.Popen([str(fake)], start_new_session=True)
+            ManagedServer(state_dir, name)._save(ServerState(procs[name].pid, "k", [str(fake)], "127.0.0.1", 1,
+                                                             "x.log", time.time_ns(), pids[who]))
+        time.sleep(0.3)
+        yield procs
+    finally:
+        live.kill()
+        for p in procs.values():
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def cell_json(wd: Path, ctx: int, gen: int, mode="default", backend="llamacpp", model="gemma3-270m") -> Path:
+    return Path(wd) / RAW / mode / backend / model / f"ctx{ctx}_gen{gen}" / "cell.json"
+
+
+def cell_target(ctx: int, gen: int, mode="default", backend="llamacpp", model="gemma3-270m") -> str:
+    return str(RAW / mode / backend / model / f"ctx{ctx}_gen{gen}" / "cell.json")

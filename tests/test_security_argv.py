@@ -4,8 +4,6 @@ import ast
 import os
 import re
 import secrets
-import socket
-import subprocess
 from pathlib import Path
 
 import pytest

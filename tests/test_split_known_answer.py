@@ -16,7 +16,6 @@ Tolerance reasoning (relative error of the pooled cell energy, 20 requests):
   Prefill (65-90 ms, about one update) -> counter regression; tolerance 5 % (its own SE is ~2-3 %).
 """
 import numpy as np
-import pandas as pd
 import pytest
 
 from joulebench.split.cell_energy import split_cell

@@ -26,9 +26,10 @@ def _build(args) -> int:
 
 
 def _stop(args) -> int:
-    from .backends.process import stop_all
+    from .runtime.housekeeping import stop_leftovers
 
-    print("stopped:", stop_all(Path("results/.run/servers")) or "nothing")
+    stopped = stop_leftovers(Path("."), why="left behind", unowned_too=True)
+    print("stopped:", ", ".join(stopped) or "nothing (servers of a run that still goes are kept)")
     return 0
 
 
@@ -47,7 +48,8 @@ def main(argv=None) -> int:
 
     add_arguments(p)
     p.set_defaults(fn=run_bundle)
-    p = sub.add_parser("stop-servers", help="stop servers a killed run left behind")
+    p = sub.add_parser("stop-servers", help="stop the servers and aiperf a killed run left behind "
+                       "(never those of a run that still goes, nor while a capture runs)")
     p.set_defaults(fn=_stop)
     args = ap.parse_args(argv)
     try:

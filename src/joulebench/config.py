@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import yaml
 
+from .config_checks import check_cross_fields
 from .errors import ConfigError
 
 SCHEMA_PATH = Path(str(resources.files("joulebench") / "data" / "config.schema.yaml"))
@@ -167,6 +168,7 @@ def check_semantics(cfg: dict, source: str = "config") -> None:
             f"{source}: names {dupes} are used twice (modes, backends and models share the results tree, "
             "and names differing only in case collide on some filesystems)"
         )
+    check_cross_fields(cfg, source)
 
 
 def load(path: str | os.PathLike) -> dict:

@@ -16,6 +16,7 @@ from .config import Cell
 RAW = "results/raw"
 CELLS = "results/cells"
 INCOMPLETE = "results/raw-incomplete"
+SUPERSEDED = "results/raw-superseded"
 CELL_PATTERN = "{mode}/{backend}/{model}/ctx{ctx}_gen{gen}{trial}"
 _TRIAL_TAG = re.compile(r"_t([0-9]+)")
 

@@ -1,8 +1,7 @@
 """Helpers the Snakemake rules call at DAG time."""
 from __future__ import annotations
 
-import os
-import sys
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -36,49 +35,30 @@ def missing_cells_table(cells, is_captured, limit: int = 40) -> str:
     return "\n".join(lines)
 
 
-OWNER_ENV = "JOULEBENCH_OWNER_PID"
+def measured_with_other_settings(cells, cfg: dict, marker_of) -> list:
+    """Captured cells whose recorded cell_settings_hash differs from what the config now gives
+    them (requests, mode, backend or model settings edited after the capture). They are kept as
+    they are: Snakemake sees their output and has nothing to do."""
+    from .config import cell_settings_hash
 
-
-def clear_stale_locks(root: Path) -> bool:
-    """A kill -9 leaves Snakemake's locks behind and every later run stops at "Directory cannot be
-    locked" until `snakemake --unlock`. Remove them only when no other process with "snakemake" in
-    its command line runs in this directory (then they cannot belong to a live run)."""
-    locks = root / ".snakemake" / "locks"
-    if not locks.is_dir() or not any(locks.iterdir()):
-        return False
-    here, me = os.path.realpath(root), os.getpid()
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == me:
-            continue
+    out = []
+    for cell in cells:
         try:
-            if os.readlink(d / "cwd") != here:
-                continue
-            if b"snakemake" in (d / "cmdline").read_bytes():
-                return False  # another run here: its locks are real
-        except OSError:
+            recorded = json.loads(Path(marker_of(cell)).read_text()).get("cell_settings_hash")
+        except (OSError, ValueError, AttributeError):
             continue
-    for f in locks.iterdir():
-        f.unlink()
-    return True
+        if recorded and recorded != cell_settings_hash(cfg, cell):
+            out.append(cell)
+    return out
 
 
-def housekeeping_at_start(root: Path, cleanup: bool = True) -> None:
-    """Once per run (not in the jobs it spawns): mark this run as the owner of the servers and
-    aiperf processes it starts, and clean up what a killed run provably left behind."""
-    if OWNER_ENV in os.environ:
-        return
-    os.environ[OWNER_ENV] = str(os.getpid())
-    if not cleanup:
-        return
-    from .backends.process import stop_orphans
-    from .capture.cell import reap_orphan_clients
-
-    if clear_stale_locks(root):
-        print("joulebench: removed Snakemake locks left by a killed run (no other run in this directory)",
-              file=sys.stderr)
-    reaped = reap_orphan_clients(root / "results/.run/clients", owner_gone_only=True)
-    if reaped:
-        print(f"joulebench: stopped aiperf left running by a killed run {reaped}", file=sys.stderr)
-    orphans = stop_orphans(root / "results/.run/servers")
-    if orphans:
-        print(f"joulebench: stopped servers left by a killed run {orphans}", file=sys.stderr)
+def other_settings_note(changed, marker_of, limit: int = 5) -> str:
+    """What to tell the user about cells measured with other settings, and how to re-measure."""
+    if not changed:
+        return ""
+    shown = "\n".join(f"    {marker_of(c)}" for c in changed[:limit])
+    more = f"\n    ... and {len(changed) - limit} more" if len(changed) > limit else ""
+    return (f"joulebench: {len(changed)} captured cells were measured with other settings than the config "
+            f"now gives them (kept; the analysis uses them as measured):\n{shown}{more}\n"
+            "  to measure them again: snakemake --cores 1 -f PATH/cell.json ... (or a target with "
+            "--forcerun capture for all its cells); the earlier captures move whole to results/raw-superseded/")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CaptureError
+from ..runtime.owner import current_owner, left_behind
+from ..runtime.processes import cmdline, pid_alive, stop_group
 
 
 @dataclass
@@ -32,47 +33,14 @@ class ServerState:
     port: int
     log: str
     started_ns: int
-    # pid of the snakemake run that started or last reused it (env JOULEBENCH_OWNER_PID, set by
-    # rules/common.smk); None for servers started outside snakemake
+    # the snakemake run that started or last reused it (runtime.owner); None for servers started
+    # outside snakemake
     owner: int | None = None
-
-
-OWNER_ENV = "JOULEBENCH_OWNER_PID"
-
-
-def _owner() -> int | None:
-    try:
-        return int(os.environ[OWNER_ENV])
-    except (KeyError, ValueError):
-        return None
 
 
 def argv_key(argv: list[str], env: dict | None = None) -> str:
     blob = json.dumps({"argv": argv, "env": env or {}}, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child still answers kill(0); look at its state
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
-    except OSError:
-        return []
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -126,7 +94,7 @@ class ManagedServer:
 
     def _ours(self, st: ServerState) -> bool:
         """The recorded pid still runs the recorded program (pids get reused after a reboot)."""
-        cmd = _cmdline(st.pid)
+        cmd = cmdline(st.pid)
         return pid_alive(st.pid) and bool(cmd) and Path(st.argv[0]).name in " ".join(cmd)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -135,8 +103,8 @@ class ManagedServer:
         key = argv_key(list(argv), env)
         st = self.load()
         if st and st.key == key and self._ours(st) and http_ok(health_url):
-            if st.owner != _owner():
-                st.owner = _owner()
+            if st.owner != current_owner():
+                st.owner = current_owner()
                 self._save(st)
             return st, True
         self.stop()
@@ -158,7 +126,7 @@ class ManagedServer:
                 )
             except OSError as exc:
                 raise CaptureError(f"cannot start {argv[0]}: {exc}") from exc
-        st = ServerState(proc.pid, key, list(argv), host, port, str(log), time.time_ns(), _owner())
+        st = ServerState(proc.pid, key, list(argv), host, port, str(log), time.time_ns(), current_owner())
         self._save(st)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -184,18 +152,7 @@ class ManagedServer:
         if st is None:
             return False
         if self._ours(st):
-            try:
-                os.killpg(st.pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
-            deadline = time.monotonic() + grace_s
-            while time.monotonic() < deadline and pid_alive(st.pid):
-                time.sleep(0.1)
-            if pid_alive(st.pid):
-                try:
-                    os.killpg(st.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            stop_group(st.pid, grace_s=grace_s)
         try:
             self.state_file.unlink()
         except FileNotFoundError:
@@ -203,24 +160,14 @@ class ManagedServer:
         return True
 
 
-def stop_all(state_dir: Path) -> list[str]:
-    stopped = []
-    for f in sorted(Path(state_dir).glob("*.json")):
-        if ManagedServer(state_dir, f.stem).stop():
-            stopped.append(f.stem)
-    return stopped
-
-
-def stop_orphans(state_dir: Path) -> list[str]:
-    """Stop servers whose owning snakemake run is gone (killed -9, or a run that had nothing to do
-    after a killed one: Snakemake skips onsuccess/onerror then). A server of a live run is kept."""
+def stop_orphans(state_dir: Path, which=left_behind) -> list[str]:
+    """Stop the servers whose owning run `which(owner)` selects (default: runs that are gone, killed
+    -9 or ended without reaching onsuccess/onerror). A server of a live run is kept."""
     stopped = []
     for f in sorted(Path(state_dir).glob("*.json")):
         srv = ManagedServer(state_dir, f.stem)
         st = srv.load()
-        if st is None or st.owner is None:
-            continue
-        if st.owner == os.getpid() or (pid_alive(st.owner) and "snakemake" in " ".join(_cmdline(st.owner))):
+        if st is None or not which(st.owner):
             continue
         if srv.stop():
             stopped.append(f.stem)

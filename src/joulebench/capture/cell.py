@@ -5,12 +5,11 @@ idle baseline -> aiperf (warm-up excluded) -> sampler stop -> validate -> proven
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform as _pf
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -23,21 +22,22 @@ from ..models.gguf_file import read_metadata, sha256
 from ..models.sources import resolve_gguf
 from ..models.templates import resolve_template
 from ..models.tokenizer import build_tokenizer
-from ..paths import INCOMPLETE, cell_suffix
+from ..paths import INCOMPLETE, SUPERSEDED, cell_suffix
 from ..platforms import get_platform
+from ..runtime import rundir
+from ..runtime.clients import disk_error, reap_orphan_clients, run_aiperf
+from ..runtime.devicelock import DeviceLock
+from ..runtime.forced import is_forced
+from ..runtime.processes import Terminated, sigterm_raises
 from ..telemetry import make_sampler, resolve_source
 from . import adaptive, pinning, writeonce
+from .aiperf_cause import aiperf_failure_cause
 from .aiperf_cmd import aiperf_argv, aiperf_binary
 from .cooldown import cool_down
 from .prompts import build_prompts, write_dataset
 from .validate import problems
 
-STATE_DIR = "results/.run/servers"
-PENDING = "results/.run/pending"
-# aiperf runs in its own session (so its workers can be stopped as a group); a kill -9 of the
-# Snakemake job leaves it running against the server. Its pid is recorded here and any survivor is
-# stopped before the next capture (and by the Snakefile's onsuccess / onerror).
-CLIENT_STATE_DIR = "results/.run/clients"
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # reported in one line, naming the path
 
 
 def say(msg: str) -> None:
@@ -66,7 +66,7 @@ def prepare_model(cfg: dict, name: str, config_dir: Path) -> ModelInfo:
 
 def _model_changed(root: Path, cell: C.Cell) -> bool:
     """Remember the last (mode, backend, model) captured; True when this cell starts a new block."""
-    marker = root / "results/.run/last_block.json"
+    marker = rundir.last_block_file(root)
     block = [cell.mode, cell.backend, cell.model]
     try:
         last = json.loads(marker.read_text())
@@ -86,100 +86,10 @@ def _aiperf_version(binary: str) -> str | None:
         return None
 
 
-def reap_orphan_clients(state_dir: Path, owner_gone_only: bool = False) -> list[int]:
-    """Stop the process group of every aiperf a killed capture left running. Returns the pids.
-    owner_gone_only: only those whose snakemake run (JOULEBENCH_OWNER_PID) is gone."""
-    import signal
-
-    from ..backends.process import _cmdline, pid_alive
-
-    reaped = []
-    for f in sorted(Path(state_dir).glob("*.json")):
-        try:
-            rec = json.loads(f.read_text())
-            pid = int(rec["pid"])
-        except (OSError, ValueError, KeyError, TypeError):
-            rec, pid = None, None
-        owner = (rec or {}).get("owner")
-        if owner_gone_only and (owner is None or owner == os.getpid() or (
-                pid_alive(owner) and "snakemake" in " ".join(_cmdline(owner)))):
-            continue
-        if pid and pid_alive(pid) and "aiperf" in " ".join(_cmdline(pid)):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-                reaped.append(pid)
-            except (ProcessLookupError, PermissionError):
-                pass
-        try:
-            f.unlink()
-        except FileNotFoundError:
-            pass
-    return reaped
-
-
-def run_aiperf(argv: list[str], env: dict, log_path: Path, backend, timeout_s: float,
-               state_dir: Path | None = None, on_tick=None) -> int:
-    """Run aiperf, mirror its output to our stderr, stop it if the server dies.
-    on_tick(pid): called about every 0.2 s while it runs (adaptive stopping, capture/adaptive.py)."""
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-        record = None
-        if state_dir is not None:
-            Path(state_dir).mkdir(parents=True, exist_ok=True)
-            record = Path(state_dir) / f"{proc.pid}.json"
-            record.write_text(json.dumps({"pid": proc.pid, "argv0": argv[0], "log": str(log_path),
-                                          "owner": int(os.environ.get("JOULEBENCH_OWNER_PID", 0)) or None}))
-
-        def pump():
-            for chunk in iter(lambda: proc.stdout.readline(), b""):
-                log.write(chunk)
-                sys.stderr.buffer.write(chunk)
-                sys.stderr.flush()
-
-        t = threading.Thread(target=pump, daemon=True)
-        t.start()
-        deadline = time.monotonic() + timeout_s
-        try:
-            while proc.poll() is None:
-                if time.monotonic() > deadline:
-                    raise CaptureError(f"aiperf did not finish within {timeout_s:.0f}s (log: {log_path})")
-                try:
-                    backend.check_alive()
-                except CaptureError:
-                    raise
-                if on_tick is not None:
-                    on_tick(proc.pid)
-                time.sleep(1.0 if on_tick is None else 0.2)
-        except BaseException:
-            _kill_group(proc)
-            raise
-        finally:
-            if record is not None and proc.poll() is not None:
-                record.unlink(missing_ok=True)
-        t.join(timeout=10)
-    return proc.returncode
-
-
-def _kill_group(proc) -> None:
-    import signal
-
-    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def pending_dir(root: Path, cell: C.Cell) -> Path:
     """Block captures park the cells other than the one Snakemake asked for here, complete, until
     their own job promotes them (each job still produces exactly its own output)."""
-    return root / PENDING / cell_suffix(cell)
+    return rundir.pending_dir(root) / cell_suffix(cell)
 
 
 def _adopt_pending(cfg, cell, cell_dir: Path, root: Path) -> dict | None:
@@ -210,13 +120,51 @@ def _block_cells(cfg, cell, root: Path) -> list[C.Cell]:
 
 
 def capture(cfg: dict, cell: C.Cell, cell_json: Path, config_path: Path, root: Path = Path(".")) -> dict:
+    """Capture one cell (or its block) holding the machine's device lock throughout."""
+    lock = DeviceLock(root).acquire(say=say)
+    try:
+        with sigterm_raises():
+            return _capture(cfg, cell, Path(cell_json), config_path, Path(root))
+    except Terminated as exc:
+        raise CaptureError(f"{cell_suffix(cell)}: {exc}") from None
+    except OSError as exc:
+        if exc.errno in DISK_ERRNOS:
+            raise disk_error(exc, exc.filename or cell_json.parent) from None
+        raise
+    finally:
+        lock.release()
+
+
+def _keep_or_supersede(cell_json: Path, suffix: str, root: Path) -> dict | None:
+    """A complete capture already in the cell's folder (Snakemake deleted its cell.json to rerun the
+    job): kept, unless this run was asked to measure it again; then it moves, whole, to
+    raw-superseded/. Returns the kept record, or None to measure."""
+    cell_dir = cell_json.parent
+    record = writeonce.complete_record(cell_dir)
+    if record is None:
+        return None
+    if not is_forced(cell_json):
+        restored = writeonce.restore_marker(cell_dir)
+        say(f"cell {suffix}: kept the accepted capture already there"
+            + (" (its job finished after its run was killed; Snakemake took it for incomplete)" if restored else "")
+            + f"; to measure it again: snakemake --cores 1 -f {cell_json}")
+        return record
+    where = writeonce.supersede(cell_dir, root / SUPERSEDED, suffix)
+    say(f"cell {suffix}: measuring again as asked; the earlier capture is kept complete in {where}")
+    return None
+
+
+def _capture(cfg: dict, cell: C.Cell, cell_json: Path, config_path: Path, root: Path) -> dict:
     t0_ns, t0 = time.time_ns(), time.monotonic()
-    cell_json = Path(cell_json)
     cell_dir = cell_json.parent
     suffix = cell_suffix(cell)
-    orphans = reap_orphan_clients(root / CLIENT_STATE_DIR)
+    # under the device lock no capture runs: any recorded aiperf is a killed capture's
+    orphans = reap_orphan_clients(rundir.clients_dir(root))
     if orphans:
         say(f"stopped aiperf left running by a killed capture (pids {orphans})")
+    kept = _keep_or_supersede(cell_json, suffix, root)
+    if kept is not None:
+        return kept
     stashed = writeonce.stash_leftovers(cell_dir, root / INCOMPLETE, suffix, "interrupted")
     if stashed:
         say(f"{suffix}: moved an interrupted capture's files to {stashed}")
@@ -266,18 +214,13 @@ def capture(cfg: dict, cell: C.Cell, cell_json: Path, config_path: Path, root: P
                 records[c]["block"] = {"id": f"block-{t0_ns}", "dir": str(block_dir), "cells": len(cells),
                                        "position": i}
     except BaseException as exc:
-        kept = [writeonce.stash_leftovers(st, root / INCOMPLETE, cell_suffix(c), "failed")
-                for c, st in stagings.items()]
-        if unit == "block" and work.exists():
-            kept.append(writeonce.stash_leftovers(work, root / INCOMPLETE, suffix, "failed-block"))
-        for d in [*stagings.values(), work]:
-            try:
-                d.rmdir()
-            except OSError:
-                pass
-        kept = [k for k in kept if k]
-        if isinstance(exc, CaptureError) and kept:
-            raise CaptureError(f"{suffix}: {exc} (partial capture kept in {kept[0]})") from exc
+        kept = _set_aside(stagings, work if unit == "block" else None, suffix, root)
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+            exc = disk_error(exc, exc.filename or work.parent)
+        if isinstance(exc, (CaptureError, Terminated)) and kept:
+            logs = [n for n in ("aiperf.log", "server.log") if (kept[0] / n).exists()]
+            raise CaptureError(f"{suffix}: {exc}\n  the attempt's files are kept in {kept[0]}"
+                               + (f" (see its {' and '.join(logs)})" if logs else "")) from None
         raise
     steps["total"] = round(time.monotonic() - t0, 3)
     for c in cells:
@@ -294,6 +237,29 @@ def capture(cfg: dict, cell: C.Cell, cell_json: Path, config_path: Path, root: P
     say(f"cell {suffix}: accepted in {steps['total']:.1f}s"
         + (f" ({len(cells) - 1} more cells of the block measured and pending)" if len(cells) > 1 else ""))
     return records[cell]
+
+
+def _set_aside(stagings: dict, block_work: Path | None, suffix: str, root: Path) -> list[Path]:
+    """After a failure: every staging folder's files go to raw-incomplete/ (never deleted), the
+    folder with aiperf's log first in the returned list. A failing move (full disk) is reported,
+    not raised, so that the original error stays the one shown."""
+    moves = [(st, cell_suffix(c), "failed") for c, st in stagings.items()]
+    if block_work is not None:
+        moves.insert(0, (block_work, suffix, "failed-block"))
+    kept = []
+    for folder, where, why in moves:
+        try:
+            dest = writeonce.stash_leftovers(folder, root / INCOMPLETE, where, why)
+        except OSError as exc:
+            say(f"could not move {folder} to {root / INCOMPLETE} ({exc.strerror}): its files stay there")
+            continue
+        if dest:
+            kept.append(dest)
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+    return sorted(kept, key=lambda k: not (k / "aiperf.log").exists())
 
 
 def _measure(cfg, cells: list[C.Cell], work: Path, config_path: Path, root: Path, steps) -> tuple[dict, "pd.DataFrame"]:
@@ -321,7 +287,7 @@ def _measure(cfg, cells: list[C.Cell], work: Path, config_path: Path, root: Path
     s = time.monotonic()
     server_prefix = pinning.prefix(pin, "server")
     threads = pinning.server_threads(pin, mode_cfg)
-    backend = make_backend(first.backend, cfg, root / STATE_DIR, threads, server_prefix)
+    backend = make_backend(first.backend, cfg, rundir.servers_dir(root), threads, server_prefix)
     if _model_changed(root, first) and cfg.get("memory_hygiene", False):
         backend.stop()
         plat.memory_hygiene()
@@ -383,7 +349,7 @@ def _measure(cfg, cells: list[C.Cell], work: Path, config_path: Path, root: Path
     stamps["aiperf_start_ns"] = time.time_ns()
     try:
         rc = run_aiperf([*client_prefix, *argv], env, work / "aiperf.log", backend, timeout,
-                        root / CLIENT_STATE_DIR, on_tick=stopper)
+                        rundir.clients_dir(root), on_tick=stopper)
     finally:
         stamps["aiperf_end_ns"] = time.time_ns()
         telemetry_meta = sampler.stop()
@@ -395,7 +361,8 @@ def _measure(cfg, cells: list[C.Cell], work: Path, config_path: Path, root: Path
     # a server that died under aiperf is the cause to report (with its log tail), not aiperf's exit
     backend.check_alive()
     if rc != 0:
-        raise CaptureError(f"aiperf exited with code {rc}; see {work / 'aiperf.log'}")
+        cause = aiperf_failure_cause(aiperf_dir / "profile_export.jsonl", work / "aiperf.log", work / "server.log")
+        raise CaptureError(f"aiperf exited with code {rc}" + (f": {cause}" if cause else ""))
 
     from ..parse.aiperf import parse_requests
 

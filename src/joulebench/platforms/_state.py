@@ -10,7 +10,9 @@ import json
 import os
 from pathlib import Path
 
-DEFAULT_DIR = Path("results/.run/platform")
+from ..runtime.rundir import platform_dir
+
+DEFAULT_DIR = platform_dir()
 
 
 class StateFile:

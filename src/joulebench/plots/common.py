@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import style
-from .uncertainty import IDENTITY, attach, request_cis
+from .uncertainty import attach, request_cis
 
 SYNTHETIC_DEFAULT = "SYNTHETIC DATA"
 

@@ -1,0 +1,111 @@
+"""aiperf under supervision: its output mirrored live, the server polled, its whole process group
+stopped on any way out, and its pid recorded so that a capture killed with -9 (aiperf runs in its
+own session and survives it) can have it stopped by the next capture or run."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ..errors import CaptureError
+from .owner import current_owner
+from .processes import cmdline, pid_alive, stop_group
+
+
+def reap_orphan_clients(state_dir: Path, which=None) -> list[int]:
+    """Stop the process group of every recorded aiperf still running. Returns the pids.
+    which(owner) -> bool: only those whose owning run it selects (runtime.owner.left_behind);
+    None: all (a capture does this while it holds the device lock: none can be in use)."""
+    reaped = []
+    for f in sorted(Path(state_dir).glob("*.json")):
+        try:
+            rec = json.loads(f.read_text())
+            pid = int(rec["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            rec, pid = {}, None
+        if which is not None and not which(rec.get("owner")):
+            continue
+        # the record's pid may since belong to something else: only an aiperf is stopped
+        if pid and pid_alive(pid) and "aiperf" in " ".join(cmdline(pid)):
+            if stop_group(pid, grace_s=0.0):
+                reaped.append(pid)
+        f.unlink(missing_ok=True)
+    return reaped
+
+
+class _Pump:
+    """Copy a child's output to its log and to our stderr as it comes (aiperf redraws its progress
+    bar with \\r, so whole lines would show nothing for minutes). A full disk stops the log, never
+    the draining: a child blocked on a full pipe would hang the capture."""
+
+    def __init__(self, stream, log):
+        self.stream, self.log, self.log_error = stream, log, None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        fd = self.stream.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            if self.log_error is None:
+                try:
+                    self.log.write(chunk)
+                    self.log.flush()
+                except OSError as exc:
+                    self.log_error = exc
+            try:
+                sys.stderr.buffer.write(chunk)
+                sys.stderr.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+
+
+def run_aiperf(argv: list[str], env: dict, log_path: Path, backend, timeout_s: float,
+               state_dir: Path | None = None, on_tick=None) -> int:
+    """Run aiperf, mirror its output to our stderr, stop it if the server dies. Returns its code.
+    on_tick(pid): called about every 0.2 s while it runs (adaptive stopping, capture/adaptive.py)."""
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        record = None
+        try:
+            if state_dir is not None:
+                Path(state_dir).mkdir(parents=True, exist_ok=True)
+                record = Path(state_dir) / f"{proc.pid}.json"
+                record.write_text(json.dumps({"pid": proc.pid, "argv0": argv[0], "log": str(log_path),
+                                              "owner": current_owner()}))
+            pump = _Pump(proc.stdout, log)
+            deadline = time.monotonic() + timeout_s
+            while proc.poll() is None:
+                if time.monotonic() > deadline:
+                    raise CaptureError(f"aiperf did not finish within {timeout_s:.0f}s (log: {log_path})")
+                backend.check_alive()
+                if on_tick is not None:
+                    on_tick(proc.pid)
+                time.sleep(1.0 if on_tick is None else 0.2)
+        except BaseException:
+            stop_group(proc.pid, child=proc)
+            raise
+        finally:
+            if record is not None and proc.poll() is not None:
+                record.unlink(missing_ok=True)
+        pump.thread.join(timeout=10)
+    if pump.log_error is not None:
+        raise disk_error(pump.log_error, log_path)
+    return proc.returncode
+
+
+def disk_error(exc: OSError, path: Path) -> CaptureError:
+    """One line for a full or read-only disk, naming the path (instead of chained tracebacks)."""
+    hint = {errno.ENOSPC: "; free some space and rerun", errno.EROFS: "; remount it writable and rerun"}
+    return CaptureError(f"cannot write {path}: {exc.strerror or exc}{hint.get(exc.errno, '')}")

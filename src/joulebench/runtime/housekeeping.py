@@ -1,0 +1,100 @@
+"""What a run does once at its start and at its end, about processes and locks left running.
+
+Servers and aiperf outlive the job that started them (a server is reused by the next cell's job),
+so a killed run leaves them, and Snakemake's own locks, behind. Every clean-up here stops only what
+provably belongs to no live run: a process whose owning snakemake run is gone, and only while no
+capture holds the device lock (a capture's server and aiperf are never touched while it runs).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from .clients import reap_orphan_clients
+from .devicelock import DeviceLock, read_holder
+from .forced import note_forced
+from .owner import claim_ownership, is_snakemake_main, left_behind
+from .processes import cmdline
+from .rundir import clients_dir, servers_dir
+
+
+def _say(msg: str) -> None:
+    print(f"joulebench: {msg}", file=sys.stderr)
+
+
+def at_start(root: Path, cleanup: bool = True) -> None:
+    """Once per run, at parse time, in the main snakemake process only (not in the jobs it spawns,
+    which inherit the owner). It has to run before Snakemake takes its directory lock: a kill -9
+    leaves that lock behind, and Snakemake would stop with "Directory cannot be locked" before
+    any rule, onstart handler or job of ours could clear it."""
+    if not claim_ownership():
+        return
+    if not cleanup:
+        return
+    if clear_stale_locks(root):
+        _say("removed Snakemake locks left by a killed run (no other run in this directory)")
+    stop_leftovers(root, why="left by a killed run")
+
+
+def before_jobs(dag_settings) -> None:
+    """onstart (the DAG is built, no job has started): tell the jobs which captures this run was
+    asked to re-measure. Snakemake only knows its command line's settings after parsing."""
+    note_forced(dag_settings)
+
+
+def stop_leftovers(root: Path, why: str, this_run_too: bool = False, unowned_too: bool = False) -> list[str]:
+    """Stop the recorded aiperf and servers of runs that are gone (see owner.left_behind), unless
+    a capture is running: its processes are in use. Returns what was stopped."""
+    from ..backends.process import stop_orphans  # servers live in backends/
+
+    def which(owner):
+        return left_behind(owner, this_run_too=this_run_too, unowned_too=unowned_too)
+
+    lock = DeviceLock(root)
+    if not lock.idle():
+        holder = read_holder(lock.path)
+        _say(f"a capture is running ({holder.describe() if holder else lock.path}): "
+             "its server and aiperf are left alone")
+        return []
+    try:
+        reaped = reap_orphan_clients(clients_dir(root), which)
+        if reaped:
+            _say(f"stopped aiperf {why} {reaped}")
+        stopped = stop_orphans(servers_dir(root), which)
+        if stopped:
+            _say(f"stopped servers {why} {stopped}")
+    finally:
+        lock.release_idle()
+    return [*map(str, reaped), *stopped]
+
+
+def at_end(root: Path) -> None:
+    """onsuccess / onerror: stop this run's servers and aiperf, and any a dead run left; a server
+    another live run now uses (it took it over by reusing it) is its to stop."""
+    stop_leftovers(root, why="of this run", this_run_too=True)
+
+
+def clear_stale_locks(root: Path) -> bool:
+    """A kill -9 leaves Snakemake's locks behind and every later run stops at "Directory cannot be
+    locked" until `snakemake --unlock`. Remove them only when no other snakemake run's main process
+    runs in this directory (then they cannot belong to a live run)."""
+    locks = Path(root) / ".snakemake" / "locks"
+    if not locks.is_dir() or not any(locks.iterdir()):
+        return False
+    here, me = os.path.realpath(root), os.getpid()
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == me:
+            continue
+        try:
+            if os.readlink(d / "cwd") != here:
+                continue
+        except OSError:
+            continue
+        # another run here: its locks are real (a killed run's orphaned job is no run: the device
+        # lock keeps the next capture from measuring alongside it)
+        if is_snakemake_main(cmdline(int(d.name))):
+            return False
+    for f in locks.iterdir():
+        f.unlink()
+    return True

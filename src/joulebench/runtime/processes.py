@@ -1,0 +1,87 @@
+"""What the kernel says about a process, and stopping a process group (TERM, then KILL)."""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie still answers kill(0); look at its state
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot): tells a pid from a later reuse of it."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().split(")")[-1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def stop_group(pgid: int, grace_s: float = 10.0, kill_wait_s: float = 5.0, child=None) -> bool:
+    """SIGTERM the process group, SIGKILL it if its leader outlives grace_s; then SIGKILL whatever
+    is left in the group (workers that ignored TERM). False if the group was already gone.
+    child: the leader's Popen when it is our child (reaped through it, so its returncode is kept)."""
+    def leader_gone() -> bool:
+        return child.poll() is not None if child is not None else not pid_alive(pgid)
+
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return False
+    for wait_s, last in ((grace_s, False), (kill_wait_s, True)):
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and not leader_gone():
+            time.sleep(0.05)
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            break
+        if leader_gone() or last:
+            break
+    return True
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """Inside: SIGTERM raises Terminated in the main thread, so that `except`/`finally` blocks run
+    (a capture moves its partial files aside and stops aiperf) instead of the process just dying.
+    A second SIGTERM during that clean-up is ignored."""
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated("stopped by SIGTERM")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (a BaseException, like KeyboardInterrupt: only clean-up code catches it)."""
