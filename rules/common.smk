@@ -126,11 +126,11 @@ def _dry_run():
 if _dry_run():
     print(missing_cells_table(CELLS, captured), file=sys.stderr)
 _changed = measured_with_other_settings(
-    CELLS, config, lambda c: cell_path(RAW, c, "cell.json")
+    CELLS, config, lambda c: JP.cell_file(RAW, c, "cell.json")
 )
 if _changed:
     print(
-        other_settings_note(_changed, lambda c: cell_path(RAW, c, "cell.json")),
+        other_settings_note(_changed, lambda c: JP.cell_file(RAW, c, "cell.json")),
         file=sys.stderr,
     )
 
