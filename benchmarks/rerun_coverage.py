@@ -16,7 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-KEY = ["mode", "backend", "model", "ctx", "gen"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from joulebench.config import Cell  # noqa: E402
+
+KEY = list(Cell.KEY)  # a pooled summary row per cell: the key without `trial`
 
 
 def figures(summary: pd.DataFrame) -> list[str]:
