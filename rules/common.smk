@@ -50,6 +50,7 @@ wildcard_constraints:
     model=_alternatives(_ALLOWED["model"]),
     ctx=_alternatives(_ALLOWED["ctx"]),
     gen=_alternatives(_ALLOWED["gen"]),
+    concurrency=_alternatives(_ALLOWED["concurrency"]),
     trial=_alternatives(_ALLOWED["trial"]),
 
 

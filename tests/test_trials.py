@@ -5,6 +5,7 @@ tree in the documented raw format (benchmarks/analysis_scale.py writes it; INA32
 Its trial-1 cell.json files have no `trial` key, as every capture made before trials existed.
 """
 import copy
+import dataclasses
 import json
 import re
 import subprocess
@@ -53,7 +54,7 @@ def test_trial_tags_round_trip_and_reject_garbage():
 
 def test_row_form_and_captures_from_before_trials():
     c = Cell("a", "b", "m", 64, 8, 2)
-    assert c.row() == {"mode": "a", "backend": "b", "model": "m", "ctx": 64, "gen": 8, "trial": 2}
+    assert c.row() == {"mode": "a", "backend": "b", "model": "m", "ctx": 64, "gen": 8, "concurrency": 1, "trial": 2}
     assert Cell.from_row(c.row()) == c
     old = {"mode": "a", "backend": "b", "model": "m", "ctx": "64", "gen": 8}  # cell.json before trials
     assert Cell.from_row(old) == Cell("a", "b", "m", 64, 8, 1)
@@ -82,7 +83,7 @@ def test_trials_count_is_not_a_per_capture_setting(default_config):
     one, three = _cfg(default_config), _cfg(default_config, trials=3)
     cell = C.cells(one)[0]
     assert C.cell_settings_hash(one, cell) == C.cell_settings_hash(three, cell)
-    assert C.cell_settings_hash(three, Cell(*cell.key, trial=2)) != C.cell_settings_hash(three, cell)
+    assert C.cell_settings_hash(three, dataclasses.replace(cell, trial=2)) != C.cell_settings_hash(three, cell)
 
 
 def _snakemake(wd, *args, check=True):

@@ -9,7 +9,7 @@ import copy
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import ClassVar
@@ -24,9 +24,12 @@ SCHEMA_PATH = Path(str(resources.files("joulebench") / "data" / "config.schema.y
 
 @dataclass(frozen=True, order=True)
 class Cell:
-    """One capture target: a (mode, backend, model, ctx, gen) point of the sweep and its trial.
+    """One capture target: a (mode, backend, model, ctx, gen, concurrency) point of the sweep and
+    its trial.
 
     Trials are repeated captures of the same point (`sweep.trials`); the summary pools them.
+    `concurrency` is how many requests are kept in flight (`sweep.concurrency`); keyword-only, so
+    the positional form `Cell(mode, backend, model, ctx, gen, trial)` keeps its meaning.
     The path form lives in paths.py (`cell_suffix`, `CELL_PATTERN`), the row form here.
     """
 
@@ -35,21 +38,23 @@ class Cell:
     model: str
     ctx: int
     gen: int
+    concurrency: int = field(default=1, kw_only=True)
     trial: int = 1
 
     # columns naming the sweep point (one summary row) and one capture (one per-trial row)
-    KEY: ClassVar[tuple[str, ...]] = ("mode", "backend", "model", "ctx", "gen")
+    KEY: ClassVar[tuple[str, ...]] = ("mode", "backend", "model", "ctx", "gen", "concurrency")
     ROW: ClassVar[tuple[str, ...]] = KEY + ("trial",)
 
     @property
     def key(self) -> tuple:
-        """The sweep point without the trial: what the summary row pools."""
-        return (self.mode, self.backend, self.model, self.ctx, self.gen)
+        """The sweep point without the trial: what the summary row pools (values of KEY)."""
+        return tuple(getattr(self, k) for k in self.KEY)
 
     @property
     def block(self) -> tuple:
-        """The cells one block capture measures together (one server, one aiperf run)."""
-        return (self.mode, self.backend, self.model, self.trial)
+        """The cells one block capture measures together (one server, one aiperf run). The server
+        differs per concurrency (--parallel N, N slots of context), so concurrency is in it."""
+        return (self.mode, self.backend, self.model, self.concurrency, self.trial)
 
     def row(self) -> dict:
         """Identity columns of a per-trial row (and the `cell` object of cell.json)."""
@@ -57,16 +62,19 @@ class Cell:
 
     @classmethod
     def from_row(cls, row) -> "Cell":
-        """From a row or cell.json's `cell` object; captures from before trials existed are trial 1."""
-        trial = row.get("trial")
+        """From a row or cell.json's `cell` object; captures from before trials (or concurrency)
+        existed are trial 1 (concurrency 1)."""
+        trial, conc = row.get("trial"), row.get("concurrency")
         return cls(str(row["mode"]), str(row["backend"]), str(row["model"]), int(row["ctx"]),
-                   int(row["gen"]), 1 if trial is None else int(trial))
+                   int(row["gen"]), 1 if trial is None else int(trial),
+                   concurrency=1 if conc is None else int(conc))
 
     @classmethod
     def from_wildcards(cls, wc) -> "Cell":
-        from .paths import trial_from_tag
+        from .paths import concurrency_from_tag, trial_from_tag
 
-        return cls(wc.mode, wc.backend, wc.model, int(wc.ctx), int(wc.gen), trial_from_tag(wc.trial))
+        return cls(wc.mode, wc.backend, wc.model, int(wc.ctx), int(wc.gen), trial_from_tag(wc.trial),
+                   concurrency=concurrency_from_tag(wc.concurrency))
 
 
 def load_schema() -> dict:
@@ -191,30 +199,38 @@ def trials(cfg: dict) -> int:
     return int(cfg["sweep"].get("trials", 1))
 
 
+def concurrencies(cfg: dict) -> list[int]:
+    return [int(n) for n in cfg["sweep"].get("concurrency", [1])]
+
+
 def cells(cfg: dict) -> list[Cell]:
     """Every cell of the sweep, in capture order: modes, then backends, then models as blocks;
-    inside a model, its trials one after the other, the cells of even trials in reverse order
-    (ABBA: a slow drift over the block shifts every cell's trial mean alike)."""
+    inside a model, each concurrency (one server: --parallel N), inside it the trials one after
+    the other, the cells of even trials in reverse order (ABBA: a slow drift over the block shifts
+    every cell's trial mean alike)."""
     out = []
     for mode in cfg["modes"]:
         for backend in cfg["backends"]:
             for model in cfg["models"]:
                 points = [(int(ctx), int(gen)) for ctx in cfg["sweep"]["prompt_tokens"]
                           for gen in cfg["sweep"]["gen_tokens"]]
-                for trial in range(1, trials(cfg) + 1):
-                    order = points if trial % 2 else points[::-1]
-                    out.extend(Cell(mode, backend, model, ctx, gen, trial) for ctx, gen in order)
+                for conc in concurrencies(cfg):
+                    for trial in range(1, trials(cfg) + 1):
+                        order = points if trial % 2 else points[::-1]
+                        out.extend(Cell(mode, backend, model, ctx, gen, trial, concurrency=conc)
+                                   for ctx, gen in order)
     return out
 
 
 def wildcard_values(cfg: dict) -> dict[str, list[str]]:
     """The values each path wildcard may take in this sweep (Snakemake's wildcard_constraints)."""
-    from .paths import trial_tag
+    from .paths import concurrency_tag, trial_tag
 
     sweep = cfg["sweep"]
     return {
         "mode": list(cfg["modes"]), "backend": list(cfg["backends"]), "model": list(cfg["models"]),
         "ctx": [str(v) for v in sweep["prompt_tokens"]], "gen": [str(v) for v in sweep["gen_tokens"]],
+        "concurrency": [concurrency_tag(n) for n in concurrencies(cfg)],
         "trial": [trial_tag(k) for k in range(1, trials(cfg) + 1)],
     }
 
@@ -228,8 +244,8 @@ def canonical(cfg: dict) -> tuple[int, int]:
 
 
 # settings that change only the analysis or how many captures there are, not one capture
-ANALYSIS_ONLY = ("figures", "device_profile", "energy")
-NOT_PER_CAPTURE = ("prompt_tokens", "gen_tokens", "trials")
+ANALYSIS_ONLY = ("figures", "device_profile", "energy", "slo")
+NOT_PER_CAPTURE = ("prompt_tokens", "gen_tokens", "trials", "concurrency")
 
 
 def config_hash(cfg: dict) -> str:
@@ -251,6 +267,8 @@ def cell_settings_hash(cfg: dict, cell: Cell) -> str:
         "ctx": cell.ctx,
         "gen": cell.gen,
         "trial": cell.trial,
+        # only where it is not 1: cells captured before the axis existed keep their hash
+        **({"concurrency": cell.concurrency} if cell.concurrency != 1 else {}),
         "pinning": cfg.get("pinning", {}),
         "telemetry": cfg.get("telemetry", {}),
     }

@@ -14,7 +14,7 @@ STARTED_KINDS = ("llamacpp",)
 
 
 def check_cross_fields(cfg: dict, source: str = "config") -> None:
-    for check in (_context_fits, _ports_shared):
+    for check in (_context_fits, _ports_shared, _requests_cover_concurrency):
         check(cfg, source)
 
 
@@ -64,3 +64,25 @@ def _ports_shared(cfg, source):
                 f"servers would listen on {key[0]}:{key[1]}; give each its own port"
             )
         seen[key] = name
+
+
+def _requests_cover_concurrency(cfg, source):
+    """N requests in flight need at least N requests per cell (aiperf would never reach N), and
+    llama-server's context is sized per slot from ctx_size, which a -c in extra_args would undo."""
+    sweep = cfg["sweep"]
+    top = max(map(int, sweep.get("concurrency", [1])))
+    if top == 1:
+        return
+    auto = sweep["requests"] == "auto"
+    fewest = int(sweep.get("precision", {}).get("min_requests", 5)) if auto else int(sweep["requests"])
+    if fewest < top:
+        key = "sweep.precision.min_requests" if auto else "sweep.requests"
+        raise ConfigError(f"{source}: config key '{key}': {fewest} requests per cell cannot keep "
+                          f"sweep.concurrency {top} requests in flight; use at least {top}")
+    for name, backend in cfg["backends"].items():
+        args = list(backend.get("extra_args", []))
+        if backend.get("kind") == "llamacpp" and any(a in ("-c", "--ctx-size") or a.startswith("--ctx-size=")
+                                                     for a in args):
+            raise ConfigError(f"{source}: config key 'backends.{name}.extra_args': a -c/--ctx-size there would "
+                              f"override the N x ctx_size that sweep.concurrency {top} needs; set "
+                              f"backends.{name}.ctx_size (the context per slot) instead")

@@ -1,9 +1,10 @@
 """Where everything lives. Raw captures and parsed cells are sibling trees (see README).
 
-A cell's directory is `CELL_PATTERN` under each tree. Trial 1 has no tag, so a sweep with one
-trial has exactly the paths it had before trials existed; trial k >= 2 is the sibling
-`ctx{ctx}_gen{gen}_t{k}` (docs/raw-format.md). The tag is a wildcard of its own whose values are
-listed in full (wildcard_constraints), so `gen=64` never swallows `_t2`.
+A cell's directory is `CELL_PATTERN` under each tree. Trial 1 and concurrency 1 have no tag, so
+a sweep with one trial at concurrency 1 has exactly the paths it had before either axis existed;
+trial k >= 2 is the sibling `ctx{ctx}_gen{gen}_t{k}`, concurrency N >= 2 `ctx{ctx}_gen{gen}_c{N}`
+(`_c{N}_t{k}` for both; docs/raw-format.md). Each tag is a wildcard of its own whose values are
+listed in full (wildcard_constraints), so `gen=64` never swallows `_t2` or `_c2`.
 """
 from __future__ import annotations
 
@@ -17,26 +18,42 @@ RAW = "results/raw"
 CELLS = "results/cells"
 INCOMPLETE = "results/raw-incomplete"
 SUPERSEDED = "results/raw-superseded"
-CELL_PATTERN = "{mode}/{backend}/{model}/ctx{ctx}_gen{gen}{trial}"
-_TRIAL_TAG = re.compile(r"_t([0-9]+)")
+CELL_PATTERN = "{mode}/{backend}/{model}/ctx{ctx}_gen{gen}{concurrency}{trial}"
+
+
+def _tag(letter: str, value: int) -> str:
+    return "" if int(value) == 1 else f"_{letter}{int(value)}"
+
+
+def _from_tag(letter: str, what: str, tag: str) -> int:
+    if not tag:
+        return 1
+    m = re.fullmatch(rf"_{letter}([0-9]+)", tag)
+    if not m or int(m.group(1)) < 2:
+        raise ValueError(f"not a {what} tag: {tag!r} (expected '' or '_{letter}2', '_{letter}3', ...)")
+    return int(m.group(1))
 
 
 def trial_tag(trial: int) -> str:
-    return "" if int(trial) == 1 else f"_t{int(trial)}"
+    return _tag("t", trial)
 
 
 def trial_from_tag(tag: str) -> int:
-    if not tag:
-        return 1
-    m = _TRIAL_TAG.fullmatch(tag)
-    if not m or int(m.group(1)) < 2:
-        raise ValueError(f"not a trial tag: {tag!r} (expected '' or '_t2', '_t3', ...)")
-    return int(m.group(1))
+    return _from_tag("t", "trial", tag)
+
+
+def concurrency_tag(concurrency: int) -> str:
+    return _tag("c", concurrency)
+
+
+def concurrency_from_tag(tag: str) -> int:
+    return _from_tag("c", "concurrency", tag)
 
 
 def cell_suffix(cell: Cell) -> str:
     return CELL_PATTERN.format(mode=cell.mode, backend=cell.backend, model=cell.model, ctx=cell.ctx,
-                               gen=cell.gen, trial=trial_tag(cell.trial))
+                               gen=cell.gen, concurrency=concurrency_tag(cell.concurrency),
+                               trial=trial_tag(cell.trial))
 
 
 def cell_file(tree: str, cell: Cell, name: str) -> str:

@@ -17,7 +17,7 @@ def missing_cells_table(cells, is_captured, limit: int = 40) -> str:
     w_mode = max(4, *(len(k[0]) for k in total))
     w_back = max(7, *(len(k[1]) for k in total))
     w_model = max(5, *(len(k[2]) for k in total))
-    lines.append(f"  {'mode':<{w_mode}}  {'backend':<{w_back}}  {'model':<{w_model}}  missing  cells (ctx x gen[#trial])")
+    lines.append(f"  {'mode':<{w_mode}}  {'backend':<{w_back}}  {'model':<{w_model}}  missing  cells (ctx x gen[@concurrency][#trial])")
     shown = 0
     for key in total:
         if not miss.get(key):
@@ -26,7 +26,8 @@ def missing_cells_table(cells, is_captured, limit: int = 40) -> str:
             lines.append(f"  ... and {len([k for k in miss if miss[k]]) - shown} more groups")
             break
         these = [c for c in missing if (c.mode, c.backend, c.model) == key]
-        cells_txt = " ".join(f"{c.ctx}x{c.gen}" + (f"#{c.trial}" if c.trial > 1 else "") for c in these[:8]) + (
+        cells_txt = " ".join(f"{c.ctx}x{c.gen}" + (f"@{c.concurrency}" if c.concurrency > 1 else "")
+                             + (f"#{c.trial}" if c.trial > 1 else "") for c in these[:8]) + (
             " ..." if len(these) > 8 else "")
         lines.append(
             f"  {key[0]:<{w_mode}}  {key[1]:<{w_back}}  {key[2]:<{w_model}}  {miss[key]:>3}/{total[key]:<3}  {cells_txt}"

@@ -28,12 +28,20 @@ def seed_columns(s: pd.DataFrame) -> pd.DataFrame:
     return s
 
 
+def with_identity(frame: pd.DataFrame) -> pd.DataFrame:
+    """Tables parsed before the trial or concurrency axis existed lack its column: that is 1."""
+    for col in ("concurrency", "trial"):
+        if col not in frame and not frame.empty:
+            frame.insert(min(len(frame.columns), list(Cell.ROW).index(col)), col, 1)
+    return frame
+
+
 def trial_rows(cell_paths, energy_paths) -> pd.DataFrame:
     """One row per capture: cell.parquet beside its energy.parquet (the two lists are aligned)."""
     rows = []
     for cell_path, energy_path in zip(cell_paths, energy_paths, strict=True):
-        cell = pd.read_parquet(cell_path)
-        energy = pd.read_parquet(energy_path)
+        cell = with_identity(pd.read_parquet(cell_path))
+        energy = with_identity(pd.read_parquet(energy_path)).drop(columns=["trial"], errors="ignore")
         if cell.empty:
             continue
         if not energy.empty:
@@ -45,10 +53,7 @@ def trial_rows(cell_paths, energy_paths) -> pd.DataFrame:
         rows.append(cell)
     if not rows:
         return pd.DataFrame()
-    trials = pd.concat(rows, ignore_index=True)
-    if "trial" not in trials:  # analysed before trials existed
-        trials.insert(len(Cell.KEY), "trial", 1)
-    return seed_columns(trials)
+    return seed_columns(pd.concat(rows, ignore_index=True))
 
 
 def build_summary(cell_paths, energy_paths, max_rel_ci: float) -> pd.DataFrame:
@@ -60,7 +65,7 @@ def aggregate_to(cell_paths, energy_paths, request_paths, summary_out, requests_
                  max_rel_ci: float, csv=False) -> None:
     per_trial = trial_rows(cell_paths, energy_paths)
     summary = pool(per_trial, Cell.KEY, max_rel_ci)
-    requests = _concat(request_paths)
+    requests = with_identity(_concat(request_paths))
     if not requests.empty:
         order = [c for c in (*Cell.ROW, "request_idx") if c in requests]
         requests = requests.sort_values(order).reset_index(drop=True)

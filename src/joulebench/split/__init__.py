@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..config import Cell
+
 # Per-cell energy columns (summary.parquet). NaN + energy_reason where not measured.
 CELL_ENERGY_COLUMNS = [
     "e_prefill_j", "e_decode_j", "e_total_j", "e_idle_baseline_w",
@@ -45,7 +47,7 @@ def split_cell_files(cell_json, requests_in, requests_out, energy_out) -> None:
     req = pd.read_parquet(requests_in)
     tmeta = meta.get("telemetry") or {}
     source = tmeta.get("source", "none")
-    ident = {k: req[k].iloc[0] for k in ("mode", "backend", "model", "ctx", "gen")}
+    ident = {k: req[k].iloc[0] for k in Cell.KEY if k in req}
     if source == "none":
         row = no_energy(tmeta.get("reason") or "no power sensor", source)
         for c in REQUEST_ENERGY_COLUMNS:
