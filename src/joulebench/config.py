@@ -244,7 +244,7 @@ def canonical(cfg: dict) -> tuple[int, int]:
 
 
 # settings that change only the analysis or how many captures there are, not one capture
-ANALYSIS_ONLY = ("figures", "device_profile", "energy", "slo")
+ANALYSIS_ONLY = ("figures", "device_profile", "energy")
 NOT_PER_CAPTURE = ("prompt_tokens", "gen_tokens", "trials", "concurrency")
 
 

@@ -38,10 +38,16 @@ def server_context(backend: dict) -> int | None:
     return size
 
 
+def sweep_slot_need(sweep: dict) -> int:
+    """Context one request of the sweep's largest cell takes: its prompt (tokens as the server
+    counts them, chat template included) plus its generation."""
+    return max(map(int, sweep["prompt_tokens"])) + max(map(int, sweep["gen_tokens"]))
+
+
 def _context_fits(cfg, source):
-    """The prompt (tokens as the server counts them, chat template included) plus the generation
-    must fit the server's context, else every request of the largest cells fails mid-capture."""
-    need = max(map(int, cfg["sweep"]["prompt_tokens"])) + max(map(int, cfg["sweep"]["gen_tokens"]))
+    """The prompt plus the generation must fit the server's context (per slot), else every
+    request of the largest cells fails mid-capture."""
+    need = sweep_slot_need(cfg["sweep"])
     for name, backend in cfg["backends"].items():
         size = server_context(backend)
         if size is not None and need > size:

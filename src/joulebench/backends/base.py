@@ -59,6 +59,10 @@ class Backend:
             fh.seek(start)
             return fh.read()
 
+    def metrics_url(self) -> tuple[str | None, str | None]:
+        """(the server's Prometheus /metrics URL, None) or (None, why there is none)."""
+        return None, f"backend kind {self.kind} has no /metrics endpoint"
+
     def provenance(self) -> dict:
         return {"kind": self.kind}
 

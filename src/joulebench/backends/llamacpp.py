@@ -6,19 +6,22 @@ from pathlib import Path
 from .base import Backend, Endpoint, ModelInfo
 from .llamacpp_build import binary_version, find_binary
 from .process import ManagedServer, tail
+from .slots import reported_slots, slot_plan
 
 
-def server_argv(binary: Path, bcfg: dict, model: ModelInfo, threads: int | None) -> list[str]:
-    """The seed's flags (--parallel 1 -c 2560 --no-cache-prompt --cache-ram 0), bound to loopback."""
+def server_argv(binary: Path, bcfg: dict, model: ModelInfo, threads: int | None, parallel: int = 1) -> list[str]:
+    """The seed's flags (--parallel 1 -c 2560 --no-cache-prompt --cache-ram 0), bound to loopback;
+    at concurrency N, N slots of ctx_size each (backends/slots.py), and --metrics for the scrape."""
     argv = [
         str(binary),
         "-m", str(model.gguf),
         "--host", bcfg.get("host", "127.0.0.1"),
         "--port", str(bcfg.get("port", 18080)),
-        "--parallel", "1",
-        "-c", str(bcfg.get("ctx_size", 2560)),
+        "--parallel", str(int(parallel)),
+        "-c", str(int(parallel) * int(bcfg.get("ctx_size", 2560))),
         "--no-cache-prompt",
         "--cache-ram", "0",
+        "--metrics",
         "-ngl", str(bcfg.get("n_gpu_layers", 99)),
         "-a", model.name,
         "--jinja",
@@ -35,8 +38,10 @@ class LlamaCppBackend(Backend):
     kind = "llamacpp"
 
     def __init__(self, name: str, bcfg: dict, state_dir: Path, threads: int | None = None,
-                 cpu_prefix: tuple = ()):
+                 cpu_prefix: tuple = (), concurrency: int = 1, sweep: dict | None = None):
         self.name, self.bcfg, self.threads, self.cpu_prefix = name, bcfg, threads, tuple(cpu_prefix)
+        self.concurrency, self.sweep = int(concurrency), sweep
+        self.slots: dict = {}
         self.binary = find_binary("llama-server", bcfg.get("binary"))
         self.server = ManagedServer(state_dir, name)
         self.reused = None
@@ -44,7 +49,9 @@ class LlamaCppBackend(Backend):
         self.base_url = f"http://{host}:{bcfg.get('port', 18080)}"
 
     def ensure(self, model: ModelInfo) -> Endpoint:
-        argv = server_argv(self.binary, self.bcfg, model, self.threads)
+        if self.sweep is not None:  # checked before the server starts
+            self.slots = slot_plan(self.name, self.bcfg, self.sweep, self.concurrency, model.name, model.gguf)
+        argv = server_argv(self.binary, self.bcfg, model, self.threads, self.concurrency)
         _, self.reused = self.server.ensure(
             argv,
             host=self.bcfg.get("host", "127.0.0.1"),
@@ -53,10 +60,14 @@ class LlamaCppBackend(Backend):
             timeout_s=float(self.bcfg.get("startup_timeout_s", 120)),
             prefix=self.cpu_prefix,
         )
+        self.slots.update(reported_slots(self.base_url))
         return Endpoint(url=self.base_url, served_model=model.name, extra_inputs={"ignore_eos": True})
 
     def check_alive(self) -> None:
         self.server.check_alive(self.base_url + "/health")
+
+    def metrics_url(self) -> tuple[str | None, str | None]:
+        return self.base_url + "/metrics", None
 
     def _log_path(self):
         st = self.server.load()
@@ -75,6 +86,7 @@ class LlamaCppBackend(Backend):
             "server_prefix": list(self.cpu_prefix),
             "server_reused": self.reused,
             "server_started_ns": st.started_ns if st else None,
+            "slots": self.slots,
         }
 
     def stop(self) -> None:

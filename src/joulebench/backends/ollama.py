@@ -102,8 +102,9 @@ class OllamaBackend(Backend):
     kind = "ollama"
     live_tested = False
 
-    def __init__(self, name: str, bcfg: dict, state_dir: Path, cpu_prefix: tuple = ()):
+    def __init__(self, name: str, bcfg: dict, state_dir: Path, cpu_prefix: tuple = (), concurrency: int = 1):
         self.name, self.bcfg, self.cpu_prefix = name, bcfg, tuple(cpu_prefix)
+        self.concurrency = int(concurrency)
         self.host = bcfg.get("host", "127.0.0.1")
         self.port = int(bcfg.get("port", DEFAULT_PORT))
         self.base_url = f"http://{self.host}:{self.port}"
@@ -142,7 +143,9 @@ class OllamaBackend(Backend):
             )
         env = {
             "OLLAMA_HOST": f"{self.host}:{self.port}",
-            "OLLAMA_NUM_PARALLEL": "1",       # as llama-server --parallel 1
+            # as llama-server --parallel N; Ollama's FAQ: each parallel request gets num_ctx of
+            # context (num_ctx x N in all), so num_ctx stays the per-slot ctx_size
+            "OLLAMA_NUM_PARALLEL": str(self.concurrency),
             "OLLAMA_MAX_LOADED_MODELS": "1",  # one model in memory at a time
             **{str(k): str(v) for k, v in (self.bcfg.get("env") or {}).items()},
         }
@@ -289,7 +292,14 @@ class OllamaBackend(Backend):
             "base_url": self.base_url,
             **self.info,
             "output_length_control": "max_tokens -> num_predict; no ignore_eos in Ollama",
+            # an attached server keeps its own OLLAMA_NUM_PARALLEL, which its API does not report
+            "slots": {"parallel": None if self.attached else self.concurrency,
+                      "server_slots_source": "not reported (attached: the running server's OLLAMA_NUM_PARALLEL)"
+                      if self.attached else "OLLAMA_NUM_PARALLEL of the ollama serve joulebench started"},
         }
+
+    def metrics_url(self) -> tuple[str | None, str | None]:
+        return None, "Ollama serves no Prometheus /metrics endpoint"
 
     def unload(self) -> None:
         if self.current:

@@ -13,6 +13,7 @@ import urllib.request
 
 from ..errors import CaptureError
 from .base import Backend, Endpoint, ModelInfo
+from .slots import reported_slots
 
 DEFAULT_EXTRA_INPUTS = {"ignore_eos": True}
 
@@ -35,6 +36,7 @@ class OpenAIBackend(Backend):
         self.url = bcfg["url"].rstrip("/")
         self.models: list[str] = []
         self.served: str | None = None
+        self.slots: dict = {}
 
     def ensure(self, model: ModelInfo) -> Endpoint:
         self.models = list_models(self.url)
@@ -46,13 +48,17 @@ class OpenAIBackend(Backend):
                 f"backends.{self.name}.served_model"
             )
         extra = self.bcfg.get("extra_inputs")
+        self.slots = reported_slots(self.url)  # used as it is; its own limit recorded where it says
         return Endpoint(url=self.url, served_model=self.served,
                         extra_inputs=dict(DEFAULT_EXTRA_INPUTS if extra is None else extra))
 
     def check_alive(self) -> None:
         list_models(self.url, timeout=5.0)
 
+    def metrics_url(self) -> tuple[str | None, str | None]:
+        return self.url + "/metrics", None  # vLLM, llama-server --metrics, TGI; else the scrape fails, recorded
+
     def provenance(self) -> dict:
         return {"kind": self.kind, "live_tested": self.live_tested, "url": self.url,
                 "served_model": self.served, "models_listed": self.models,
-                "managed": False}
+                "managed": False, "slots": self.slots}

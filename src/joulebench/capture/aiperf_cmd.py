@@ -24,8 +24,10 @@ def aiperf_binary(configured: str | None = None) -> str:
 
 
 def aiperf_argv(binary: str, endpoint: Endpoint, tokenizer: str, dataset: Path, sweep: dict,
-                artifact_dir: Path, extra_args: list[str] = ()) -> list[str]:
-    """`dataset` is a single-turn JSONL of exact-length prompts with `output_length` (prompts.py)."""
+                artifact_dir: Path, extra_args: list[str] = (), concurrency: int = 1) -> list[str]:
+    """`dataset` is a single-turn JSONL of exact-length prompts with `output_length` (prompts.py).
+    `concurrency`: requests kept in flight (the cell's); `sweep.request_rate` adds open-loop
+    arrivals at that rate, capped by the concurrency."""
     extra_inputs = dict(endpoint.extra_inputs)
     argv = [
         binary, "profile",
@@ -41,7 +43,7 @@ def aiperf_argv(binary: str, endpoint: Endpoint, tokenizer: str, dataset: Path, 
         "--prompt-corpus", "random",
         "--dataset-sampling-strategy", "sequential",
         "--request-count", str(sweep["requests"]),
-        "--concurrency", "1",
+        "--concurrency", str(int(concurrency)),
         "--random-seed", str(sweep.get("seed", 42)),
         "--request-timeout-seconds", str(sweep.get("request_timeout_s", 180)),
         # ISL/OSL as the server counted them (usage), which the capture then checks exactly
@@ -56,6 +58,9 @@ def aiperf_argv(binary: str, endpoint: Endpoint, tokenizer: str, dataset: Path, 
         argv += ["--extra-inputs", json.dumps(extra_inputs, sort_keys=True)]
     if endpoint.use_legacy_max_tokens:
         argv.append("--use-legacy-max-tokens")
+    rate = sweep.get("request_rate")
+    if rate:
+        argv += ["--request-rate", str(rate["rps"]), "--arrival-pattern", rate.get("pattern", "poisson")]
     if sweep.get("warmup_requests", 0):
         argv += ["--warmup-request-count", str(sweep["warmup_requests"])]
     argv += list(extra_args)

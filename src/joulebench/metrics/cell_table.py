@@ -11,7 +11,9 @@ import pandas as pd
 from ..config import Cell
 from ..errors import ParseError
 from ..parse.aiperf import parse_aggregate, parse_requests
-from . import intervals
+from . import intervals, server_metrics
+from .load import goodput_columns, load_columns
+from .slo import slo_of
 from .rowio import write_row
 
 # summary tok/s figure -> (statistic, per-request column) it is computed with; each gets a
@@ -26,8 +28,10 @@ TOK_S_FIGURES = {
     "client_decode_tok_s_mean": ("mean", "client_decode_tok_s"),
     "server_decode_tok_s_mean": ("mean", "server_predicted_per_second"),
     "server_prefill_tok_s_mean": ("mean", "server_prompt_per_second"),
-    # requests run one after another: the run's tok/s is sum(OSL) / sum(latency) up to the gaps
+    # requests run one after another: the run's tok/s is sum(OSL) / sum(latency) up to the gaps;
+    # with N in flight the span is ~ sum(latency) / N, so the ratio's relative spread still applies
     "output_token_throughput_tok_s": ("ratio", ("osl", "latency_ms")),
+    "system_output_tok_s": ("ratio", ("osl", "latency_ms")),
 }
 
 
@@ -68,6 +72,8 @@ def provenance_columns(meta: dict) -> dict:
         "device": state.get("device_name") or state.get("cpu_model"),
         "mode_in_force": json.dumps(state, sort_keys=True, default=str),
         "server_threads": meta.get("pinning", {}).get("server_threads"),
+        # the slots the server reported itself (llama-server /props total_slots), else None
+        "server_slots": (backend.get("slots") or {}).get("server_slots"),
         "pinned": bool(meta.get("pinning", {}).get("client_prefix")),
         "telemetry_source": (meta.get("telemetry") or {}).get("source"),
         "config_hash": meta.get("config_hash"),
@@ -131,7 +137,10 @@ def parse_cell(cell_json: str | Path, requests_out: str | Path, cell_out: str | 
     for k, v in reversed(list(ident.items())):
         df.insert(0, k, v)
     row = {**ident, **provenance_columns(meta), **parse_aggregate(aiperf_dir),
-           **request_derived(df, cell.ctx, cell.gen), **tok_s_rel_unc(df)}
+           **request_derived(df, cell.ctx, cell.gen), **load_columns(df),
+           **server_metrics.summarise(cell_json.parent, int(df["start_ns"].min()), int(df["end_ns"].max())),
+           **goodput_columns(df, slo_of(meta)),
+           **tok_s_rel_unc(df)}
     Path(requests_out).parent.mkdir(parents=True, exist_ok=True)
     df.to_parquet(requests_out, index=False)
     write_row(row, cell_out)

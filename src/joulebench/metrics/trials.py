@@ -19,7 +19,7 @@ from .cell_table import TOK_S_FIGURES
 
 TOK_J_FIGURES = ("prefill_tok_per_j", "decode_tok_per_j", "total_tok_per_j")
 INTERVAL_FIGURES = (*TOK_S_FIGURES, *TOK_J_FIGURES)
-SUMMED = ("n_requests", "n_errors", "energy_samples", "energy_rejected_lines", "idle_baseline_samples")
+SUMMED = ("n_requests", "n_errors", "n_good", "queue_delay_n", "energy_samples", "energy_rejected_lines", "idle_baseline_samples")
 ANY_FLAGS = ("throttled", "aiperf_cancelled")
 FIRST = ("captured_at", "capture_start_ns")
 # figures derived from a gated tok/J: unresolved with it

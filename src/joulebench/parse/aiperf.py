@@ -51,7 +51,9 @@ AGGREGATE_METRICS = {
     "usage_completion_tokens": "osl_server",
 }
 SCALARS = {
-    "request_throughput": "request_throughput_rps",
+    # aiperf's own (its phase duration); request_throughput_rps is metrics/load.py's, over the
+    # requests' span, the same for a cell run and a block's cell
+    "request_throughput": "aiperf_request_throughput_rps",
     "output_token_throughput": "output_token_throughput_tok_s",
     "benchmark_duration": "benchmark_duration_s",
     "request_count": "aiperf_request_count",
