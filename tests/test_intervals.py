@@ -121,7 +121,7 @@ def test_one_trial_cannot_see_a_trial_effect():
 def _trial_rows(decode, decode_rel, n=20, **extra):
     k = len(decode)
     return pd.DataFrame({
-        "mode": ["m"] * k, "backend": ["b"] * k, "model": ["x"] * k, "ctx": [128] * k, "gen": [32] * k,
+        "mode": ["m"] * k, "backend": ["b"] * k, "model": ["x"] * k, "ctx": [128] * k, "gen": [32] * k, "concurrency": [1] * k,
         "trial": list(range(1, k + 1)), "n_requests": [n] * k, "energy_coverage": [1.0] * k,
         "decode_tok_per_j": decode, "decode_tok_per_j_rel_unc": decode_rel,
         "mj_per_output_token": [1000.0 / d for d in decode], "decode_resolved": [True] * k,
