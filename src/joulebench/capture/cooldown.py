@@ -16,7 +16,7 @@ def cool_down(ccfg: dict, platform, say=print) -> dict:
     temp = platform.temperature_c()
     if temp is None:
         return {"method": "thermal", "waited_s": 0.0, "note": "no temperature sensor; no wait"}
-    idle = getattr(platform, "idle_temperature_c", None)
+    idle = platform.idle_temperature_c
     target = (idle if idle is not None else temp) + float(ccfg.get("margin_c", 2))
     max_wait = float(ccfg.get("max_wait_s", 120))
     while temp is not None and temp > target and time.monotonic() - t0 < max_wait:
