@@ -36,7 +36,7 @@ def checked_records(cfg: dict, block: Block, run: BlockRun, t0_ns: int) -> dict[
             isl_off = sum(": ISL " in b for b in bad)
             if isl_off and isl_off == len(sub):
                 hint = (f"\n  every prompt's length as the server counts it differs from {c.ctx}: is "
-                        f"models.{c.model}.tokenizer ({cfg['models'][c.model].get('tokenizer', 'gguf')}) "
+                        f"models.{c.model}.tokenizer ({cfg['models'][c.model]['tokenizer']}) "
                         "the model's own tokenizer?")
             raise CaptureError(f"cell {cell_suffix(c)} rejected:\n  " + "\n  ".join(bad[:20]) + hint)
         records[c] = cell_record(cfg, c, run, len(sub))

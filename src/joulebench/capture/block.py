@@ -43,7 +43,7 @@ def splits_into_cells(cfg: dict) -> bool:
     """True when one run measures the whole block (capture.unit: block)."""
     if adaptive.is_auto(cfg["sweep"]):
         return False  # a block's prompts are sent in order: one cell cannot stop early inside it
-    return cfg.get("capture", {}).get("unit", "cell") == "block"
+    return cfg["capture"]["unit"] == "block"
 
 
 def pending_dir(root: Path, cell: C.Cell) -> Path:

@@ -65,7 +65,7 @@ def _capture(cfg: dict, cell: C.Cell, cell_json: Path, config_path: Path, root: 
             return adopted
     block = blocks.open_block(cfg, cell, cell_dir, root, split)
     sweep = cfg["sweep"]
-    say(f"{block.describe()}: {sweep['requests']} requests per cell (+{sweep.get('warmup_requests', 0)} warm-up)")
+    say(f"{block.describe()}: {sweep['requests']} requests per cell (+{sweep['warmup_requests']} warm-up)")
     timings = Timings()
     try:
         run = measure(cfg, block, Path(config_path), root, timings)

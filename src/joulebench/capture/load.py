@@ -36,15 +36,15 @@ def run_load(cfg: dict, model: ModelInfo, backend: Backend, endpoint: Endpoint, 
     whatever happens."""
     sweep = cfg["sweep"]
     aiperf_dir = work / AIPERF_DIR
-    binary = aiperf_binary(cfg.get("aiperf", {}).get("binary"))
+    binary = aiperf_binary(cfg["aiperf"]["binary"])
     run_sweep = {**sweep, "requests": n_lines - warm}
     argv = aiperf_argv(binary, endpoint, model.tokenizer_id, dataset, run_sweep, aiperf_dir,
-                       cfg.get("aiperf", {}).get("extra_args", []))
-    client_prefix = pinning.prefix(cfg.get("pinning", {}), "client")
+                       cfg["aiperf"]["extra_args"])
+    client_prefix = pinning.prefix(cfg["pinning"], "client")
     env = dict(os.environ)
     if model.hf_home:
         env.update(HF_HOME=str(model.hf_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    timeout = n_lines * float(sweep.get("request_timeout_s", 180)) + 300
+    timeout = n_lines * float(sweep["request_timeout_s"]) + 300
     stopper = None
     if adaptive.is_auto(sweep):
         env.update(adaptive.FLUSH_ENV)

@@ -17,8 +17,8 @@ def prepare_model(cfg: dict, name: str, config_dir: Path) -> ModelInfo:
     gguf = resolve_gguf(name, mcfg, config_dir)
     meta = read_metadata(gguf, arrays=())  # scalars only: milliseconds
     src = source_dir()
-    template = resolve_template(name, mcfg.get("chat_template", "gguf"), src if src.exists() else None, meta)
-    tok = mcfg.get("tokenizer", "gguf")
+    template = resolve_template(name, mcfg["chat_template"], src if src.exists() else None, meta)
+    tok = mcfg["tokenizer"]
     if tok == "gguf":
         tok_id, hf_home = build_tokenizer(name, gguf, template)
     else:

@@ -32,8 +32,8 @@ def cell_record(cfg: dict, cell: C.Cell, run: BlockRun, n_requests: int) -> dict
             "mode": cfg["modes"][cell.mode], "backend": cfg["backends"][cell.backend],
             "model": cfg["models"][cell.model],
             "sweep": {k: v for k, v in sweep.items() if k not in ("prompt_tokens", "gen_tokens")},
-            "telemetry": cfg.get("telemetry", {}), "cooldown": cfg.get("cooldown", {}),
-            "pinning": cfg.get("pinning", {}), "capture": cfg.get("capture", {}),
+            "telemetry": cfg["telemetry"], "cooldown": cfg["cooldown"],
+            "pinning": cfg["pinning"], "capture": cfg["capture"],
         },
         "versions": {
             "joulebench": __version__, "aiperf": aiperf_version(),

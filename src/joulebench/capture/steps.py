@@ -99,11 +99,11 @@ def _starts_new_block(root: Path, cell: C.Cell) -> bool:
 
 def start_server(cfg: dict, cell: C.Cell, model: ModelInfo, plat: Platform, root: Path) -> Server:
     """The backend's server for this model, reused when already up (memory hygiene between models)."""
-    pin = cfg.get("pinning", {})
+    pin = cfg["pinning"]
     prefix = pinning.prefix(pin, "server")
     threads = pinning.server_threads(pin, cfg["modes"][cell.mode])
     backend = make_backend(cell.backend, cfg, rundir.servers_dir(root), threads, prefix)
-    if _starts_new_block(root, cell) and cfg.get("memory_hygiene", False):
+    if _starts_new_block(root, cell) and cfg["memory_hygiene"]:
         backend.stop()
         plat.memory_hygiene()
         say("memory hygiene between models done")
@@ -114,8 +114,8 @@ def start_server(cfg: dict, cell: C.Cell, model: ModelInfo, plat: Platform, root
 def write_prompts(cfg: dict, cells: list[C.Cell], model: ModelInfo, work: Path) -> Prompts:
     """Warm-up first, then each cell's requests in order (aiperf samples sequentially)."""
     sweep = cfg["sweep"]
-    warm = int(sweep.get("warmup_requests", 0))
-    seed = int(sweep.get("seed", 42))
+    warm = int(sweep["warmup_requests"])
+    seed = int(sweep["seed"])
     hf = str(model.hf_home) if model.hf_home else None
     lines, line_cell = [], []
     per_cell = sweep["precision"]["max_requests"] if adaptive.is_auto(sweep) else sweep["requests"]
@@ -131,7 +131,7 @@ def idle_baseline(cfg: dict, sampler, with_energy: bool, stamps: dict) -> None:
     """Start the sampler and record the device idle before any request."""
     sampler.start()
     stamps["telemetry_start_ns"] = time.time_ns()
-    idle_s = float(cfg.get("telemetry", {}).get("idle_baseline_s", 3)) if with_energy else 0.0
+    idle_s = float(cfg["telemetry"]["idle_baseline_s"]) if with_energy else 0.0
     if idle_s:
         say(f"idle baseline {idle_s:.1f}s")
         time.sleep(idle_s)
@@ -162,13 +162,13 @@ def measure(cfg: dict, block: Block, config_path: Path, root: Path, timings: Tim
     say(f"server {first.backend} ready at {server.endpoint.url} "
         f"({'reused' if getattr(server.backend, 'reused', False) else 'started'})")
     with timings.step("cooldown"):
-        cooldown = cool_down(cfg.get("cooldown", {}), plat, say)
+        cooldown = cool_down(cfg["cooldown"], plat, say)
     with timings.step("prompts"):
         prompts = write_prompts(cfg, block.cells, model, block.work)
 
     source, reason = resolve_source(cfg, plat.name)
     with_energy = source != "none"
-    sampler = make_sampler(source, cfg, block.work, pinning.prefix(cfg.get("pinning", {}), "telemetry"), reason)
+    sampler = make_sampler(source, cfg, block.work, pinning.prefix(cfg["pinning"], "telemetry"), reason)
     log_start = server.backend.log_offset()
     with timings.step("idle_baseline"):
         idle_baseline(cfg, sampler, with_energy, stamps)

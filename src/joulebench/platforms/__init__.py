@@ -29,7 +29,7 @@ def detect() -> str:
 
 
 def platform_name(cfg: dict) -> str:
-    name = cfg.get("platform", "auto")
+    name = cfg["platform"]
     return detect() if name == "auto" else name
 
 
