@@ -81,7 +81,7 @@ def test_summary_has_percentiles_provenance_and_honest_energy(run_dir):
     meta = json.loads(next((run_dir / "results/raw").rglob("cell.json")).read_text())
     for key in ("config_hash", "versions", "model", "platform", "pinning", "timestamps", "backend"):
         assert key in meta
-    assert meta["backend"]["server_argv"][meta["backend"]["server_argv"].index("--host") + 1] == "127.0.0.1"
+    assert meta["backend"]["argv"][meta["backend"]["argv"].index("--host") + 1] == "127.0.0.1"
 
 
 def test_decode_speed_agrees_with_llama_bench(run_dir):

@@ -64,7 +64,7 @@ def hand_requests(summary):
     return pd.DataFrame(rows)
 
 
-CFG = {"modes": {"15W": {}, "7W": {}}, "backends": {"llamacpp": {}, "ollama": {}},
+CFG = {"platform": "jetson", "modes": {"15W": {}, "7W": {}}, "backends": {"llamacpp": {}, "ollama": {}},
        "models": {"m-small": {}, "m-big": {}}, "sweep": {"prompt_tokens": [128, 512], "gen_tokens": [32]},
        "device_profile": {"peak_mem_bandwidth_gbs": 100.0}}
 
@@ -78,7 +78,7 @@ def view(tmp_path):
 
 
 def test_context_orders_from_data_and_config(view):
-    assert view.modes == ["7W", "15W"]  # seed power order, even though the config lists 15W first
+    assert view.modes == ["7W", "15W"]  # the Jetson platform's power order, though the config lists 15W first
     assert view.backends == ["llamacpp", "ollama"]
     assert view.models == ["m-small", "m-big"]
     assert view.canonical == (512, 32)

@@ -118,6 +118,21 @@ def validate(cfg: dict, source: str = "config") -> dict:
     return cfg
 
 
+def backend_settings(bcfg: dict) -> dict:
+    """One backend's settings with the schema's defaults for its kind filled in, as a loaded
+    config holds them (a backend made outside a config gets the same ones). Returns a new dict."""
+    import jsonschema
+
+    schema = load_schema()
+    sub = {"$defs": schema["$defs"], **schema["$defs"]["backend"]}
+    bcfg = copy.deepcopy(bcfg)
+    validator = _with_defaults(jsonschema.validators.validator_for(schema))(sub)
+    errors = sorted(validator.iter_errors(bcfg), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        raise ConfigError("invalid backend settings:\n  " + "\n  ".join(_describe(e) for e in errors[:10]))
+    return bcfg
+
+
 def _with_defaults(validator_cls):
     """A validator that also writes schema defaults into the instance (as Snakemake's does)."""
     import jsonschema
@@ -151,8 +166,8 @@ def check_semantics(cfg: dict, source: str = "config") -> None:
             raise ConfigError(
                 f"{source}: config key 'sweep.{key}': {sweep[key]} is not one of sweep.{axis} {sweep[axis]}"
             )
-    pin = cfg.get("pinning", {})
-    if pin.get("enabled", True) and pin.get("server_cores") and pin.get("client_cores"):
+    pin = cfg["pinning"]
+    if pin["enabled"] and pin.get("server_cores") and pin.get("client_cores"):
         overlap = _cpu_set(pin["server_cores"]) & _cpu_set(pin["client_cores"])
         if overlap:
             raise ConfigError(
@@ -162,7 +177,7 @@ def check_semantics(cfg: dict, source: str = "config") -> None:
     for name, backend in cfg["backends"].items():
         if backend["kind"] == "openai" and "url" not in backend:
             raise ConfigError(f"{source}: config key 'backends.{name}.url' is required for kind 'openai'")
-        for i, arg in enumerate(backend.get("extra_args", [])):
+        for i, arg in enumerate(backend["extra_args"]):
             if arg.strip() != arg or "\n" in arg:
                 raise ConfigError(
                     f"{source}: config key 'backends.{name}.extra_args[{i}]': one argument per item, "
@@ -196,11 +211,11 @@ def load(path: str | os.PathLike) -> dict:
 
 
 def trials(cfg: dict) -> int:
-    return int(cfg["sweep"].get("trials", 1))
+    return int(cfg["sweep"]["trials"])
 
 
 def concurrencies(cfg: dict) -> list[int]:
-    return [int(n) for n in cfg["sweep"].get("concurrency", [1])]
+    return [int(n) for n in cfg["sweep"]["concurrency"]]
 
 
 def cells(cfg: dict) -> list[Cell]:
@@ -269,8 +284,8 @@ def cell_settings_hash(cfg: dict, cell: Cell) -> str:
         "trial": cell.trial,
         # only where it is not 1: cells captured before the axis existed keep their hash
         **({"concurrency": cell.concurrency} if cell.concurrency != 1 else {}),
-        "pinning": cfg.get("pinning", {}),
-        "telemetry": cfg.get("telemetry", {}),
+        "pinning": cfg["pinning"],
+        "telemetry": cfg["telemetry"],
     }
     blob = json.dumps(relevant, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

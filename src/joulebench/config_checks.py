@@ -23,7 +23,7 @@ def server_context(backend: dict) -> int | None:
     if backend.get("kind") not in SIZED_KINDS:
         return None
     size = backend.get("ctx_size")
-    args = list(backend.get("extra_args", []))
+    args = list(backend["extra_args"])
     for i, arg in enumerate(args):
         value = None
         if arg in ("-c", "--ctx-size") and i + 1 < len(args):
@@ -76,18 +76,18 @@ def _requests_cover_concurrency(cfg, source):
     """N requests in flight need at least N requests per cell (aiperf would never reach N), and
     llama-server's context is sized per slot from ctx_size, which a -c in extra_args would undo."""
     sweep = cfg["sweep"]
-    top = max(map(int, sweep.get("concurrency", [1])))
+    top = max(map(int, sweep["concurrency"]))
     if top == 1:
         return
     auto = sweep["requests"] == "auto"
-    fewest = int(sweep.get("precision", {}).get("min_requests", 5)) if auto else int(sweep["requests"])
+    fewest = int(sweep["precision"]["min_requests"]) if auto else int(sweep["requests"])
     if fewest < top:
         key = "sweep.precision.min_requests" if auto else "sweep.requests"
         raise ConfigError(f"{source}: config key '{key}': {fewest} requests per cell cannot keep "
                           f"sweep.concurrency {top} requests in flight; use at least {top}")
     for name, backend in cfg["backends"].items():
-        args = list(backend.get("extra_args", []))
-        if backend.get("kind") == "llamacpp" and any(a in ("-c", "--ctx-size") or a.startswith("--ctx-size=")
+        args = list(backend["extra_args"])
+        if backend["kind"] == "llamacpp" and any(a in ("-c", "--ctx-size") or a.startswith("--ctx-size=")
                                                      for a in args):
             raise ConfigError(f"{source}: config key 'backends.{name}.extra_args': a -c/--ctx-size there would "
                               f"override the N x ctx_size that sweep.concurrency {top} needs; set "

@@ -44,8 +44,8 @@ def aiperf_argv(binary: str, endpoint: Endpoint, tokenizer: str, dataset: Path, 
         "--dataset-sampling-strategy", "sequential",
         "--request-count", str(sweep["requests"]),
         "--concurrency", str(int(concurrency)),
-        "--random-seed", str(sweep.get("seed", 42)),
-        "--request-timeout-seconds", str(sweep.get("request_timeout_s", 180)),
+        "--random-seed", str(sweep["seed"]),
+        "--request-timeout-seconds", str(sweep["request_timeout_s"]),
         # ISL/OSL as the server counted them (usage), which the capture then checks exactly
         "--use-server-token-count",
         "--artifact-dir", str(artifact_dir),
@@ -58,10 +58,10 @@ def aiperf_argv(binary: str, endpoint: Endpoint, tokenizer: str, dataset: Path, 
         argv += ["--extra-inputs", json.dumps(extra_inputs, sort_keys=True)]
     if endpoint.use_legacy_max_tokens:
         argv.append("--use-legacy-max-tokens")
-    rate = sweep.get("request_rate")
+    rate = sweep.get("request_rate")  # optional, no default
     if rate:
-        argv += ["--request-rate", str(rate["rps"]), "--arrival-pattern", rate.get("pattern", "poisson")]
-    if sweep.get("warmup_requests", 0):
+        argv += ["--request-rate", str(rate["rps"]), "--arrival-pattern", rate["pattern"]]
+    if sweep["warmup_requests"]:
         argv += ["--warmup-request-count", str(sweep["warmup_requests"])]
     argv += list(extra_args)
     return argv

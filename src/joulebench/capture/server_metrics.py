@@ -45,7 +45,7 @@ class MetricsScraper:
     """start() before the load, stop() after it (always: it never raises). url None: nothing is
     scraped and the meta file says why."""
 
-    def __init__(self, url: str | None, out_dir: Path, reason: str | None = None,
+    def __init__(self, url: str | None, reason: str | None, out_dir: Path,
                  interval_s: float = INTERVAL_S, timeout_s: float = TIMEOUT_S):
         self.url, self.reason, self.out_dir = url, reason, Path(out_dir)
         self.interval_s, self.timeout_s = interval_s, timeout_s

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..platforms import mode_order
 from . import style
 from .uncertainty import attach, request_cis
 
@@ -81,6 +82,15 @@ def synthetic_label(summary: pd.DataFrame, cfg: dict) -> str | None:
     return None
 
 
+def measured_platform(summary: pd.DataFrame, cfg: dict) -> str | None:
+    """The platform the cells were measured on: the config's, else the one the summary names."""
+    named = cfg.get("platform")
+    if named and named != "auto":
+        return named
+    found = summary["platform"].dropna().unique() if "platform" in summary else []
+    return str(found[0]) if len(found) == 1 else None
+
+
 def _ordered(present, preferred) -> list:
     present = list(dict.fromkeys(present))
     head = [p for p in (preferred or []) if p in present]
@@ -117,8 +127,11 @@ class ResultsView:
             s["e_request_j"] = pd.to_numeric(s["e_total_j"], errors="coerce") / covered.where(covered > 0)
         self.requests = requests if requests is not None else pd.DataFrame()
         self.summary = attach(s, request_cis(self.requests, n_boot=n_boot))
-        modes = _ordered(s["mode"], list((self.cfg.get("modes") or {}).keys()))
-        self.modes = sorted(modes, key=style.mode_sort_key)
+        # modes from least to most power, as the platform orders them (config order where unknown)
+        self.platform = measured_platform(s, self.cfg)
+        mode_cfg = self.cfg.get("modes") or {}
+        present = _ordered(s["mode"], list(mode_cfg))
+        self.modes = mode_order(self.platform, {m: mode_cfg.get(m) or {} for m in present})
         # the reference backend (figures.reference_backend, else the config's first) leads every ratio
         # (reference ÷ other) and names its mode-series by the mode alone
         backends = _ordered(s["backend"], list((self.cfg.get("backends") or {}).keys()))
