@@ -52,12 +52,16 @@ def missing_cells(summary: pd.DataFrame, cfg: dict) -> pd.DataFrame | None:
     """The configured cells the figures could not include (None without a sweep config)."""
     if not cfg or "sweep" not in cfg or "modes" not in cfg:
         return None
-    from ..config import cells
+    from ..config import Cell, cells, load_schema
 
+    key = list(Cell.KEY)
     have = set()
     if not summary.empty:
-        have = set(zip(summary["mode"], summary["backend"], summary["model"],
-                       summary["ctx"].astype(int), summary["gen"].astype(int)))
-    rows = [{"mode": c.mode, "backend": c.backend, "model": c.model, "ctx": c.ctx, "gen": c.gen}
-            for c in cells(cfg) if (c.mode, c.backend, c.model, c.ctx, c.gen) not in have]
-    return pd.DataFrame(rows, columns=["mode", "backend", "model", "ctx", "gen"])
+        conc = summary["concurrency"] if "concurrency" in summary else pd.Series(1, index=summary.index)
+        have = set(zip(summary["mode"], summary["backend"], summary["model"], summary["ctx"].astype(int),
+                       summary["gen"].astype(int), conc.astype(int)))
+    # the sweep's defaults (trials, concurrency) live in the schema only; the figures may get a partial config
+    props = load_schema()["properties"]["sweep"]["properties"]
+    sweep = {**{k: v["default"] for k, v in props.items() if "default" in v}, **cfg["sweep"]}
+    rows = [dict(zip(key, c.key)) for c in cells({**cfg, "sweep": sweep}) if c.trial == 1 and c.key not in have]
+    return pd.DataFrame(rows, columns=key)
