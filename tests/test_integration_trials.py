@@ -15,9 +15,11 @@ GEN = (8, 16)
 REQUESTS = 3
 
 
-def captured_pair(wd, **sweep):
-    """The default config on a free port with these sweep keys, its pair captured and analysed."""
+def captured_pair(wd, top=None, **sweep):
+    """The default config on a free port with these sweep keys (and `top`: top-level keys), its pair
+    captured and analysed."""
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg.update(top or {})
     cfg["backends"]["llamacpp"]["port"] = free_port()
     cfg["sweep"].update(prompt_tokens=[32], warmup_requests=1, **sweep)
     (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
