@@ -214,13 +214,14 @@ def test_summary_of_a_scrape_known_answer(tmp_path):
         (10.25, None),                        # a failed scrape inside the span
         (10.5, v(150, 128, 1, 4 / 3, 150)),
         (11.0, v(200, 128, 2, 1.5, 200)),     # decodes 100..200 had 2 busy slots each
-        (12.0, v(999, 999, 0, 1.0, 999)),     # after the span
+        (11.75, v(260, 128, 0, 1.5, 230)),    # first scrape after the span: the last completion counted
+        (12.0, v(999, 999, 0, 1.0, 999)),     # later: not counted
     ])
     out = server_metrics.summarise(tmp_path, int(9.5e9), int(11.5e9))
     assert out["server_metrics_samples"] == 3 and out["server_metrics_errors"] == 1
     assert out["server_metrics_reason"] is None and out["server_metrics_interval_ms"] == 250
-    assert out["server_tokens_predicted_per_s"] == pytest.approx(100.0)  # (200 - 100) / 1 s
-    assert out["server_prompt_tokens_per_s"] == pytest.approx(64.0)
+    # tokens count at completion: first scrape >= start (100) to first scrape >= end (260), over the 2 s span
+    assert out["server_tokens_predicted"] == 160 and out["server_tokens_predicted_per_s"] == pytest.approx(80.0)
     assert out["server_requests_processing_mean"] == pytest.approx(5 / 3)
     assert out["server_requests_processing_max"] == 2 and out["server_requests_deferred_max"] == 0
     assert out["server_busy_slots_per_decode"] == pytest.approx(2.0)  # (1.5*200 - 1*100) / 100
@@ -230,7 +231,7 @@ def test_summary_of_a_scrape_known_answer(tmp_path):
 def test_summary_without_a_scrape_says_why(tmp_path):
     out = server_metrics.summarise(tmp_path, 0, 10)
     assert out["server_metrics_samples"] == 0 and "no server_metrics_meta.json" in out["server_metrics_reason"]
-    assert math.isnan(out["server_tokens_predicted_per_s"])
+    assert math.isnan(out["server_tokens_predicted_per_s"]) and math.isnan(out["server_tokens_predicted"])
 
 
 # --- load metrics and goodput ---------------------------------------------------------------------

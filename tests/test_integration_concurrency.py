@@ -74,7 +74,9 @@ def test_exact_lengths_and_load_columns(conc_dir):
         assert row["queue_delay_ms_p50"] > 0 and row["queue_delay_ms_p95"] >= row["queue_delay_ms_p50"]
         assert row["server_metrics_samples"] >= 2 and row["server_metrics_reason"] is None
         assert row["server_requests_deferred_max"] == 0  # N slots for N in flight: nothing waits for a slot
-        assert row["server_tokens_predicted_per_s"] > 0
+        # the server's own count of the cell's generated tokens, from its /metrics counter
+        assert row["server_tokens_predicted"] == GEN * REQUESTS
+        assert row["server_tokens_predicted_per_s"] == pytest.approx(row["system_output_tok_s"])
         assert row["system_output_tok_s_ci95_lo"] < row["system_output_tok_s"] < row["system_output_tok_s_ci95_hi"]
     assert s.loc[1, "achieved_concurrency"] <= 1.0001 and s.loc[2, "achieved_concurrency"] > 1.3
     assert s.loc[1, "server_requests_processing_max"] == 1 and s.loc[2, "server_requests_processing_max"] == 2

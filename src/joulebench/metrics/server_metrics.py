@@ -1,12 +1,17 @@
 """A cell's server /metrics scrape (capture/server_metrics.py) -> `server_*` summary columns.
 
-Only scrapes inside the cell's measured span [first request start, last request end] count (a
-block's scrape covers the whole block). Gauges: mean and max over those scrapes. Counters: rate =
-(last - first) / (time between them), so a scrape period that misses the span's edges does not
-bias it. Busy slots per decode: llama-server's gauge is a running mean since start
+The cell's measured span is [first request start, last request end] (a block's scrape covers the
+whole block). Gauges: mean and max over the scrapes inside the span. Tokens predicted: llama-server
+adds a request's generated tokens to `tokens_predicted_total` when the request completes, so the
+cell's count is the counter at the first scrape at or after the span's end minus the counter at
+the first scrape at or after its start (the warm-up and earlier runs completed before the start);
+it is exact when every request lasts longer than one scrape period (none of the cell's completes
+before the first scrape, no later run's completes before the closing one), and per second it is
+that count / the span. Busy slots per decode: llama-server's gauge is a running mean since start
 (n_busy_slots / n_decode), so the span's own value is
-(gauge_last x n_decode_last - gauge_first x n_decode_first) / (n_decode_last - n_decode_first).
-A metric the server does not expose is NaN (this llama-server build has no KV-cache gauge).
+(gauge_last x n_decode_last - gauge_first x n_decode_first) / (n_decode_last - n_decode_first)
+over the scrapes inside the span. A metric the server does not expose is NaN (this llama-server
+build has no KV-cache gauge).
 """
 from __future__ import annotations
 
@@ -24,10 +29,7 @@ GAUGES = {
     "requests_deferred": ("llamacpp:requests_deferred", "vllm:num_requests_waiting"),
     "kv_cache_usage_ratio": ("llamacpp:kv_cache_usage_ratio", "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
 }
-COUNTERS = {
-    "tokens_predicted": ("llamacpp:tokens_predicted_total", "vllm:generation_tokens_total"),
-    "prompt_tokens": ("llamacpp:prompt_tokens_total", "vllm:prompt_tokens_total"),
-}
+PREDICTED = ("llamacpp:tokens_predicted_total", "vllm:generation_tokens_total")
 BUSY, DECODES = "llamacpp:n_busy_slots_per_decode", "llamacpp:n_decode_total"
 
 
@@ -76,10 +78,16 @@ def summarise(cell_dir: Path, start_ns: int, end_ns: int) -> dict:
         finite = series[np.isfinite(series)]
         out[f"server_{stem}_mean"] = float(finite.mean()) if finite.size else math.nan
         out[f"server_{stem}_max"] = float(finite.max()) if finite.size else math.nan
-    dt = (ok[-1]["t_ns"] - ok[0]["t_ns"]) / 1e9 if len(ok) >= 2 else math.nan
-    for stem, names in COUNTERS.items():
-        first, last = (_value(values[0], names), _value(values[-1], names)) if len(ok) >= 2 else (math.nan,) * 2
-        out[f"server_{stem}_per_s"] = (last - first) / dt if dt and dt > 0 else math.nan
+    after = [ln for ln in lines if isinstance(ln.get("values"), dict) and ln.get("t_ns", -1) >= start_ns]
+    opened = after[0] if after else None
+    closed = next((ln for ln in after if ln["t_ns"] >= end_ns), None)
+    count = math.nan
+    if opened is not None and closed is not None and closed is not opened:
+        count = _value({k: float(v) for k, v in closed["values"].items()}, PREDICTED) - \
+            _value({k: float(v) for k, v in opened["values"].items()}, PREDICTED)
+    out["server_tokens_predicted"] = count
+    span_s = (end_ns - start_ns) / 1e9
+    out["server_tokens_predicted_per_s"] = count / span_s if span_s > 0 else math.nan
     out["server_busy_slots_per_decode"] = math.nan
     if len(ok) >= 2:
         d0, d1 = values[0].get(DECODES, math.nan), values[-1].get(DECODES, math.nan)
