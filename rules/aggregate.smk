@@ -9,6 +9,8 @@ rule aggregate_pair:
         directory("results/{mode}/{backend}"),
     log:
         "results/logs/aggregate/{mode}_{backend}.log",
+    benchmark:
+        JP.benchmark_file("aggregate_pair", "{mode}_{backend}")
     run:
         in_log(
             log[0],
@@ -33,6 +35,8 @@ rule aggregate_all:
         trials="results/trials.parquet",
     log:
         "results/logs/aggregate/all.log",
+    benchmark:
+        JP.benchmark_file("aggregate_all", "all")
     run:
         in_log(
             log[0],

@@ -12,5 +12,7 @@ rule parse_cell:
         cell=f"{CELLDIR}/{CELL}/cell.parquet",
     log:
         f"results/logs/parse/{CELL}.log",
+    benchmark:
+        JP.benchmark_file("parse_cell", CELL)
     run:
         in_log(log[0], parse_cell, input.cell, output.requests, output.cell)

@@ -19,6 +19,8 @@ rule plot:
         ),
     log:
         "results/logs/plot.log",
+    benchmark:
+        JP.benchmark_file("plot", "all")
     conda:
         "../envs/plot.yaml"
     script:

@@ -10,6 +10,8 @@ rule split_cell:
         energy=f"{CELLDIR}/{CELL}/energy.parquet",
     log:
         f"results/logs/split/{CELL}.log",
+    benchmark:
+        JP.benchmark_file("split_cell", CELL)
     run:
         in_log(
             log[0],

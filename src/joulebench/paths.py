@@ -17,6 +17,7 @@ RAW = "results/raw"
 CELLS = "results/cells"
 INCOMPLETE = "results/raw-incomplete"
 SUPERSEDED = "results/raw-superseded"
+BENCHMARKS = "results/benchmarks"  # Snakemake's benchmark: TSV per job (wall s, max RSS, CPU): per-step cost
 CELL_PATTERN = "{mode}/{backend}/{model}/ctx{ctx}_gen{gen}{trial}"
 _TRIAL_TAG = re.compile(r"_t([0-9]+)")
 
@@ -42,6 +43,11 @@ def cell_suffix(cell: Cell) -> str:
 def cell_file(tree: str, cell: Cell, name: str) -> str:
     """`tree/<cell>/name` as a relative path string (Snakemake inputs)."""
     return f"{tree}/{cell_suffix(cell)}/{name}"
+
+
+def benchmark_file(rule: str, job: str) -> str:
+    """Where Snakemake writes the benchmark of one job of `rule` (job: the rule's wildcard pattern)."""
+    return f"{BENCHMARKS}/{rule}/{job}.tsv"
 
 
 def raw_dir(cell: Cell, root: str | os.PathLike = ".") -> Path:
