@@ -11,7 +11,7 @@ rule parse_cell:
         requests=f"{CELLDIR}/{CELL}/requests.parquet",
         cell=f"{CELLDIR}/{CELL}/cell.parquet",
     log:
-        f"results/logs/parse/{CELL}.log",
+        JP.log_file("parse", CELL),
     benchmark:
         JP.benchmark_file("parse_cell", CELL)
     run:
