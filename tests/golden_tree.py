@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE = REPO.parent / "shared" / "fixtures" / "aiperf-0.13-llama-server"
 CONFIG = {
     "platform": "jetson",
     "modes": {"15W": {"nvpmodel": 0}, "7W": {"nvpmodel": 3}},
@@ -31,8 +30,8 @@ CONFIG = {
 FIXTURE_CELL = ("15W", "llamacpp", "fixture-llama-server", 127, 32)  # its 5 requests: ISL 127, OSL 32
 
 
-def build_tree(wd: Path) -> list:
-    """Write the raw tree under wd; returns its cells."""
+def build_tree(wd: Path, fixture: Path) -> list:
+    """Write the raw tree under wd (fixture: the shared aiperf-0.13-llama-server export); returns its cells."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     from analysis_scale import MS, T0, write_cell
 
@@ -47,15 +46,15 @@ def build_tree(wd: Path) -> list:
         meta = json.loads((d / "cell.json").read_text())
         meta["cell"]["trial"] = cell.trial
         (d / "cell.json").write_text(json.dumps(meta))
-    fixture = C.Cell(*FIXTURE_CELL)
-    d = raw_dir(fixture, wd)
-    shutil.copytree(FIXTURE, d / "aiperf")
+    fixture_cell = C.Cell(*FIXTURE_CELL)
+    d = raw_dir(fixture_cell, wd)
+    shutil.copytree(fixture, d / "aiperf")
     (d / "cell.json").write_text(json.dumps({
-        "schema": 1, "status": "accepted", "cell": fixture.row(),
-        "backend": {"kind": "llamacpp"}, "model": {"name": fixture.model, "quant": "Q4_K_M"},
+        "schema": 1, "status": "accepted", "cell": fixture_cell.row(),
+        "backend": {"kind": "llamacpp"}, "model": {"name": fixture_cell.model, "quant": "Q4_K_M"},
         "platform": {"platform": "jetson", "state_before": {"device_name": "FIXTURE"}},
         "telemetry": {"source": "none", "reason": "no power sensor"}, "versions": {"aiperf": "0.13.0"}}))
-    return [*cells, fixture]
+    return [*cells, fixture_cell]
 
 
 def analyse(wd: Path, cells: list, out_dir: Path) -> Path:
@@ -79,17 +78,18 @@ def analyse(wd: Path, cells: list, out_dir: Path) -> Path:
     return summary
 
 
-def summary_of_tree(tmp: Path) -> Path:
-    cells = build_tree(tmp / "tree")
+def summary_of_tree(tmp: Path, fixture: Path) -> Path:
+    cells = build_tree(tmp / "tree", fixture)
     return analyse(tmp / "tree", cells, tmp / "analysis")
 
 
 if __name__ == "__main__":
     import tempfile
 
-    import joulebench
+    import joulebench  # first: the code on PYTHONPATH (conftest below puts this checkout's src on sys.path)
+    from conftest import FIXTURES
 
     out = Path(sys.argv[1]).resolve()
     with tempfile.TemporaryDirectory() as tmp:
-        shutil.copy(summary_of_tree(Path(tmp)), out)
+        shutil.copy(summary_of_tree(Path(tmp), FIXTURES / "aiperf-0.13-llama-server"), out)
     print(f"wrote {out} with the analysis code at {Path(joulebench.__file__).parent}")

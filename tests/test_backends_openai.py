@@ -24,7 +24,7 @@ from joulebench.errors import CaptureError
 
 def _live_server():
     """The pipeline's own llama-server, or a skip where llama.cpp is not built."""
-    from joulebench.backends.llamacpp_build import find_binary
+    from joulebench.toolchain.llamacpp import find_binary
     from joulebench.errors import JoulebenchError
 
     try:
@@ -124,7 +124,7 @@ def _chat(url, body):
 
 
 def test_live_llama_server(tmp_path, default_gguf):
-    from joulebench.backends.llamacpp_build import source_dir
+    from joulebench.toolchain.llamacpp import source_dir
 
     SERVER_BIN, GGUF = _live_server(), default_gguf
     TEMPLATE = source_dir() / "models/templates/google-gemma-2-2b-it.jinja"

@@ -4,16 +4,14 @@ tests/golden_tree.py)."""
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
-from golden_tree import FIXTURE, summary_of_tree
+from golden_tree import summary_of_tree
 
 GOLDEN = Path(__file__).parent / "data" / "golden-summary.parquet"
 
 
-@pytest.mark.skipif(not FIXTURE.exists(), reason=f"shared fixture {FIXTURE} missing")
-def test_reanalysed_raw_tree_gives_the_golden_summary(tmp_path):
-    made = summary_of_tree(tmp_path)
+def test_reanalysed_raw_tree_gives_the_golden_summary(tmp_path, aiperf_fixture_dir):
+    made = summary_of_tree(tmp_path, aiperf_fixture_dir)
     got, want = pd.read_parquet(made), pd.read_parquet(GOLDEN)
     # the tree holds what the check needs: trials pooled, energy measured, gated by energy.max_rel_ci
     # (NaN + reason) and not measured at all (no telemetry)

@@ -86,7 +86,7 @@ def test_summary_has_percentiles_provenance_and_honest_energy(run_dir):
 
 def test_decode_speed_agrees_with_llama_bench(run_dir):
     """Client-side decode tok/s is in a sane band of llama-bench's tg on the same core/threads."""
-    from joulebench.backends.llamacpp_build import find_binary
+    from joulebench.toolchain.llamacpp import find_binary
 
     meta = json.loads(next((run_dir / "results/raw").rglob("cell.json")).read_text())
     gguf, threads = meta["model"]["gguf"], meta["pinning"]["server_threads"]

@@ -252,3 +252,23 @@ def test_catalogue_spec_errors_are_indexed_not_fatal(view):
     assert st["broken_table"].status == "error" and "bad column" in st["broken_table"].reason
     assert st["broken_figure_32"].status == "error"
     assert st["needs_two_32"].status == "no data" and st["needs_two_32"].reason == "needs more"
+
+
+def test_figures_use_the_summarys_intervals_and_bootstrap_only_the_rest(tmp_path):
+    """A `_ci95_` interval in the summary is what the chart shows (no bootstrap of its own for it);
+    TTFT, which the summary gives no interval, is still bootstrapped over the requests."""
+    from joulebench.plots.uncertainty import request_cis, summary_intervals
+
+    s = hand_summary()
+    s["output_tok_s_per_user_p50_ci95_lo"] = s["output_tok_s_per_user_p50"] - 1.0
+    s["output_tok_s_per_user_p50_ci95_hi"] = s["output_tok_s_per_user_p50"] + 2.0
+    s["decode_tok_per_j_ci95_lo"] = s["decode_tok_per_j"] * 0.5
+    s["decode_tok_per_j_ci95_hi"] = s["decode_tok_per_j"] * 1.5
+    assert summary_intervals(s) == ["output_tok_s_per_user_p50", "decode_tok_per_j"]
+    cis = request_cis(hand_requests(s), n_boot=50, skip=summary_intervals(s))
+    assert "output_tok_s_per_user_p50_lo" not in cis and "ttft_ms_p50_lo" in cis
+    v = ResultsView(s, hand_requests(s), tmp_path, CFG, n_boot=50).summary
+    assert np.allclose(v["output_tok_s_per_user_p50_hi"] - v["output_tok_s_per_user_p50"], 2.0)
+    assert np.allclose(v["decode_tok_per_j_lo"], v["decode_tok_per_j"] * 0.5)  # not 1 - 1.96 x rel_unc
+    assert (v["ttft_ms_p50_lo"] < v["ttft_ms_p50"]).all() and (v["ttft_ms_p50_hi"] > v["ttft_ms_p50"]).all()
+    plt.close("all")

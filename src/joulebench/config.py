@@ -211,7 +211,7 @@ def load(path: str | os.PathLike) -> dict:
 
 
 def trials(cfg: dict) -> int:
-    return int(cfg["sweep"]["trials"])
+    return int(cfg["sweep"].get("trials", 1))  # figures may get a partial, unvalidated config
 
 
 def concurrencies(cfg: dict) -> list[int]:
@@ -250,12 +250,21 @@ def wildcard_values(cfg: dict) -> dict[str, list[str]]:
     }
 
 
+def canonical_cell(sweep: dict, ctxs, gens) -> tuple[int, int]:
+    """The headline (ctx, gen) among the lengths given: sweep.canonical_ctx / canonical_gen where
+    they are among them, else the largest ((0, 0) where there are none). The one home of the
+    canonical cell: the config's sweep and the figures (with the lengths the data has) ask here."""
+    def pick(key: str, values) -> int:
+        values = [int(v) for v in values]
+        want = sweep.get(key)  # optional: absent means "the largest"
+        return int(want) if want is not None and int(want) in values else max(values, default=0)
+
+    return pick("canonical_ctx", ctxs), pick("canonical_gen", gens)
+
+
 def canonical(cfg: dict) -> tuple[int, int]:
     sweep = cfg["sweep"]
-    return (
-        int(sweep.get("canonical_ctx", max(sweep["prompt_tokens"]))),
-        int(sweep.get("canonical_gen", max(sweep["gen_tokens"]))),
-    )
+    return canonical_cell(sweep, sweep["prompt_tokens"], sweep["gen_tokens"])
 
 
 # settings that change only the analysis or how many captures there are, not one capture

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..toolchain.llamacpp import binary_version, find_binary
 from .base import Backend, Endpoint, ModelInfo
-from .llamacpp_build import binary_version, find_binary
 from .process import ManagedServer, tail
 from .slots import reported_slots, slot_plan
 

@@ -11,7 +11,7 @@ from ..models.tokenizer import build_tokenizer
 
 
 def prepare_model(cfg: dict, name: str, config_dir: Path) -> ModelInfo:
-    from ..backends.llamacpp_build import source_dir
+    from ..toolchain.llamacpp import source_dir
 
     mcfg = cfg["models"][name]
     gguf = resolve_gguf(name, mcfg, config_dir)

@@ -49,6 +49,18 @@ def load_cell_json(path: str | Path) -> dict:
     return data
 
 
+def backend_version(backend: dict) -> str | None:
+    """The server's version as a string for every kind (one column holds all backends): the
+    provenance core's `version`; records from before it existed: llama.cpp's build as its tag,
+    Ollama's `ollama_version` (OpenAI-compatible servers recorded none)."""
+    if backend.get("version") is not None:
+        return str(backend["version"])
+    build = (backend.get("llama_cpp") or {}).get("build")
+    if build is not None:
+        return f"b{build}"
+    return backend.get("ollama_version")
+
+
 def provenance_columns(meta: dict) -> dict:
     backend = meta.get("backend", {})
     llama = backend.get("llama_cpp") or {}
@@ -62,7 +74,7 @@ def provenance_columns(meta: dict) -> dict:
         "model_size_bytes": model.get("size_bytes"),
         "model_source": json.dumps(model.get("source")),
         "backend_kind": backend.get("kind"),
-        "backend_version": llama.get("build") if llama else backend.get("version"),
+        "backend_version": backend_version(backend),
         "llama_cpp_build": llama.get("build"),
         "llama_cpp_commit": llama.get("commit"),
         "backend_live_tested": backend.get("live_tested", True),
