@@ -1,5 +1,6 @@
 """Block bookkeeping of a capture without a device: which cells one run measures, where their files
 stage, and that a failure moves every staging folder aside (nothing deleted)."""
+import dataclasses
 import os
 
 import pytest
@@ -21,10 +22,13 @@ def cfg(**capture):
 
 
 def test_a_cell_is_a_block_of_one_unless_the_config_asks_for_blocks():
-    assert B.splits_into_cells(cfg()) is False
-    assert B.splits_into_cells(cfg(unit="block")) is True
+    one = C.cells(cfg())[0]
+    assert B.splits_into_cells(cfg(), one) is False
+    assert B.splits_into_cells(cfg(unit="block"), one) is True
     auto = C.validate({**RAW_CFG, "capture": {"unit": "block"}, "sweep": {**RAW_CFG["sweep"], "requests": "auto"}})
-    assert B.splits_into_cells(auto) is False  # requests: auto stops per cell
+    assert B.splits_into_cells(auto, one) is False  # requests: auto stops per cell
+    # N in flight: each cell its own aiperf run (a cell's first requests would batch with the last cell's)
+    assert B.splits_into_cells(cfg(unit="block"), dataclasses.replace(one, concurrency=2)) is False
 
 
 def test_open_block_stages_each_cell_and_skips_captured_mates(tmp_path):
