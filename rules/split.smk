@@ -8,6 +8,8 @@ rule split_cell:
     output:
         requests=f"{CELLDIR}/{CELL}/requests_energy.parquet",
         energy=f"{CELLDIR}/{CELL}/energy.parquet",
+    params:
+        max_rel_ci=config["energy"]["max_rel_ci"],
     log:
         f"results/logs/split/{CELL}.log",
     run:
@@ -18,4 +20,5 @@ rule split_cell:
             input.requests,
             output.requests,
             output.energy,
+            max_rel_ci=params.max_rel_ci,
         )

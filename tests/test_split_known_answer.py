@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 
 from joulebench.split.cell_energy import split_cell
-from joulebench.split.simulate import Profile, make_cell
+from joulebench.split.simulate import Profile, make_cell, default_max_rel_ci
 
 H100 = dict(idle_w=130, prefill_w=230, decode_w=220, gap_ms=(5, 15), tau_ms=5)
 
 
 def run(tmp_path, source, pf, **kw):
     meta, req, truth = make_cell(tmp_path, source, pf, **kw)
-    out, row = split_cell(tmp_path, meta, req)
+    out, row = split_cell(tmp_path, meta, req, default_max_rel_ci())
     return out, row, truth
 
 

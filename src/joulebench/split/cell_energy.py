@@ -7,8 +7,8 @@ is docs/energy-method.md):
 - "phase_mean" (sparse point readings): mean power of the readings inside the phase x its time;
 - "counter_regression" / "window_regression": per-phase power levels fitted to every exactly
   measured interval (integrate.phase_regression), for windows short against the sensor;
-- a phase the sensor pins no better than MAX_SENSOR_REL_CI95 is unresolved: NaN figures,
-  *_resolved False, energy_reason says why.
+- a phase the sensor pins no better than `max_rel_ci` (config key energy.max_rel_ci, passed in by
+  the split rule) is unresolved: NaN figures, *_resolved False, energy_reason says why.
 """
 from __future__ import annotations
 
@@ -27,8 +27,6 @@ from .windows import count_in, occupancy, overlapping, request_windows
 R_DIRECT = 4.0
 R_DIRECT_WINDOWED = 2.0
 Z95 = 1.96
-# a phase whose power the sensor pins down no better than +-10 % (95 %) is unresolved, not a number
-MAX_SENSOR_REL_CI95 = 0.10
 MIN_PHASE_SAMPLES = 5
 MAX_GAP_PERIODS = 3.0
 MIN_COVERAGE = 0.5
@@ -61,7 +59,7 @@ def estimator(rail, window_over_period: float) -> str:
     return "step" if long else "phase_mean"
 
 
-def _phase(rail, a, b, cov, tokens, occs, phase, span, before_a):
+def _phase(rail, a, b, cov, tokens, occs, phase, span, before_a, max_rel_ci):
     """Energy of one phase on one rail over the covered requests. `before_a`: the phase edge
     preceding each window's start (the power just before `a` belongs to the phase since then)."""
     cx, cy = I.curve(rail)
@@ -103,15 +101,15 @@ def _phase(rail, a, b, cov, tokens, occs, phase, span, before_a):
         if not (e > 0):
             return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
                     "reason": f"{why}; {method} found no positive energy (E={e:.3g} J, {n} intervals)"}
-    if not (Z95 * rel_p <= MAX_SENSOR_REL_CI95):
+    if not (Z95 * rel_p <= max_rel_ci):  # the sensor alone pins it no better than energy.max_rel_ci
         return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
                 "reason": f"{why}; {method} not resolved: 95 % sensor interval +-{Z95 * rel_p:.0%} "
-                          f"> {MAX_SENSOR_REL_CI95:.0%} ({n} readings)"}
+                          f"> {max_rel_ci:.0%} ({n} readings)"}
     rel = U.quad(rel_p, U.bootstrap_rel(d_cov, tok_cov))
     return {**out, "e": e, "method": method, "rel": rel, "resolved": True, "reason": None}
 
 
-def rail_split(rail, req, meta, start, first, end, valid):
+def rail_split(rail, req, meta, start, first, end, valid, max_rel_ci):
     per = I.period_ns(rail)
     cx, _ = I.curve(rail)
     cov = valid & I.covered(cx, start, end, MAX_GAP_PERIODS * per if np.isfinite(per) else 0)
@@ -123,8 +121,8 @@ def rail_split(rail, req, meta, start, first, end, valid):
     o = np.argsort(start, kind="stable")
     prev_end = np.empty_like(end)
     prev_end[o] = np.concatenate([[np.iinfo(np.int64).min // 2], end[o][:-1]])
-    pre = _phase(rail, start, first, cov, isl, occs, "prefill", span, prev_end)
-    dec = _phase(rail, first, end, cov, osl, occs, "decode", span, start)
+    pre = _phase(rail, start, first, cov, isl, occs, "prefill", span, prev_end, max_rel_ci)
+    dec = _phase(rail, first, end, cov, osl, occs, "decode", span, start, max_rel_ci)
     ts = meta.get("timestamps") or {}
     idle_w, n_idle = np.nan, 0
     if ts.get("telemetry_start_ns") and ts.get("idle_end_ns"):
@@ -151,7 +149,8 @@ def thermal(tr, t0, t1) -> dict:
     return out
 
 
-def split_cell(raw_dir, meta: dict, req: pd.DataFrame):
+def split_cell(raw_dir, meta: dict, req: pd.DataFrame, max_rel_ci: float):
+    """max_rel_ci: config key energy.max_rel_ci (largest 95 % relative half-width still reported)."""
     from . import REQUEST_ENERGY_COLUMNS, no_energy
 
     req = req.copy()
@@ -168,7 +167,7 @@ def split_cell(raw_dir, meta: dict, req: pd.DataFrame):
         row = no_energy("telemetry produced no usable samples" + (f" ({tr.problems[0]})" if tr.problems else ""),
                         tr.source)
         return req, {**row, **base, **thermal(tr, start.min(), end.max())}
-    results = {name: rail_split(r, req, meta, start, first, end, valid) for name, r in tr.rails.items()}
+    results = {name: rail_split(r, req, meta, start, first, end, valid, max_rel_ci) for name, r in tr.rails.items()}
     h = results[head]
     pre, dec, cov = h["pre"], h["dec"], h["cov"]
     req["e_prefill_j"], req["e_decode_j"] = pre["per_request"], dec["per_request"]

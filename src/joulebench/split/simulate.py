@@ -212,13 +212,21 @@ def grid_profile(source: str, seed: int, prefill_ms: tuple, decode_ms: tuple, n:
                    shape=("steps", "ramp", "spike")[seed % 3], **extra)
 
 
-def known_answer_case(out_dir: Path, source: str, pf: Profile) -> dict:
+def default_max_rel_ci() -> float:
+    """energy.max_rel_ci as a config without an `energy:` section gets it (the schema's default)."""
+    from ..config import load_schema
+
+    return float(load_schema()["properties"]["energy"]["properties"]["max_rel_ci"]["default"])
+
+
+def known_answer_case(out_dir: Path, source: str, pf: Profile, max_rel_ci: float | None = None) -> dict:
     """Run the real split on one simulated cell: relative errors of the pooled figures against the
-    exact truth, the stated 1-sigma, resolution and methods."""
+    exact truth, the stated 1-sigma, resolution and methods. max_rel_ci: energy.max_rel_ci (None:
+    the schema's default)."""
     from .cell_energy import split_cell
 
     meta, req, truth = make_cell(out_dir, source, pf)
-    _, row = split_cell(out_dir, meta, req)
+    _, row = split_cell(out_dir, meta, req, default_max_rel_ci() if max_rel_ci is None else max_rel_ci)
     out = {"source": source, "seed": pf.seed, "prefill_ms": pf.prefill_ms, "decode_ms": pf.decode_ms,
            "tau_ms": pf.tau_ms, "shape": pf.shape}
     for ph in ("prefill", "decode"):
