@@ -30,7 +30,7 @@ from ..runtime.devicelock import DeviceLock
 from ..runtime.forced import is_forced
 from ..runtime.processes import Terminated, sigterm_raises
 from ..telemetry import make_sampler, resolve_source
-from . import adaptive, pinning, writeonce
+from . import adaptive, pinning, trial_server, writeonce
 from .aiperf_cause import aiperf_failure_cause
 from .aiperf_cmd import aiperf_argv, aiperf_binary
 from .cooldown import cool_down
@@ -292,7 +292,9 @@ def _measure(cfg, cells: list[C.Cell], work: Path, config_path: Path, root: Path
         backend.stop()
         plat.memory_hygiene()
         say("memory hygiene between models done")
+    stopped = trial_server.before_ensure(cfg, first, backend, root)  # trials across server restarts
     endpoint = backend.ensure(model)
+    server_record = trial_server.after_ensure(cfg, first, backend, root, stopped)
     step("server_ready", s)
     say(f"server {first.backend} ready at {endpoint.url} ({'reused' if getattr(backend, 'reused', False) else 'started'})")
 
@@ -378,7 +380,7 @@ def _measure(cfg, cells: list[C.Cell], work: Path, config_path: Path, root: Path
         "client_prefix": client_prefix, "threads": threads, "telemetry": telemetry_meta,
         "config_path": config_path,
         "cooldown": cooldown, "argv": argv, "binary": binary, "owner": owner, "warm": warm,
-        "adaptive": stopper.summary() if stopper else None,
+        "adaptive": stopper.summary() if stopper else None, "trial_server": server_record,
     }
     return shared, df
 
@@ -462,5 +464,6 @@ def _cell_record(cfg, cell: C.Cell, shared: dict, n_requests: int) -> dict:
         "aiperf_argv": shared["argv"],
         "n_requests": int(n_requests),
         "adaptive": shared["adaptive"],  # sweep.requests: auto: where and why the run stopped
+        "trial_server": shared["trial_server"],  # capture/trial_server.py
         "host": _pf.node(),
     }
