@@ -4,7 +4,10 @@ Estimator per phase, chosen from what the sensor's readings mean (`estimator`; t
 is docs/energy-method.md):
 - direct ("counter" / "window_integral" / "step"): the cumulative energy at each window's edges,
   differenced and summed over requests (ratio of sums), for windows long against the sensor;
-- "phase_mean" (sparse point readings): mean power of the readings inside the phase x its time;
+- "point_regression" (sparse point readings, tegrastats): per-phase power levels, rail lag and a
+  within-window trend fitted to all of the cell's readings (integrate.phase_regression);
+- "phase_mean" (instantaneous power too sparse to integrate): mean power of the readings inside
+  the phase x its time;
 - "counter_regression" / "window_regression": per-phase power levels fitted to every exactly
   measured interval (integrate.phase_regression), for windows short against the sensor;
 - a phase the sensor pins no better than `max_rel_ci` (config key energy.max_rel_ci, passed in by
@@ -43,7 +46,7 @@ def headline_rail(rails, wanted: str | None) -> str | None:
 
 def estimator(rail, window_over_period: float) -> str:
     """The estimator that fits the sensor's semantics (docs/energy-method.md):
-    sparse point readings (tegrastats) -> phase_mean; conversion-window averages (INA3221) ->
+    sparse point readings (tegrastats) -> point_regression; conversion-window averages (INA3221) ->
     window_integral (edge-aware, integrate.edge_energy) for windows of >= R_DIRECT readings, else
     window_regression; a counter -> direct differences (`counter`) for windows of >= R_DIRECT
     refreshes, else counter_regression; instantaneous power (NVML without counter) -> `step`
@@ -52,7 +55,7 @@ def estimator(rail, window_over_period: float) -> str:
     if rail.kind == "counter":
         return "counter" if long else "counter_regression"
     if rail.sparse:
-        return "phase_mean"
+        return "point_regression"
     if rail.window_ns > 0:  # edges are read without blending: direct from R_DIRECT_WINDOWED readings
         ok = np.isfinite(window_over_period) and window_over_period >= R_DIRECT_WINDOWED
         return "window_integral" if ok else "window_regression"
@@ -85,19 +88,28 @@ def _phase(rail, a, b, cov, tokens, occs, phase, span, before_a, max_rel_ci):
         rel = U.quad(U.bootstrap_rel(direct[cov], tok_cov), U.edge_rel(p, per / 1e9, int(cov.sum()), e))
         return {**out, "e": e, "method": method, "rel": rel, "resolved": e > 0,
                 "reason": None if e > 0 else f"{phase}: zero energy"}
-    why = {"phase_mean": f"{phase}: sparse point readings ({per / 1e6:.0f} ms apart)",
+    sparse = f"{phase}: sparse point readings ({per / 1e6:.0f} ms apart)"
+    why = {"phase_mean": sparse, "point_regression": sparse,
            "window_regression": f"{phase}: conversion-window readings"}.get(
         method, f"{phase}: median window {med / 1e6:.0f} ms < {R_DIRECT:g} sensor periods ({per / 1e6:.0f} ms)")
-    if method == "phase_mean":
+    if method in ("phase_mean", "point_regression"):  # the phase's own readings, not only its neighbours'
         p, se, n = I.phase_mean_power(rail, a[cov], b[cov])
         if n < MIN_PHASE_SAMPLES:
             return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
                     "reason": f"{why}; only {n} sample(s) inside (< {MIN_PHASE_SAMPLES})"}
+    if method != "phase_mean":
+        fits, n_fit, _ = I.phase_regression(rail, occs, {phase: (a[cov], b[cov])}, *span)
+        e, se_e = fits.get(phase, (np.nan, np.nan))
+        rel_p = se_e / e if e > 0 else np.nan
+        if method == "point_regression" and not (Z95 * rel_p <= max_rel_ci):
+            # another phase without readings of its own leaves the fit singular: this phase's own
+            # readings still give its mean power
+            method = "phase_mean"
+        else:
+            n = n_fit
+    if method == "phase_mean":
         e, rel_p = p * float(d_cov.sum()), se / p if p > 0 else np.nan
     else:
-        fits, n, _ = I.phase_regression(rail, occs, {phase: (a[cov], b[cov])}, *span)
-        e, se = fits.get(phase, (np.nan, np.nan))
-        rel_p = se / e if e > 0 else np.nan
         if not (e > 0):
             return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
                     "reason": f"{why}; {method} found no positive energy (E={e:.3g} J, {n} intervals)"}

@@ -3,7 +3,7 @@
 The truth is a power trace on a 1 ms grid (piecewise constant per ms, so window integrals are
 exact at any time: the cumulative energy is piecewise linear). It is then "measured" the way each
 real sensor measures (telemetry/<sensor>.py describes each model):
-- tegrastats: point readings every `tegra_period_ms` (the print loop drifts a little), whole-second
+- tegrastats: point readings (the INA3221 conversion window, as for INA3221) every `tegra_period_ms` (the print loop drifts a little), whole-second
   labels, stamped on arrival ~1-4 ms later; a share `tegra_late_frac` of lines arrives late;
 - INA3221: polls every `poll_ms` (+ jitter); a reading is the mean power over its conversion
   cycle [t - ina_window_ms, t] (recorded in the meta as hwmon `update_interval`);
@@ -157,7 +157,7 @@ def telemetry_meta(source: str, pf: Profile) -> dict:
     """What the sampler would write beside the samples (telemetry_meta.json)."""
     rails = ["gpu0"] if source == "nvml" else list(RAIL_SHARE)
     meta = {"source": source, "rails": rails}
-    if source == "ina3221":
+    if source in ("ina3221", "tegrastats"):  # tegrastats reads the same chip (its sampler records the cycle)
         meta["update_interval_ms"] = {"hwmon0": pf.ina_window_ms}
     return meta
 
