@@ -202,12 +202,16 @@ SENSOR_PROFILES = {
 
 
 def grid_profile(source: str, seed: int, prefill_ms: tuple, decode_ms: tuple, n: int = 20) -> Profile:
-    """One known-answer cell: the rail time constant (5-20 ms), shape, NVML poll (10-50 ms) drawn
-    from the seed, so a grid over seeds is not tuned to one trace."""
+    """One known-answer cell: the rail time constant (5-20 ms), shape, NVML poll (10-50 ms),
+    tegrastats' conversion cycle (1.1-13.2 ms) and late-line share (0-20 %) drawn from the seed, so
+    a grid over seeds is not tuned to one trace."""
     rng = np.random.default_rng([seed, 12])
     extra = dict(SENSOR_PROFILES.get(source, {}))
     if source == "nvml":
         extra["nvml_poll_ms"] = float(rng.choice([10.0, 20.0, 50.0]))
+    if source == "tegrastats":  # the chip's conversion cycle (averaging 1-16) and late lines vary by board
+        more = np.random.default_rng([seed, 13])
+        extra.update(ina_window_ms=float(more.choice([1.1, 3.3, 6.6, 13.2])), tegra_late_frac=float(more.uniform(0, 0.2)))
     return Profile(n=n, seed=seed, prefill_ms=prefill_ms, decode_ms=decode_ms, tau_ms=float(rng.uniform(5, 20)),
                    shape=("steps", "ramp", "spike")[seed % 3], **extra)
 
