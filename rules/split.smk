@@ -8,10 +8,10 @@ rule split_cell:
     output:
         requests=f"{CELLDIR}/{CELL}/requests_energy.parquet",
         energy=f"{CELLDIR}/{CELL}/energy.parquet",
-    params:
-        max_rel_ci=config["energy"]["max_rel_ci"],
     log:
         f"results/logs/split/{CELL}.log",
+    params:
+        max_rel_ci=config["energy"]["max_rel_ci"],
     run:
         in_log(
             log[0],
