@@ -22,10 +22,10 @@ include: "rules/plot.smk"
 rule all:
     default_target: True
     input:
-        summary="results/summary.parquet",
-        requests="results/requests.parquet",
-        pairs=expand("results/{pair}", pair=PAIRS),
-        figures="results/figures",
+        summary=JP.SUMMARY,
+        requests=JP.REQUESTS,
+        pairs=expand(f"{JP.RESULTS}/{{pair}}", pair=PAIRS),
+        figures=JP.FIGURES,
 
 
 onstart:

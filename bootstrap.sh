@@ -35,8 +35,8 @@ if ! command -v llama-server >/dev/null 2>&1; then
   fi
   LOG=$(.venv/bin/python -c 'from joulebench.paths import cache_dir; print(cache_dir() / "llama-build.log")')
   echo "joulebench: llama-server: building llama.cpp once if needed (~6 min on 2 cores; log: $LOG)"
-  if ! .venv/bin/python -m joulebench.backends.llamacpp_build "${ARGS[@]}" >"$LOG" 2>&1; then
+  if ! .venv/bin/joulebench build-llama "${ARGS[@]}" >"$LOG" 2>&1; then
     tail -40 "$LOG" >&2; echo "bootstrap: llama.cpp build failed (full log: $LOG)" >&2; exit 1
   fi
 fi
-echo "joulebench: ready (.venv, llama-server: $(.venv/bin/python -c 'from joulebench.backends.llamacpp_build import find_binary; print(find_binary("llama-server"))'))"
+echo "joulebench: ready (.venv, llama-server: $(.venv/bin/python -c 'from joulebench.toolchain.llamacpp import find_binary; print(find_binary("llama-server"))'))"

@@ -44,7 +44,7 @@ from joulebench import config as C  # noqa: E402
 from joulebench.backends import make_backend  # noqa: E402
 from joulebench.capture import adaptive, pinning  # noqa: E402
 from joulebench.capture.aiperf_cmd import aiperf_argv, aiperf_binary  # noqa: E402
-from joulebench.capture.cell import prepare_model  # noqa: E402
+from joulebench.capture.model import prepare_model  # noqa: E402
 from joulebench.capture.prompts import build_prompts, write_dataset  # noqa: E402
 from joulebench.platforms import get_platform  # noqa: E402
 from joulebench.runtime.clients import run_aiperf  # noqa: E402

@@ -6,9 +6,11 @@ rule aggregate_pair:
     input:
         unpack(lambda wc: cell_inputs(cells_for(wc.mode, wc.backend))),
     output:
-        directory("results/{mode}/{backend}"),
+        directory(JP.PAIR_DIR),
     log:
-        "results/logs/aggregate/{mode}_{backend}.log",
+        JP.log_file("aggregate", "{mode}_{backend}"),
+    benchmark:
+        JP.benchmark_file("aggregate_pair", "{mode}_{backend}")
     run:
         in_log(
             log[0],
@@ -28,11 +30,13 @@ rule aggregate_all:
     input:
         unpack(lambda wc: cell_inputs(cells_for(existing_only=only_captured()))),
     output:
-        summary="results/summary.parquet",
-        requests="results/requests.parquet",
-        trials="results/trials.parquet",
+        summary=JP.SUMMARY,
+        requests=JP.REQUESTS,
+        trials=JP.TRIALS,
     log:
-        "results/logs/aggregate/all.log",
+        JP.log_file("aggregate", "all"),
+    benchmark:
+        JP.benchmark_file("aggregate_all", "all")
     run:
         in_log(
             log[0],

@@ -6,7 +6,9 @@ rule capture:
     output:
         cell=f"{RAW}/{CELL}/cell.json",
     log:
-        f"results/logs/capture/{CELL}.log",
+        JP.log_file("capture", CELL),
+    benchmark:
+        JP.benchmark_file("capture", CELL)
     # Modes, then backends, then models run as blocks (config order): fewer mode switches and
     # server restarts. Safety never depends on it: the mode is verified before every cell.
     priority: capture_priority

@@ -11,6 +11,8 @@ rule parse_cell:
         requests=f"{CELLDIR}/{CELL}/requests.parquet",
         cell=f"{CELLDIR}/{CELL}/cell.parquet",
     log:
-        f"results/logs/parse/{CELL}.log",
+        JP.log_file("parse", CELL),
+    benchmark:
+        JP.benchmark_file("parse_cell", CELL)
     run:
         in_log(log[0], parse_cell, input.cell, output.requests, output.cell)

@@ -7,18 +7,20 @@ report: "../report/workflow.rst"
 
 rule plot:
     input:
-        summary="results/summary.parquet",
-        requests="results/requests.parquet",
+        summary=JP.SUMMARY,
+        requests=JP.REQUESTS,
     output:
         report(
-            directory("results/figures"),
+            directory(JP.FIGURES),
             patterns=["{name}.png", "{name}.csv", "{name}.html"],
             caption="../report/figures.rst",
             category="Figures and tables",
             labels={"file": "{name}"},
         ),
     log:
-        "results/logs/plot.log",
+        f"{JP.LOGS}/plot.log",
+    benchmark:
+        JP.benchmark_file("plot", "all")
     conda:
         "../envs/plot.yaml"
     script:

@@ -9,7 +9,9 @@ rule split_cell:
         requests=f"{CELLDIR}/{CELL}/requests_energy.parquet",
         energy=f"{CELLDIR}/{CELL}/energy.parquet",
     log:
-        f"results/logs/split/{CELL}.log",
+        JP.log_file("split", CELL),
+    benchmark:
+        JP.benchmark_file("split_cell", CELL)
     params:
         max_rel_ci=config["energy"]["max_rel_ci"],
     run:

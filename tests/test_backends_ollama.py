@@ -183,7 +183,11 @@ def test_import_load_offload_check_and_endpoint(server, tmp_path):
     assert ep.url == f"http://127.0.0.1:{server.port}"
     assert ep.use_legacy_max_tokens is True and "ignore_eos" not in ep.extra_inputs
     prov = b.provenance()
-    assert prov["live_tested"] is False and prov["ollama_version"] == "0.12.6" and prov["attached"] is True
+    assert prov["live_tested"] is False and prov["version"] == "0.12.6" and prov["attached"] is True
+    assert prov["kind"] == "ollama" and prov["argv"] is None  # attached: joulebench started nothing
+    from joulebench.metrics.cell_table import provenance_columns
+
+    assert provenance_columns({"backend": prov})["backend_version"] == "0.12.6"  # was empty before
     assert prov["offload"]["gpu_fraction"] == 1.0 and prov["offload"]["context_length"] == 2560
     assert "FROM " in prov["modelfile"] and 'PARAMETER stop "<|im_end|>"' in prov["modelfile"]
     b.check_alive()
@@ -275,7 +279,7 @@ def test_starts_ollama_serve_when_none_answers(tmp_path):
     try:
         ep = b.ensure(model(tmp_path))
         prov = b.provenance()
-        assert prov["attached"] is False and prov["server_argv"] == [str(stub), "serve"]
+        assert prov["attached"] is False and prov["argv"] == [str(stub), "serve"]
         b.check_alive()
         assert b"Listening on" in b.log_excerpt(0)
         assert ep.served_model.startswith("joulebench-")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -23,7 +24,7 @@ from joulebench.errors import CaptureError
 
 def _live_server():
     """The pipeline's own llama-server, or a skip where llama.cpp is not built."""
-    from joulebench.backends.llamacpp_build import find_binary
+    from joulebench.toolchain.llamacpp import find_binary
     from joulebench.errors import JoulebenchError
 
     try:
@@ -52,6 +53,12 @@ def fake():
 
         def do_GET(self):
             body = json.dumps({"object": "list", "data": [{"id": i, "object": "model"} for i in served["ids"]]})
+            if self.path == "/version" and served.get("version"):  # as vLLM answers it
+                body = json.dumps({"version": served["version"]})
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(body.encode())
+                return
             self.send_response(200 if self.path == "/v1/models" else 404)
             self.end_headers()
             self.wfile.write(body.encode())
@@ -74,6 +81,22 @@ def test_endpoint_defaults(fake):
     assert prov["managed"] is False and prov["models_listed"] == ["gemma3-270m"] and prov["live_tested"]
     b.stop()  # never stops anything
     b.check_alive()
+
+
+def test_an_openai_cell_carries_the_version_its_server_reports(fake):
+    from joulebench.metrics.cell_table import provenance_columns
+
+    fake["version"] = "0.11.2"
+    b = backend(fake["url"])
+    b.ensure(info())
+    prov = b.provenance()
+    assert {k: prov[k] for k in ("kind", "version", "argv", "live_tested")} == \
+        {"kind": "openai", "version": "0.11.2", "argv": None, "live_tested": True}
+    assert provenance_columns({"backend": prov})["backend_version"] == "0.11.2"
+    # a server that says nothing: None, and the record says where it was asked
+    fake["version"] = None
+    b.ensure(info())
+    assert b.provenance()["version"] is None and b.provenance()["version_from"] == ["/version", "/props"]
 
 
 def test_served_model_and_extra_inputs_from_config(fake):
@@ -101,7 +124,7 @@ def _chat(url, body):
 
 
 def test_live_llama_server(tmp_path, default_gguf):
-    from joulebench.backends.llamacpp_build import source_dir
+    from joulebench.toolchain.llamacpp import source_dir
 
     SERVER_BIN, GGUF = _live_server(), default_gguf
     TEMPLATE = source_dir() / "models/templates/google-gemma-2-2b-it.jinja"
@@ -121,6 +144,7 @@ def test_live_llama_server(tmp_path, default_gguf):
         b = backend(url)
         ep = b.ensure(info())
         assert ep.served_model == "gemma3-270m" and "gemma3-270m" in b.provenance()["models_listed"]
+        assert re.fullmatch(r"b\d+-\w+", b.provenance()["version"]), b.provenance()  # llama.cpp's /props build_info
         # what aiperf will send: the extra inputs merged into a chat request with an OSL target
         for field in ("max_completion_tokens", "max_tokens"):
             out = _chat(url, {"model": ep.served_model, "messages": [{"role": "user", "content": "Say hi."}],

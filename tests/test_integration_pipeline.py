@@ -81,12 +81,12 @@ def test_summary_has_percentiles_provenance_and_honest_energy(run_dir):
     meta = json.loads(next((run_dir / "results/raw").rglob("cell.json")).read_text())
     for key in ("config_hash", "versions", "model", "platform", "pinning", "timestamps", "backend"):
         assert key in meta
-    assert meta["backend"]["server_argv"][meta["backend"]["server_argv"].index("--host") + 1] == "127.0.0.1"
+    assert meta["backend"]["argv"][meta["backend"]["argv"].index("--host") + 1] == "127.0.0.1"
 
 
 def test_decode_speed_agrees_with_llama_bench(run_dir):
     """Client-side decode tok/s is in a sane band of llama-bench's tg on the same core/threads."""
-    from joulebench.backends.llamacpp_build import find_binary
+    from joulebench.toolchain.llamacpp import find_binary
 
     meta = json.loads(next((run_dir / "results/raw").rglob("cell.json")).read_text())
     gguf, threads = meta["model"]["gguf"], meta["pinning"]["server_threads"]

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def second_server():
-    from joulebench.backends.llamacpp_build import find_binary, source_dir
+    from joulebench.toolchain.llamacpp import find_binary, source_dir
     from joulebench.models.sources import resolve_gguf
 
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())

@@ -3,11 +3,12 @@ machine traps on it (a real failure here: SIGILL in ggml's AMX matmul), and kept
 import platform
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from joulebench.backends import llamacpp_build as B
 from joulebench.errors import JoulebenchError
+from joulebench.toolchain import llamacpp as B
 
 CPUINFO_AMX = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f amx_bf16 amx_tile amx_int8\n"
 CPUINFO_NO_AMX = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\nbugs\t\t: amx_tile_is_not_a_flag_here\n"
@@ -50,8 +51,20 @@ def test_cached_build_is_runnable_here(default_gguf):
     try:
         bench = B.find_binary("llama-bench", allow_build=False)
     except JoulebenchError:
-        pytest.skip("llama.cpp not built (python -m joulebench.backends.llamacpp_build)")
+        pytest.skip("llama.cpp not built (joulebench build-llama)")
     out = subprocess.run([str(bench), "-m", str(default_gguf), "-p", "32", "-n", "4", "-r", "1", "-t", "1"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
     assert "tg4" in out.stdout, out.stdout
+
+
+def test_one_build_command_takes_what_bootstrap_passes(capsys):
+    from joulebench.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["build-llama", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert all(opt in out for opt in ("--cmake-arg", "--jobs", "--sdist"))
+    bootstrap = (Path(__file__).parents[1] / "bootstrap.sh").read_text()
+    assert ".venv/bin/joulebench build-llama" in bootstrap and "llamacpp_build" not in bootstrap

@@ -159,7 +159,7 @@ def rig(tmp_path, monkeypatch):
 
 
 def capture_mode(plat, mode):
-    """What capture/cell.py does before every cell."""
+    """What the capture does before every cell (capture/steps.py enter_mode)."""
     plat.apply_mode(mode, MODES[mode])
     state = plat.read_state()
     plat.verify(mode, MODES[mode], state)

@@ -64,7 +64,7 @@ def hand_requests(summary):
     return pd.DataFrame(rows)
 
 
-CFG = {"modes": {"15W": {}, "7W": {}}, "backends": {"llamacpp": {}, "ollama": {}},
+CFG = {"platform": "jetson", "modes": {"15W": {}, "7W": {}}, "backends": {"llamacpp": {}, "ollama": {}},
        "models": {"m-small": {}, "m-big": {}}, "sweep": {"prompt_tokens": [128, 512], "gen_tokens": [32]},
        "device_profile": {"peak_mem_bandwidth_gbs": 100.0}}
 
@@ -78,7 +78,7 @@ def view(tmp_path):
 
 
 def test_context_orders_from_data_and_config(view):
-    assert view.modes == ["7W", "15W"]  # seed power order, even though the config lists 15W first
+    assert view.modes == ["7W", "15W"]  # the Jetson platform's power order, though the config lists 15W first
     assert view.backends == ["llamacpp", "ollama"]
     assert view.models == ["m-small", "m-big"]
     assert view.canonical == (512, 32)
@@ -252,3 +252,23 @@ def test_catalogue_spec_errors_are_indexed_not_fatal(view):
     assert st["broken_table"].status == "error" and "bad column" in st["broken_table"].reason
     assert st["broken_figure_32"].status == "error"
     assert st["needs_two_32"].status == "no data" and st["needs_two_32"].reason == "needs more"
+
+
+def test_figures_use_the_summarys_intervals_and_bootstrap_only_the_rest(tmp_path):
+    """A `_ci95_` interval in the summary is what the chart shows (no bootstrap of its own for it);
+    TTFT, which the summary gives no interval, is still bootstrapped over the requests."""
+    from joulebench.plots.uncertainty import request_cis, summary_intervals
+
+    s = hand_summary()
+    s["output_tok_s_per_user_p50_ci95_lo"] = s["output_tok_s_per_user_p50"] - 1.0
+    s["output_tok_s_per_user_p50_ci95_hi"] = s["output_tok_s_per_user_p50"] + 2.0
+    s["decode_tok_per_j_ci95_lo"] = s["decode_tok_per_j"] * 0.5
+    s["decode_tok_per_j_ci95_hi"] = s["decode_tok_per_j"] * 1.5
+    assert summary_intervals(s) == ["output_tok_s_per_user_p50", "decode_tok_per_j"]
+    cis = request_cis(hand_requests(s), n_boot=50, skip=summary_intervals(s))
+    assert "output_tok_s_per_user_p50_lo" not in cis and "ttft_ms_p50_lo" in cis
+    v = ResultsView(s, hand_requests(s), tmp_path, CFG, n_boot=50).summary
+    assert np.allclose(v["output_tok_s_per_user_p50_hi"] - v["output_tok_s_per_user_p50"], 2.0)
+    assert np.allclose(v["decode_tok_per_j_lo"], v["decode_tok_per_j"] * 0.5)  # not 1 - 1.96 x rel_unc
+    assert (v["ttft_ms_p50_lo"] < v["ttft_ms_p50"]).all() and (v["ttft_ms_p50_hi"] > v["ttft_ms_p50"]).all()
+    plt.close("all")

@@ -63,7 +63,10 @@ def test_server_argv_keeps_nasty_values_as_single_arguments(tmp_path):
 
     gguf = tmp_path / NASTY.replace("/", "|") / "m.gguf"
     tmpl = tmp_path / f"{NASTY.replace('/', '|')}.jinja"
-    argv = server_argv(Path("/opt/llama server/llama-server"), {"extra_args": ["--foo", "a b; c"]},
+    from joulebench.config import backend_settings
+
+    argv = server_argv(Path("/opt/llama server/llama-server"),
+                       backend_settings({"kind": "llamacpp", "extra_args": ["--foo", "a b; c"]}),
                        _model(gguf, template=tmpl), threads=2)
     assert all(isinstance(a, str) for a in argv)
     assert argv[0] == "/opt/llama server/llama-server"
@@ -73,7 +76,7 @@ def test_server_argv_keeps_nasty_values_as_single_arguments(tmp_path):
     assert argv[-2:] == ["--foo", "a b; c"]
     # loopback unless the config says otherwise
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
-    assert server_argv(Path("x"), {"host": "0.0.0.0"}, _model(gguf), None)[argv.index("--host") + 1] == "0.0.0.0"
+    assert server_argv(Path("x"), backend_settings({"kind": "llamacpp", "host": "0.0.0.0"}), _model(gguf), None)[argv.index("--host") + 1] == "0.0.0.0"
 
 
 def test_schema_default_host_is_loopback():
@@ -93,7 +96,8 @@ def test_aiperf_argv_keeps_nasty_values_as_single_arguments(tmp_path):
     ds = tmp_path / NASTY.replace("/", "|") / "prompts.jsonl"
     art = tmp_path / NASTY.replace("/", "|") / "aiperf"
     ep = Endpoint(url="http://127.0.0.1:1", served_model=NASTY, extra_inputs={"ignore_eos": True})
-    argv = aiperf_argv("/x y/aiperf", ep, NASTY, ds, {"requests": 2}, art, ["--x", "1; rm -rf /"])
+    argv = aiperf_argv("/x y/aiperf", ep, NASTY, ds, {"requests": 2, "seed": 42, "request_timeout_s": 180,
+                                                "warmup_requests": 0}, art, ["--x", "1; rm -rf /"])
     assert argv[argv.index("--model") + 1] == NASTY
     assert argv[argv.index("--tokenizer") + 1] == NASTY
     assert argv[argv.index("--input-file") + 1] == str(ds)

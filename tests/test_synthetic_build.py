@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from joulebench.backends.llamacpp_build import find_binary
+from joulebench.toolchain.llamacpp import find_binary
 from joulebench.errors import JoulebenchError
 from joulebench.models.gguf_file import read_metadata
 from joulebench.models.presets import PRESETS, SEED_PRESETS
@@ -13,7 +13,7 @@ from joulebench.models.synthetic import build_synthetic
 try:
     find_binary("llama-quantize", allow_build=False)
 except JoulebenchError:
-    pytest.skip("llama-quantize not built (python -m joulebench.backends.llamacpp_build)", allow_module_level=True)
+    pytest.skip("llama-quantize not built (joulebench build-llama)", allow_module_level=True)
 
 
 

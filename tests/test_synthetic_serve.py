@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from joulebench.backends.llamacpp_build import find_binary
+from joulebench.toolchain.llamacpp import find_binary
 from joulebench.errors import JoulebenchError
 from joulebench.models.presets import PRESETS, SEED_PRESETS
 from joulebench.models.synthetic import build_synthetic

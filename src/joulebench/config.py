@@ -110,6 +110,21 @@ def validate(cfg: dict, source: str = "config") -> dict:
     return cfg
 
 
+def backend_settings(bcfg: dict) -> dict:
+    """One backend's settings with the schema's defaults for its kind filled in, as a loaded
+    config holds them (a backend made outside a config gets the same ones). Returns a new dict."""
+    import jsonschema
+
+    schema = load_schema()
+    sub = {"$defs": schema["$defs"], **schema["$defs"]["backend"]}
+    bcfg = copy.deepcopy(bcfg)
+    validator = _with_defaults(jsonschema.validators.validator_for(schema))(sub)
+    errors = sorted(validator.iter_errors(bcfg), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        raise ConfigError("invalid backend settings:\n  " + "\n  ".join(_describe(e) for e in errors[:10]))
+    return bcfg
+
+
 def _with_defaults(validator_cls):
     """A validator that also writes schema defaults into the instance (as Snakemake's does)."""
     import jsonschema
@@ -143,8 +158,8 @@ def check_semantics(cfg: dict, source: str = "config") -> None:
             raise ConfigError(
                 f"{source}: config key 'sweep.{key}': {sweep[key]} is not one of sweep.{axis} {sweep[axis]}"
             )
-    pin = cfg.get("pinning", {})
-    if pin.get("enabled", True) and pin.get("server_cores") and pin.get("client_cores"):
+    pin = cfg["pinning"]
+    if pin["enabled"] and pin.get("server_cores") and pin.get("client_cores"):
         overlap = _cpu_set(pin["server_cores"]) & _cpu_set(pin["client_cores"])
         if overlap:
             raise ConfigError(
@@ -154,7 +169,7 @@ def check_semantics(cfg: dict, source: str = "config") -> None:
     for name, backend in cfg["backends"].items():
         if backend["kind"] == "openai" and "url" not in backend:
             raise ConfigError(f"{source}: config key 'backends.{name}.url' is required for kind 'openai'")
-        for i, arg in enumerate(backend.get("extra_args", [])):
+        for i, arg in enumerate(backend["extra_args"]):
             if arg.strip() != arg or "\n" in arg:
                 raise ConfigError(
                     f"{source}: config key 'backends.{name}.extra_args[{i}]': one argument per item, "
@@ -188,7 +203,7 @@ def load(path: str | os.PathLike) -> dict:
 
 
 def trials(cfg: dict) -> int:
-    return int(cfg["sweep"].get("trials", 1))
+    return int(cfg["sweep"].get("trials", 1))  # figures may get a partial, unvalidated config
 
 
 def cells(cfg: dict) -> list[Cell]:
@@ -219,12 +234,21 @@ def wildcard_values(cfg: dict) -> dict[str, list[str]]:
     }
 
 
+def canonical_cell(sweep: dict, ctxs, gens) -> tuple[int, int]:
+    """The headline (ctx, gen) among the lengths given: sweep.canonical_ctx / canonical_gen where
+    they are among them, else the largest ((0, 0) where there are none). The one home of the
+    canonical cell: the config's sweep and the figures (with the lengths the data has) ask here."""
+    def pick(key: str, values) -> int:
+        values = [int(v) for v in values]
+        want = sweep.get(key)  # optional: absent means "the largest"
+        return int(want) if want is not None and int(want) in values else max(values, default=0)
+
+    return pick("canonical_ctx", ctxs), pick("canonical_gen", gens)
+
+
 def canonical(cfg: dict) -> tuple[int, int]:
     sweep = cfg["sweep"]
-    return (
-        int(sweep.get("canonical_ctx", max(sweep["prompt_tokens"]))),
-        int(sweep.get("canonical_gen", max(sweep["gen_tokens"]))),
-    )
+    return canonical_cell(sweep, sweep["prompt_tokens"], sweep["gen_tokens"])
 
 
 # settings that change only the analysis or how many captures there are, not one capture
@@ -251,8 +275,8 @@ def cell_settings_hash(cfg: dict, cell: Cell) -> str:
         "ctx": cell.ctx,
         "gen": cell.gen,
         "trial": cell.trial,
-        "pinning": cfg.get("pinning", {}),
-        "telemetry": cfg.get("telemetry", {}),
+        "pinning": cfg["pinning"],
+        "telemetry": cfg["telemetry"],
     }
     blob = json.dumps(relevant, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

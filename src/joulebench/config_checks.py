@@ -23,7 +23,7 @@ def server_context(backend: dict) -> int | None:
     if backend.get("kind") not in SIZED_KINDS:
         return None
     size = backend.get("ctx_size")
-    args = list(backend.get("extra_args", []))
+    args = list(backend["extra_args"])
     for i, arg in enumerate(args):
         value = None
         if arg in ("-c", "--ctx-size") and i + 1 < len(args):

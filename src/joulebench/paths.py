@@ -13,10 +13,19 @@ from pathlib import Path
 
 from .config import Cell
 
-RAW = "results/raw"
-CELLS = "results/cells"
-INCOMPLETE = "results/raw-incomplete"
-SUPERSEDED = "results/raw-superseded"
+RESULTS = "results"  # the one root of everything a run writes, relative to the workflow directory
+RAW = f"{RESULTS}/raw"
+CELLS = f"{RESULTS}/cells"
+INCOMPLETE = f"{RESULTS}/raw-incomplete"
+SUPERSEDED = f"{RESULTS}/raw-superseded"
+BENCHMARKS = f"{RESULTS}/benchmarks"  # Snakemake's benchmark: TSV per job (wall s, max RSS, CPU): per-step cost
+LOGS = f"{RESULTS}/logs"
+SUMMARY = f"{RESULTS}/summary.parquet"  # one row per (mode, backend, model, ctx, gen)
+REQUESTS = f"{RESULTS}/requests.parquet"
+TRIALS = f"{RESULTS}/trials.parquet"
+FIGURES = f"{RESULTS}/figures"
+PAIR_DIR = RESULTS + "/{mode}/{backend}"  # one (mode, backend) pair's own summary, requests, trials
+RUN_STATE = f"{RESULTS}/.run"  # a run's bookkeeping (runtime/rundir.py)
 CELL_PATTERN = "{mode}/{backend}/{model}/ctx{ctx}_gen{gen}{trial}"
 _TRIAL_TAG = re.compile(r"_t([0-9]+)")
 
@@ -42,6 +51,16 @@ def cell_suffix(cell: Cell) -> str:
 def cell_file(tree: str, cell: Cell, name: str) -> str:
     """`tree/<cell>/name` as a relative path string (Snakemake inputs)."""
     return f"{tree}/{cell_suffix(cell)}/{name}"
+
+
+def log_file(rule: str, job: str) -> str:
+    """The log of one job of `rule` (job: the rule's wildcard pattern)."""
+    return f"{LOGS}/{rule}/{job}.log"
+
+
+def benchmark_file(rule: str, job: str) -> str:
+    """Where Snakemake writes the benchmark of one job of `rule` (job: the rule's wildcard pattern)."""
+    return f"{BENCHMARKS}/{rule}/{job}.tsv"
 
 
 def raw_dir(cell: Cell, root: str | os.PathLike = ".") -> Path:

@@ -5,6 +5,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from .paths import SUPERSEDED
+
 
 def missing_cells_table(cells, is_captured, limit: int = 40) -> str:
     """A short table of what a run would capture: per (mode, backend, model), missing/total."""
@@ -61,4 +63,4 @@ def other_settings_note(changed, marker_of, limit: int = 5) -> str:
     return (f"joulebench: {len(changed)} captured cells were measured with other settings than the config "
             f"now gives them (kept; the analysis uses them as measured):\n{shown}{more}\n"
             "  to measure them again: snakemake --cores 1 -f PATH/cell.json ... (or a target with "
-            "--forcerun capture for all its cells); the earlier captures move whole to results/raw-superseded/")
+            f"--forcerun capture for all its cells); the earlier captures move whole to {SUPERSEDED}/")

@@ -1,6 +1,7 @@
 """What every backend provides to the capture step."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,15 +30,42 @@ class Endpoint:
     use_legacy_max_tokens: bool = False
 
 
-class Backend:
-    """Lifecycle of one backend for one (mode, model) block of cells."""
+class Backend(ABC):
+    """Lifecycle of one backend for one (mode, model) block of cells.
+
+    A backend gets its settings with the schema's defaults for its kind (config.backend_settings),
+    and must say what every cell records about it: provenance() = the common core (kind, version,
+    argv, live_tested) plus the kind's own extras."""
 
     kind = "base"
     #: True where the backend was never run live in this project's tests (see README)
     live_tested = True
 
+    def __init__(self, name: str, bcfg: dict):
+        from ..config import backend_settings
+
+        self.name = name
+        self.bcfg = backend_settings({"kind": self.kind, **bcfg})
+
+    @abstractmethod
     def ensure(self, model: ModelInfo) -> Endpoint:  # start or attach, health-checked
-        raise NotImplementedError
+        """The endpoint serving `model`, started or attached to and health-checked."""
+
+    @abstractmethod
+    def reported_version(self) -> str | None:
+        """The server's version as the server itself reports it (None where it does not say)."""
+
+    @abstractmethod
+    def started_argv(self) -> list[str] | None:
+        """The command line joulebench started the server with; None where it did not start it."""
+
+    def provenance_extras(self) -> dict:
+        """What this kind records beyond the common core."""
+        return {}
+
+    def provenance(self) -> dict:
+        return {"kind": self.kind, "version": self.reported_version(), "argv": self.started_argv(),
+                "live_tested": self.live_tested, **self.provenance_extras()}
 
     def check_alive(self) -> None:  # raise CaptureError with a log tail if the server died
         return None
@@ -58,9 +86,6 @@ class Backend:
         with open(log, "rb") as fh:
             fh.seek(start)
             return fh.read()
-
-    def provenance(self) -> dict:
-        return {"kind": self.kind}
 
     def stop(self) -> None:
         return None

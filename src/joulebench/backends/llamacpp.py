@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..toolchain.llamacpp import binary_version, find_binary
 from .base import Backend, Endpoint, ModelInfo
-from .llamacpp_build import binary_version, find_binary
 from .process import ManagedServer, tail
 
 
@@ -13,13 +13,13 @@ def server_argv(binary: Path, bcfg: dict, model: ModelInfo, threads: int | None)
     argv = [
         str(binary),
         "-m", str(model.gguf),
-        "--host", bcfg.get("host", "127.0.0.1"),
-        "--port", str(bcfg.get("port", 18080)),
+        "--host", bcfg["host"],
+        "--port", str(bcfg["port"]),
         "--parallel", "1",
-        "-c", str(bcfg.get("ctx_size", 2560)),
+        "-c", str(bcfg["ctx_size"]),
         "--no-cache-prompt",
         "--cache-ram", "0",
-        "-ngl", str(bcfg.get("n_gpu_layers", 99)),
+        "-ngl", str(bcfg["n_gpu_layers"]),
         "-a", model.name,
         "--jinja",
     ]
@@ -27,7 +27,7 @@ def server_argv(binary: Path, bcfg: dict, model: ModelInfo, threads: int | None)
         argv += ["-t", str(threads)]
     if model.chat_template is not None:
         argv += ["--chat-template-file", str(model.chat_template)]
-    argv += list(bcfg.get("extra_args", []))
+    argv += list(bcfg["extra_args"])
     return argv
 
 
@@ -36,21 +36,22 @@ class LlamaCppBackend(Backend):
 
     def __init__(self, name: str, bcfg: dict, state_dir: Path, threads: int | None = None,
                  cpu_prefix: tuple = ()):
-        self.name, self.bcfg, self.threads, self.cpu_prefix = name, bcfg, threads, tuple(cpu_prefix)
-        self.binary = find_binary("llama-server", bcfg.get("binary"))
+        super().__init__(name, bcfg)
+        self.threads, self.cpu_prefix = threads, tuple(cpu_prefix)
+        self.binary = find_binary("llama-server", self.bcfg["binary"])
         self.server = ManagedServer(state_dir, name)
         self.reused = None
-        host = bcfg.get("host", "127.0.0.1")
-        self.base_url = f"http://{host}:{bcfg.get('port', 18080)}"
+        self.base_url = f"http://{self.bcfg['host']}:{self.bcfg['port']}"
+        self._build: dict | None = None
 
     def ensure(self, model: ModelInfo) -> Endpoint:
         argv = server_argv(self.binary, self.bcfg, model, self.threads)
         _, self.reused = self.server.ensure(
             argv,
-            host=self.bcfg.get("host", "127.0.0.1"),
-            port=int(self.bcfg.get("port", 18080)),
+            host=self.bcfg["host"],
+            port=int(self.bcfg["port"]),
             health_url=self.base_url + "/health",
-            timeout_s=float(self.bcfg.get("startup_timeout_s", 120)),
+            timeout_s=float(self.bcfg["startup_timeout_s"]),
             prefix=self.cpu_prefix,
         )
         return Endpoint(url=self.base_url, served_model=model.name, extra_inputs={"ignore_eos": True})
@@ -66,12 +67,24 @@ class LlamaCppBackend(Backend):
         log = self._log_path()
         return tail(log) if log else "(no log)"
 
-    def provenance(self) -> dict:
+    def build(self) -> dict:
+        """What `llama-server --version` says (asked once)."""
+        if self._build is None:
+            self._build = binary_version(self.binary)
+        return self._build
+
+    def reported_version(self) -> str | None:
+        build = self.build().get("build")
+        return None if build is None else f"b{build}"  # llama.cpp's release tag
+
+    def started_argv(self) -> list[str] | None:
+        st = self.server.load()
+        return st.argv if st else None
+
+    def provenance_extras(self) -> dict:
         st = self.server.load()
         return {
-            "kind": self.kind,
-            "llama_cpp": binary_version(self.binary),
-            "server_argv": st.argv if st else None,
+            "llama_cpp": self.build(),
             "server_prefix": list(self.cpu_prefix),
             "server_reused": self.reused,
             "server_started_ns": st.started_ns if st else None,

@@ -26,8 +26,6 @@ from ..errors import CaptureError
 from .base import Backend, Endpoint, ModelInfo
 from .process import ManagedServer, http_ok, tail
 
-DEFAULT_PORT = 11434
-
 # Go templates over .Messages (the chat endpoint passes messages, not a single .Prompt), the
 # strings that end a turn, and the default system prompt the model's own (Jinja) template inserts
 # when a request has none. The capture sizes prompts with the Jinja template and checks the
@@ -63,8 +61,8 @@ FAMILIES = {
 
 def model_parameters(bcfg: dict, family: str) -> dict:
     params = {
-        "num_ctx": int(bcfg.get("ctx_size", 2560)),
-        "num_gpu": int(bcfg.get("n_gpu_layers", 99)),  # layers to offload, as llama.cpp's -ngl
+        "num_ctx": int(bcfg["ctx_size"]),
+        "num_gpu": int(bcfg["n_gpu_layers"]),  # layers to offload, as llama.cpp's -ngl
         "stop": list(FAMILIES[family][1]),
     }
     if bcfg.get("num_predict") is not None:  # a cap for requests that carry no max_tokens
@@ -103,9 +101,10 @@ class OllamaBackend(Backend):
     live_tested = False
 
     def __init__(self, name: str, bcfg: dict, state_dir: Path, cpu_prefix: tuple = ()):
-        self.name, self.bcfg, self.cpu_prefix = name, bcfg, tuple(cpu_prefix)
-        self.host = bcfg.get("host", "127.0.0.1")
-        self.port = int(bcfg.get("port", DEFAULT_PORT))
+        super().__init__(name, bcfg)
+        self.cpu_prefix = tuple(cpu_prefix)
+        self.host = self.bcfg["host"]
+        self.port = int(self.bcfg["port"])
         self.base_url = f"http://{self.host}:{self.port}"
         self.server = ManagedServer(state_dir, name)
         self.attached: bool | None = None
@@ -134,7 +133,7 @@ class OllamaBackend(Backend):
 
     # -- server --------------------------------------------------------------------------
     def _serve_argv(self) -> tuple[list[str], dict]:
-        binary = self.bcfg.get("binary") or shutil.which("ollama")
+        binary = self.bcfg["binary"] or shutil.which("ollama")
         if not binary:
             raise CaptureError(
                 f"no Ollama answers at {self.base_url} and no `ollama` binary was found; install Ollama "
@@ -146,7 +145,7 @@ class OllamaBackend(Backend):
             "OLLAMA_MAX_LOADED_MODELS": "1",  # one model in memory at a time
             **{str(k): str(v) for k, v in (self.bcfg.get("env") or {}).items()},
         }
-        return [str(binary), "serve", *self.bcfg.get("extra_args", [])], env
+        return [str(binary), "serve", *self.bcfg["extra_args"]], env
 
     def _start_or_attach(self) -> None:
         health = self.base_url + "/api/version"
@@ -159,7 +158,7 @@ class OllamaBackend(Backend):
         argv, env = self._serve_argv()
         _, self.reused = self.server.ensure(
             argv, host=self.host, port=self.port, health_url=health,
-            timeout_s=float(self.bcfg.get("startup_timeout_s", 120)), env=env, prefix=self.cpu_prefix,
+            timeout_s=float(self.bcfg["startup_timeout_s"]), env=env, prefix=self.cpu_prefix,
         )
         self.attached = False
 
@@ -226,7 +225,7 @@ class OllamaBackend(Backend):
         if entry is None:
             raise CaptureError(f"ollama: {name} is not in /api/ps after loading it")
         size, vram = int(entry.get("size") or 0), int(entry.get("size_vram") or 0)
-        want_gpu = int(self.bcfg.get("n_gpu_layers", 99)) > 0
+        want_gpu = int(self.bcfg["n_gpu_layers"]) > 0
         if want_gpu and (size == 0 or vram != size):
             raise CaptureError(
                 f"ollama: {name} is only {100.0 * vram / max(size, 1):.0f}% in GPU memory "
@@ -249,13 +248,13 @@ class OllamaBackend(Backend):
         self.info["other_loaded_models"] = [o for o in others if not str(o).startswith("joulebench-")]
         # an empty generate loads the model (documented); keep it for the block of cells
         _, loaded = self._request("POST", "/api/generate", timeout=600, body={
-            "model": name, "keep_alive": self.bcfg.get("keep_alive", "30m"), "stream": False})
+            "model": name, "keep_alive": self.bcfg["keep_alive"], "stream": False})
         if not isinstance(loaded, dict) or not loaded.get("done"):
             raise CaptureError(f"ollama did not load {name}: {loaded}")
         self.info["offload"] = self._check_offload(name)
         self.current = name
         ep = Endpoint(url=self.base_url, served_model=name,
-                      extra_inputs=dict(self.bcfg.get("extra_inputs") or {}))
+                      extra_inputs=dict(self.bcfg["extra_inputs"]))
         # Ollama reads only max_tokens (not max_completion_tokens); aiperf_cmd turns this into
         # --use-legacy-max-tokens (an attribute until Endpoint grows the field)
         ep.use_legacy_max_tokens = True
@@ -276,15 +275,17 @@ class OllamaBackend(Backend):
         log = self._log_path()
         return tail(log) if log else "(attached to an Ollama server joulebench did not start: no log)"
 
-    def provenance(self) -> dict:
+    def reported_version(self) -> str | None:
+        return self.version  # GET /api/version
+
+    def started_argv(self) -> list[str] | None:
         st = None if self.attached else self.server.load()
+        return st.argv if st else None
+
+    def provenance_extras(self) -> dict:
         return {
-            "kind": self.kind,
-            "live_tested": self.live_tested,
-            "ollama_version": self.version,
             "attached": self.attached,
             "server_reused": self.reused,
-            "server_argv": st.argv if st else None,
             "server_prefix": list(self.cpu_prefix),
             "base_url": self.base_url,
             **self.info,

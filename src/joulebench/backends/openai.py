@@ -14,8 +14,6 @@ import urllib.request
 from ..errors import CaptureError
 from .base import Backend, Endpoint, ModelInfo
 
-DEFAULT_EXTRA_INPUTS = {"ignore_eos": True}
-
 
 def list_models(url: str, timeout: float = 10.0) -> list[str]:
     try:
@@ -26,15 +24,33 @@ def list_models(url: str, timeout: float = 10.0) -> list[str]:
     return [str(m.get("id")) for m in body.get("data", []) if isinstance(m, dict)]
 
 
+# where OpenAI-compatible servers say their version: vLLM GET /version, llama.cpp GET /props
+VERSION_ENDPOINTS = (("/version", "version"), ("/props", "build_info"))
+
+
+def server_version(url: str, timeout: float = 5.0) -> str | None:
+    """The version the server reports at one of VERSION_ENDPOINTS; None where none answers."""
+    for path, key in VERSION_ENDPOINTS:
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + path, timeout=timeout) as resp:
+                body = json.loads(resp.read().decode(errors="replace") or "{}")
+        except (urllib.error.URLError, OSError, ValueError):
+            continue
+        if isinstance(body, dict) and body.get(key):
+            return str(body[key])
+    return None
+
+
 class OpenAIBackend(Backend):
     kind = "openai"
     live_tested = True  # tests run it against a real llama-server
 
     def __init__(self, name: str, bcfg: dict):
-        self.name, self.bcfg = name, bcfg
-        self.url = bcfg["url"].rstrip("/")
+        super().__init__(name, bcfg)
+        self.url = self.bcfg["url"].rstrip("/")
         self.models: list[str] = []
         self.served: str | None = None
+        self.version: str | None = None
 
     def ensure(self, model: ModelInfo) -> Endpoint:
         self.models = list_models(self.url)
@@ -45,14 +61,18 @@ class OpenAIBackend(Backend):
                 f"the server at {self.url} serves {self.models}, not {self.served!r}; set "
                 f"backends.{self.name}.served_model"
             )
-        extra = self.bcfg.get("extra_inputs")
-        return Endpoint(url=self.url, served_model=self.served,
-                        extra_inputs=dict(DEFAULT_EXTRA_INPUTS if extra is None else extra))
+        self.version = server_version(self.url)
+        return Endpoint(url=self.url, served_model=self.served, extra_inputs=dict(self.bcfg["extra_inputs"]))
 
     def check_alive(self) -> None:
         list_models(self.url, timeout=5.0)
 
-    def provenance(self) -> dict:
-        return {"kind": self.kind, "live_tested": self.live_tested, "url": self.url,
-                "served_model": self.served, "models_listed": self.models,
-                "managed": False}
+    def reported_version(self) -> str | None:
+        return self.version
+
+    def started_argv(self) -> list[str] | None:
+        return None  # someone else runs it
+
+    def provenance_extras(self) -> dict:
+        return {"url": self.url, "served_model": self.served, "models_listed": self.models, "managed": False,
+                "version_from": [p for p, _ in VERSION_ENDPOINTS]}

@@ -42,8 +42,8 @@ def aiperf_argv(binary: str, endpoint: Endpoint, tokenizer: str, dataset: Path, 
         "--dataset-sampling-strategy", "sequential",
         "--request-count", str(sweep["requests"]),
         "--concurrency", "1",
-        "--random-seed", str(sweep.get("seed", 42)),
-        "--request-timeout-seconds", str(sweep.get("request_timeout_s", 180)),
+        "--random-seed", str(sweep["seed"]),
+        "--request-timeout-seconds", str(sweep["request_timeout_s"]),
         # ISL/OSL as the server counted them (usage), which the capture then checks exactly
         "--use-server-token-count",
         "--artifact-dir", str(artifact_dir),
@@ -56,7 +56,7 @@ def aiperf_argv(binary: str, endpoint: Endpoint, tokenizer: str, dataset: Path, 
         argv += ["--extra-inputs", json.dumps(extra_inputs, sort_keys=True)]
     if endpoint.use_legacy_max_tokens:
         argv.append("--use-legacy-max-tokens")
-    if sweep.get("warmup_requests", 0):
+    if sweep["warmup_requests"]:
         argv += ["--warmup-request-count", str(sweep["warmup_requests"])]
     argv += list(extra_args)
     return argv

@@ -5,20 +5,20 @@ import time
 
 
 def cool_down(ccfg: dict, platform, say=print) -> dict:
-    method = ccfg.get("method", "thermal")
+    method = ccfg["method"]
     if method == "none":
         return {"method": "none", "waited_s": 0.0}
     if method == "fixed":
-        s = float(ccfg.get("fixed_s", 10))
+        s = float(ccfg["fixed_s"])
         time.sleep(s)
         return {"method": "fixed", "waited_s": s}
     t0 = time.monotonic()
     temp = platform.temperature_c()
     if temp is None:
         return {"method": "thermal", "waited_s": 0.0, "note": "no temperature sensor; no wait"}
-    idle = getattr(platform, "idle_temperature_c", None)
-    target = (idle if idle is not None else temp) + float(ccfg.get("margin_c", 2))
-    max_wait = float(ccfg.get("max_wait_s", 120))
+    idle = platform.idle_temperature_c
+    target = (idle if idle is not None else temp) + float(ccfg["margin_c"])
+    max_wait = float(ccfg["max_wait_s"])
     while temp is not None and temp > target and time.monotonic() - t0 < max_wait:
         time.sleep(2)
         temp = platform.temperature_c()

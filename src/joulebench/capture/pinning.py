@@ -16,7 +16,7 @@ def cpu_count(spec: str) -> int:
 
 def prefix(pin_cfg: dict, role: str) -> list[str]:
     """['taskset', '-c', CORES] for role in {server, client, telemetry}; [] when off/unset."""
-    if not pin_cfg.get("enabled", True):
+    if not pin_cfg["enabled"]:
         return []
     cores = pin_cfg.get(f"{role}_cores")
     if not cores:
@@ -47,6 +47,6 @@ def server_threads(pin_cfg: dict, mode_cfg: dict) -> int | None:
         return int(mode_cfg["threads"])
     if pin_cfg.get("server_threads"):
         return int(pin_cfg["server_threads"])
-    if pin_cfg.get("enabled", True) and pin_cfg.get("server_cores"):
+    if pin_cfg["enabled"] and pin_cfg.get("server_cores"):
         return cpu_count(pin_cfg["server_cores"])
     return None

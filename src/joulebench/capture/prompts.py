@@ -100,3 +100,12 @@ def write_dataset(path: Path, lines: list[tuple[str, int]]) -> Path:
         for text, gen in lines:
             fh.write(json.dumps({"text": text, "output_length": gen}) + "\n")
     return path
+
+
+def session_index(conversation_id) -> int | None:
+    """The dataset line of a request: aiperf names single-turn sessions session_000000, ... in
+    dataset order (sequential sampling)."""
+    try:
+        return int(str(conversation_id).rsplit("_", 1)[1])
+    except (IndexError, ValueError):
+        return None

@@ -52,11 +52,10 @@ def before_ensure(cfg: dict, cell: C.Cell, backend, root: Path) -> bool:
 
 def after_ensure(cfg: dict, cell: C.Cell, backend, root: Path, stopped: bool) -> dict:
     """Remember which block the server now serves; the provenance for cell.json."""
-    prov = backend.provenance()
     state = getattr(getattr(backend, "server", None), "load", lambda: None)()  # a server joulebench manages
     record = {
         "policy": ("per_trial" if per_trial(cfg) else "shared") if C.trials(cfg) >= 2 else "single_trial",
-        "fresh_for_trial": bool(stopped and state is not None and prov.get("server_reused") is False),
+        "fresh_for_trial": bool(stopped and state is not None and getattr(backend, "reused", None) is False),
         "server_pid": state.pid if state is not None else None,
         "server_started_ns": state.started_ns if state is not None else None,
         "block": list(cell.block),

@@ -187,7 +187,7 @@ def write_f16(p: Preset, path: Path, vocab, key: str, chat_template: str) -> Non
 
 
 def llamacpp_identity(quantize: Path) -> dict:
-    from ..backends.llamacpp_build import binary_version
+    from ..toolchain.llamacpp import binary_version
 
     v = binary_version(quantize)
     return {"build": v["build"], "commit": v["commit"], "built_with": v["built_with"]}
@@ -202,7 +202,7 @@ def cache_key(p: Preset, quant: str, llamacpp: dict, corpus_sha: str) -> str:
 def find_quantize() -> Path:
     """llama-quantize: config-free lookup as find_binary, but any existing build of the pinned source
     (e.g. a CUDA build in build-<hash>/) is used before building a CPU one; quantising is CPU work."""
-    from ..backends.llamacpp_build import find_binary, source_dir
+    from ..toolchain.llamacpp import find_binary, source_dir
 
     try:
         return find_binary("llama-quantize", allow_build=False)

@@ -54,7 +54,7 @@ class Vocab:
 
 def corpus_files(src: Path | None = None) -> list[Path]:
     if src is None:
-        from ..backends.llamacpp_build import fetch_source, source_dir
+        from ..toolchain.llamacpp import fetch_source, source_dir
 
         src = source_dir()
         if not (src / "CMakeLists.txt").exists():

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -28,22 +29,31 @@ def detect() -> str:
 
 
 def platform_name(cfg: dict) -> str:
-    name = cfg.get("platform", "auto")
+    name = cfg["platform"]
     return detect() if name == "auto" else name
 
 
+# the one registry: platform name -> "module:class" (imported only when used)
+PLATFORMS = {
+    "cpu": "cpu:CpuPlatform",
+    "jetson": "jetson:JetsonPlatform",
+    "nvidia-gpu": "nvidia_gpu:NvidiaGpuPlatform",
+}
+
+
+def platform_class(name: str) -> type:
+    if name not in PLATFORMS:
+        raise ConfigError(f"config key 'platform': unknown platform {name!r}")
+    module, cls = PLATFORMS[name].split(":")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+
+
 def get_platform(cfg: dict):
-    name = platform_name(cfg)
-    if name == "cpu":
-        from .cpu import CpuPlatform
+    return platform_class(platform_name(cfg))()
 
-        return CpuPlatform()
-    if name == "jetson":
-        from .jetson import JetsonPlatform
 
-        return JetsonPlatform()
-    if name == "nvidia-gpu":
-        from .nvidia_gpu import NvidiaGpuPlatform
-
-        return NvidiaGpuPlatform()
-    raise ConfigError(f"config key 'platform': unknown platform {name!r}")
+def mode_order(name: str | None, modes: dict[str, dict]) -> list[str]:
+    """The modes from least to most power as platform `name` orders them; config order if unknown."""
+    if name not in PLATFORMS:
+        return list(modes)
+    return platform_class(name).mode_order(modes)

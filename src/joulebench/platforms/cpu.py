@@ -7,7 +7,7 @@ import os
 import platform as _pf
 
 from ..errors import CaptureError
-from .base import Platform
+from .base import Platform, order_by
 from .thermal import _read, zones
 
 
@@ -63,6 +63,15 @@ class CpuPlatform(Platform):
 
     def temperature_c(self) -> float | None:
         return max(zones().values(), default=None)
+
+    @property
+    def idle_temperature_c(self) -> float | None:
+        return None  # not recorded on a CPU: the cool-down waits for the temperature it starts at
+
+    @staticmethod
+    def mode_order(modes: dict[str, dict]) -> list[str]:
+        """More server threads draw more power; a mode without a thread count uses every CPU (last)."""
+        return order_by(modes, lambda name, m: m.get("threads"))
 
     def provenance(self) -> dict:
         return {"platform": self.name, "machine": _pf.machine(), "node": _pf.node()}

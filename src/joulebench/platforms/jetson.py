@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import CaptureError
 from . import _cmd, thermal
 from ._state import DEFAULT_DIR, StateFile, idle_for, note_idle
-from .base import Platform
+from .base import Platform, order_by
 
 REBOOT_RE = re.compile(r"reboot", re.IGNORECASE)
 MODE_NAME_RE = re.compile(r"NV Power Mode:\s*(\S+)")
@@ -71,6 +71,14 @@ def clocks_pinned(clocks: dict) -> tuple[bool, str]:
     if "FreqOverride" in emc and emc["FreqOverride"] != 1:
         return False, "EMC FreqOverride is not 1"
     return True, "pinned"
+
+
+def budget_w(mode_name: str) -> float | None:
+    """A Jetson mode's power budget from its nvpmodel-style name: '15W' -> 15, 'MAXN_SUPER' -> inf."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)W", mode_name)
+    if m:
+        return float(m.group(1))
+    return float("inf") if mode_name.upper().startswith("MAXN") else None
 
 
 class JetsonPlatform(Platform):
@@ -189,6 +197,12 @@ class JetsonPlatform(Platform):
     @property
     def idle_temperature_c(self) -> float | None:
         return idle_for(self.state, self.mode)
+
+    @staticmethod
+    def mode_order(modes: dict[str, dict]) -> list[str]:
+        """By the power budget nvpmodel names its modes with ('7W', '15W', '25W'); MAXN* (no
+        budget) after every budgeted mode."""
+        return order_by(modes, lambda name, m: budget_w(name))
 
     def memory_hygiene(self) -> None:
         """Between models: drop the page cache and compact memory, so the next model finds large

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import CaptureError
 from . import _cmd
 from ._state import DEFAULT_DIR, StateFile, idle_for, note_idle
-from .base import Platform
+from .base import Platform, order_by
 
 QUERY = "power.limit,power.default_limit,clocks.sm,clocks.mem,temperature.gpu,name"
 PROV_QUERY = "driver_version,pci.bus_id,power.min_limit,power.max_limit,persistence_mode"
@@ -110,6 +110,11 @@ class NvidiaGpuPlatform(Platform):
     @property
     def idle_temperature_c(self) -> float | None:
         return idle_for(self.state, self.mode)
+
+    @staticmethod
+    def mode_order(modes: dict[str, dict]) -> list[str]:
+        """By power limit; a mode without one runs at the limit in force (the default: last)."""
+        return order_by(modes, lambda name, m: m.get("power_limit_w"))
 
     def provenance(self) -> dict:
         try:

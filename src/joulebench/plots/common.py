@@ -18,8 +18,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..config import canonical_cell
+from ..platforms import mode_order
 from . import style
-from .uncertainty import attach, request_cis
+from .uncertainty import attach, request_cis, summary_intervals
 
 SYNTHETIC_DEFAULT = "SYNTHETIC DATA"
 
@@ -81,6 +83,15 @@ def synthetic_label(summary: pd.DataFrame, cfg: dict) -> str | None:
     return None
 
 
+def measured_platform(summary: pd.DataFrame, cfg: dict) -> str | None:
+    """The platform the cells were measured on: the config's, else the one the summary names."""
+    named = cfg.get("platform")
+    if named and named != "auto":
+        return named
+    found = summary["platform"].dropna().unique() if "platform" in summary else []
+    return str(found[0]) if len(found) == 1 else None
+
+
 def _ordered(present, preferred) -> list:
     present = list(dict.fromkeys(present))
     head = [p for p in (preferred or []) if p in present]
@@ -116,9 +127,13 @@ class ResultsView:
             covered = pd.to_numeric(s["energy_coverage"], errors="coerce") * pd.to_numeric(s["n_requests"], errors="coerce")
             s["e_request_j"] = pd.to_numeric(s["e_total_j"], errors="coerce") / covered.where(covered > 0)
         self.requests = requests if requests is not None else pd.DataFrame()
-        self.summary = attach(s, request_cis(self.requests, n_boot=n_boot))
-        modes = _ordered(s["mode"], list((self.cfg.get("modes") or {}).keys()))
-        self.modes = sorted(modes, key=style.mode_sort_key)
+        # the summary's own 95 % intervals where it has them; a bootstrap over requests only for the rest
+        self.summary = attach(s, request_cis(self.requests, n_boot=n_boot, skip=summary_intervals(s)))
+        # modes from least to most power, as the platform orders them (config order where unknown)
+        self.platform = measured_platform(s, self.cfg)
+        mode_cfg = self.cfg.get("modes") or {}
+        present = _ordered(s["mode"], list(mode_cfg))
+        self.modes = mode_order(self.platform, {m: mode_cfg.get(m) or {} for m in present})
         # the reference backend (figures.reference_backend, else the config's first) leads every ratio
         # (reference ÷ other) and names its mode-series by the mode alone
         backends = _ordered(s["backend"], list((self.cfg.get("backends") or {}).keys()))
@@ -131,12 +146,8 @@ class ResultsView:
         self.models = models
         self.ctxs = sorted(s["ctx"].unique().tolist())
         self.gens = sorted(s["gen"].unique().tolist())
-        sweep = self.cfg.get("sweep") or {}
-        cctx = int(sweep.get("canonical_ctx", max(self.ctxs) if self.ctxs else 0))
-        cgen = int(sweep.get("canonical_gen", max(self.gens) if self.gens else 0))
         # the config's canonical cell if the data has it, else the data's largest
-        self.canonical = (cctx if cctx in self.ctxs else max(self.ctxs, default=0),
-                          cgen if cgen in self.gens else max(self.gens, default=0))
+        self.canonical = canonical_cell(self.cfg.get("sweep") or {}, self.ctxs, self.gens)
         self.label = synthetic_label(s, self.cfg)
         self.model_colour = style.model_colours(self.models)
         self.entries: list[Entry] = []

@@ -6,14 +6,11 @@ as in the seed. Names the seed did not know get colours from a stable fallback p
 """
 from __future__ import annotations
 
-import re
-
 import matplotlib
 import matplotlib.pyplot as plt
 
 DPI = 120
 
-REF_MODE_ORDER = ["7W", "15W", "25W", "MAXN"]
 REF_MODE_COLOURS = {
     "7W": "#2196F3", "15W": "#4CAF50", "25W": "#FF9800", "MAXN": "#F44336",
     "7W-ollama": "#7986CB", "15W-ollama": "#009688", "25W-ollama": "#8D6E63", "MAXN-ollama": "#E91E63",
@@ -68,16 +65,6 @@ def backend_line(backend: str, backends: list[str]) -> dict:
     if not backends or backend == backends[0]:
         return {"linestyle": "-", "marker": "o", "alpha": 1.0}
     return {"linestyle": "--", "marker": "s", "alpha": OTHER_BACKEND_ALPHA}
-
-
-def mode_sort_key(mode: str):
-    """Seed modes in power order; '<n>W' by watts; others keep their given order (stable sort)."""
-    if mode in REF_MODE_ORDER:
-        return (0, REF_MODE_ORDER.index(mode))
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)W", mode)
-    if m:
-        return (0, float(m.group(1)) / 1000.0)
-    return (1, 0)
 
 
 def apply_theme() -> None:

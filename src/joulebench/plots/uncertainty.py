@@ -1,11 +1,12 @@
 """Uncertainty for the figures.
 
-* Latency / throughput: a seeded percentile bootstrap of the median over the cell's requests
-  (requests.parquet). The interval is for the p50 the charts show.
-* Energy: the split's own relative uncertainty columns (`*_rel_unc`, 1 sigma), 95 % interval =
-  value × (1 ± 1.96 rel).
-* Where the summary carries `<column>_ci95_lo` / `_ci95_hi` (an interval over trials) that interval is
-  used instead, for any column.
+* Where the summary carries `<column>_ci95_lo` / `_ci95_hi` (metrics/intervals.py: the tok/s and
+  tok/J figures, within and across trials) that interval is used, for any column; nothing is
+  re-estimated here.
+* Latency percentiles the summary gives no interval for (TTFT, ITL, latency p50): a seeded
+  percentile bootstrap of the median over the cell's requests (requests.parquet).
+* Summaries written before the `_ci95_` columns existed: the same bootstrap for the tok/s p50s,
+  and for energy the split's relative uncertainty (`*_rel_unc`, 1 sigma), value × (1 ± 1.96 rel).
 """
 from __future__ import annotations
 
@@ -51,8 +52,15 @@ def bootstrap_ci(values, stat=np.median, n_boot: int = 1000, ci: float = 0.95, s
     return (float(np.quantile(stats, a)), float(np.quantile(stats, 1.0 - a)))
 
 
-def request_cis(requests: pd.DataFrame, n_boot: int = 500, seed: int = 0) -> pd.DataFrame:
-    """One row per cell: `<summary column>_lo` / `_hi` for every metric in REQUEST_METRICS."""
+def summary_intervals(summary: pd.DataFrame) -> list[str]:
+    """The columns the summary gives a 95 % interval for (`<column>_ci95_lo` and `_ci95_hi`), in order."""
+    return [c[: -len("_ci95_lo")] for c in summary.columns
+            if c.endswith("_ci95_lo") and f"{c[: -len('_ci95_lo')]}_ci95_hi" in summary]
+
+
+def request_cis(requests: pd.DataFrame, n_boot: int = 500, seed: int = 0, skip=()) -> pd.DataFrame:
+    """One row per cell: `<summary column>_lo` / `_hi` for every metric in REQUEST_METRICS but
+    those in `skip` (the summary's own intervals)."""
     if requests is None or requests.empty or not set(IDENTITY) <= set(requests.columns):
         return pd.DataFrame(columns=IDENTITY)
     req = requests
@@ -64,7 +72,7 @@ def request_cis(requests: pd.DataFrame, n_boot: int = 500, seed: int = 0) -> pd.
     for key, grp in req.groupby(IDENTITY, sort=False):
         row = dict(zip(IDENTITY, key))
         for col, rcol in REQUEST_METRICS.items():
-            if rcol in grp:
+            if rcol in grp and col not in skip:
                 row[f"{col}_lo"], row[f"{col}_hi"] = bootstrap_ci(grp[rcol].to_numpy(), n_boot=n_boot, seed=seed)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -76,13 +84,12 @@ def attach(summary: pd.DataFrame, cis: pd.DataFrame) -> pd.DataFrame:
     s = summary.copy()
     if not cis.empty:
         s = s.merge(cis, on=IDENTITY, how="left")
+    own = summary_intervals(s)
     for col, unc in ENERGY_REL_UNC.items():
-        if col in s and unc in s:
+        if col in s and unc in s and col not in own:
             s[f"{col}_lo"], s[f"{col}_hi"] = rel_interval(s[col], s[unc])
-    for lo in [c for c in s.columns if c.endswith("_ci95_lo")]:
-        col = lo[: -len("_ci95_lo")]
-        if f"{col}_ci95_hi" in s:
-            s[f"{col}_lo"], s[f"{col}_hi"] = s[lo], s[f"{col}_ci95_hi"]
+    for col in own:
+        s[f"{col}_lo"], s[f"{col}_hi"] = s[f"{col}_ci95_lo"], s[f"{col}_ci95_hi"]
     return s
 
 

@@ -1,9 +1,10 @@
-"""What the kernel says about a process, and stopping a process group (TERM, then KILL)."""
+"""What the kernel says about a process, and stopping a process group or a child (TERM, then KILL)."""
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import subprocess
 import time
 
 
@@ -61,6 +62,18 @@ def stop_group(pgid: int, grace_s: float = 10.0, kill_wait_s: float = 5.0, child
         if leader_gone() or last:
             break
     return True
+
+
+def stop_child(proc, grace_s: float = 10.0) -> None:
+    """SIGTERM our child by its pid only (not its group), SIGKILL it if it outlives grace_s; reaped."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @contextlib.contextmanager

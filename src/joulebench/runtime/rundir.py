@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-RUN_DIR = Path("results/.run")
+from ..paths import RUN_STATE
+
+RUN_DIR = Path(RUN_STATE)
 
 
 def run_dir(root: str | os.PathLike = ".") -> Path:

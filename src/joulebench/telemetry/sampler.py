@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runtime.processes import stop_child
 from .base import FORMAT_VERSION, META_FILE, SAMPLES_FILE, read_samples
 
 
@@ -109,13 +110,8 @@ class ProcessSampler:
                            f"{self.err_path.read_text(errors='replace')[-400:]}")
 
     def stop(self) -> dict:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)  # its pid only (taskset execs, pid is the sampler's)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        if self.proc is not None:
+            stop_child(self.proc, grace_s=10)  # its pid only (taskset execs, pid is the sampler's)
         if getattr(self, "_err", None):
             self._err.close()
         return self.summary()

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..runtime.processes import stop_child
 from . import ina3221
 from .base import Sensor, Source, stamp
 from .decoded import Rail, clean
@@ -176,13 +177,8 @@ class TegrastatsSource(Source):
             self.errors.append(f"tegrastats exited {self.proc.returncode}: {self.proc.stderr.read()[-500:]}")
 
     def close(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop_child(self.proc, grace_s=5)
 
 
 def read_times(t_ns: np.ndarray) -> tuple[np.ndarray, int]:

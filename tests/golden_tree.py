@@ -1,0 +1,95 @@
+"""A raw tree re-analysed without a device, for the no-behaviour-change check (test_golden_summary.py).
+
+The tree: a generated Jetson sweep (2 modes x 2 gens x 2 trials, INA3221-style telemetry, written
+by benchmarks/analysis_scale.write_cell with a fixed seed) plus one cell made of the shared fixture
+aiperf-0.13-llama-server (a real aiperf 0.13 export, no telemetry: energy NaN with its reason).
+It is analysed in-process by the same functions the rules call (parse_cell, split_cell_files,
+aggregate_to), so the summary depends on the analysis code only.
+
+Regenerate the golden file only when a change is MEANT to alter the summary (say so in the commit):
+    git archive main src | tar -x -C /tmp/golden-main      # or the commit to compare against
+    PYTHONPATH=/tmp/golden-main/src .venv/bin/python tests/golden_tree.py tests/data/golden-summary.parquet
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE = REPO.parent / "shared" / "fixtures" / "aiperf-0.13-llama-server"
+CONFIG = {
+    "platform": "jetson",
+    "modes": {"15W": {"nvpmodel": 0}, "7W": {"nvpmodel": 3}},
+    "backends": {"llamacpp": {"kind": "llamacpp"}},
+    "models": {"m": {"quant": "Q4_K_M", "source": {"path": "m.gguf"}}},
+    "sweep": {"prompt_tokens": [128], "gen_tokens": [32, 64], "requests": 20, "trials": 2},
+}
+FIXTURE_CELL = ("15W", "llamacpp", "fixture-llama-server", 127, 32)  # its 5 requests: ISL 127, OSL 32
+
+
+def build_tree(wd: Path) -> list:
+    """Write the raw tree under wd; returns its cells."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from analysis_scale import MS, T0, write_cell
+
+    from joulebench import config as C
+    from joulebench.paths import raw_dir
+
+    cells = C.cells(C.validate(CONFIG))
+    rng = np.random.default_rng(13)
+    for i, cell in enumerate(cells):
+        d = raw_dir(cell, wd)
+        write_cell(d, cell, rng, T0 + i * 40_000 * MS, 20, 20)
+        meta = json.loads((d / "cell.json").read_text())
+        meta["cell"]["trial"] = cell.trial
+        (d / "cell.json").write_text(json.dumps(meta))
+    fixture = C.Cell(*FIXTURE_CELL)
+    d = raw_dir(fixture, wd)
+    shutil.copytree(FIXTURE, d / "aiperf")
+    (d / "cell.json").write_text(json.dumps({
+        "schema": 1, "status": "accepted", "cell": fixture.row(),
+        "backend": {"kind": "llamacpp"}, "model": {"name": fixture.model, "quant": "Q4_K_M"},
+        "platform": {"platform": "jetson", "state_before": {"device_name": "FIXTURE"}},
+        "telemetry": {"source": "none", "reason": "no power sensor"}, "versions": {"aiperf": "0.13.0"}}))
+    return [*cells, fixture]
+
+
+def analyse(wd: Path, cells: list, out_dir: Path) -> Path:
+    """parse -> split -> aggregate, as the rules do; returns summary.parquet's path."""
+    from joulebench.metrics.aggregate import aggregate_to
+    from joulebench.metrics.cell_table import parse_cell
+    from joulebench.paths import raw_dir
+    from joulebench.split import split_cell_files
+
+    cell_rows, energy_rows, requests = [], [], []
+    for i, cell in enumerate(cells):
+        cj, work = raw_dir(cell, wd) / "cell.json", out_dir / f"cell{i}"
+        parse_cell(cj, work / "requests.parquet", work / "cell.parquet")
+        split_cell_files(cj, work / "requests.parquet", work / "requests_energy.parquet", work / "energy.parquet")
+        cell_rows.append(work / "cell.parquet")
+        energy_rows.append(work / "energy.parquet")
+        requests.append(work / "requests_energy.parquet")
+    summary = out_dir / "summary.parquet"
+    aggregate_to(cell_rows, energy_rows, requests, summary, out_dir / "requests.parquet",
+                 out_dir / "trials.parquet", max_rel_ci=0.10)
+    return summary
+
+
+def summary_of_tree(tmp: Path) -> Path:
+    cells = build_tree(tmp / "tree")
+    return analyse(tmp / "tree", cells, tmp / "analysis")
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    import joulebench
+
+    out = Path(sys.argv[1]).resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(summary_of_tree(Path(tmp)), out)
+    print(f"wrote {out} with the analysis code at {Path(joulebench.__file__).parent}")
