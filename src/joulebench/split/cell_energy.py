@@ -6,8 +6,9 @@ is docs/energy-method.md):
   differenced and summed over requests (ratio of sums), for windows long against the sensor;
 - "point_regression" (sparse point readings, tegrastats): per-phase power levels, rail lag and a
   within-window trend fitted to all of the cell's readings (integrate.phase_regression);
-- "phase_mean" (instantaneous power too sparse to integrate): mean power of the readings inside
-  the phase x its time;
+- "phase_mean" (instantaneous power too sparse to integrate, or a tegrastats phase whose fit is
+  singular because another phase has no readings): mean power of the readings inside the phase x
+  its time;
 - "counter_regression" / "window_regression": per-phase power levels fitted to every exactly
   measured interval (integrate.phase_regression), for windows short against the sensor;
 - a phase the sensor pins no better than `max_rel_ci` (config key energy.max_rel_ci, passed in by
