@@ -1,15 +1,26 @@
-"""Adaptive stopping vs 20 fixed requests on the default sweep, real llama-server + aiperf 0.13.
+"""Adaptive stopping vs 20 fixed requests on a sweep, real llama-server + aiperf 0.13.
 
-Per cell of the sweep (config.yaml: ctx {128, 512} x gen {32, 64}), three aiperf runs against one
-llama-server started as the capture starts it (pinned, 127.0.0.1), the same exact-length prompts:
-  fixed     20 requests (+1 warm-up): the precision they give (relative 95 % half-width of output
-            tok/s per user, mean and p50);
-  auto      up to max_requests, stopped by capture/adaptive.py at the config's targets;
-  matched   up to max_requests, stopped once each width is at most the fixed run's.
-Requests counted are completed measured requests; wall time is aiperf's whole run (start-up,
-warm-up, the cancelled in-flight request and export included).
+What is compared (the calibrated-measurement issue: "the request count and wall time to reach the
+precision that 20 fixed requests give"):
+- *fixed design*: every cell gets 20 requests. The precision it delivers on the sweep is the width
+  of its **worst** cell (a fixed count is chosen so that every cell is measured at least that
+  well): per stopping figure, the largest relative 95 % half-width over the cells' first 20
+  requests. That is the sweep target.
+- *adaptive*: every cell stops (capture/adaptive.py's rule: sequential t on the mean output tok/s
+  per user, with a power sensor also the decode tok/J ratio, min_requests 5) once it reaches the
+  sweep target. Quiet cells stop early; the noisiest cell needs about 20.
+- *per-cell matched* (for reference): each cell's own fixed-20 width as its target. Sequential
+  stopping gives no free lunch here (~18 requests on average in simulation, tests/test_adaptive.py).
 
-    .venv/bin/python benchmarks/adaptive_requests.py [--max 40] [--out DIR]
+How: per cell, one real aiperf run of `--requests` requests (+ warm-up) in the capture's order on
+one server per model (pinned, 127.0.0.1), records in the order they completed. The fixed design is
+its first 20 records; the adaptive rule is replayed on the same records in order (paired: both
+designs see the same requests, so the ratio is not noise between two runs). Time to a design's
+last record is measured from the first request's start; aiperf's own start-up (~8 s per run on
+the 2-core VM) comes on top of both alike. Machine load (1-min load average) is recorded.
+
+    .venv/bin/python benchmarks/adaptive_requests.py [--config config.yaml] [--requests 40] [--out DIR]
+    .venv/bin/python benchmarks/adaptive_requests.py --config config/h200-adaptive.yaml   # on a GPU
 """
 from __future__ import annotations
 
@@ -22,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO / "src"))
@@ -32,8 +45,13 @@ from joulebench.backends import make_backend  # noqa: E402
 from joulebench.capture import adaptive, pinning  # noqa: E402
 from joulebench.capture.aiperf_cmd import aiperf_argv, aiperf_binary  # noqa: E402
 from joulebench.capture.model import prepare_model  # noqa: E402
-from joulebench.runtime.clients import run_aiperf  # noqa: E402
 from joulebench.capture.prompts import build_prompts, write_dataset  # noqa: E402
+from joulebench.platforms import get_platform  # noqa: E402
+from joulebench.runtime.clients import run_aiperf  # noqa: E402
+from joulebench.runtime.devicelock import DeviceLock  # noqa: E402
+from joulebench.telemetry import resolve_source  # noqa: E402
+
+FIXED = 20
 
 
 def free_port() -> int:
@@ -42,7 +60,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def one_run(cfg, cell, model, backend, endpoint, work: Path, requests: int, stopper_for):
+def record_stream(cfg, cell, model, backend, endpoint, work: Path, requests: int) -> tuple[list[dict], float]:
+    """One aiperf run of `requests` measured requests; (completed records in completion order, wall s)."""
     sweep = cfg["sweep"]
     warm = int(sweep["warmup_requests"])
     hf = str(model.hf_home) if model.hf_home else None
@@ -51,80 +70,125 @@ def one_run(cfg, cell, model, backend, endpoint, work: Path, requests: int, stop
     dataset = write_dataset(work / "prompts.jsonl", [(t, cell.gen) for t in prompts])
     argv = aiperf_argv(aiperf_binary(None), endpoint, model.tokenizer_id, dataset,
                        {**sweep, "requests": requests}, work / "aiperf")
-    env = dict(os.environ, **adaptive.FLUSH_ENV)
+    env = dict(os.environ)
     if model.hf_home:
         env.update(HF_HOME=str(model.hf_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    stopper = stopper_for(work / "aiperf" / "profile_export.jsonl")
+    reader = adaptive.Stopper(work / "aiperf" / "profile_export.jsonl",
+                              adaptive.Precision(0.0, 0.0, 0.95, 10**9, 10**9), False)  # reads, never stops
     t = time.monotonic()
     rc = run_aiperf([*pinning.prefix(cfg["pinning"], "client"), *argv], env, work / "aiperf.log", backend,
-                    600, on_tick=stopper)
+                    requests * float(sweep["request_timeout_s"]) + 300)
     wall = time.monotonic() - t
-    stopper._read_new()  # everything aiperf exported
-    n = len(stopper.records)
-    return {"rc": rc, "requests": n, "wall_s": wall, "stopped_at": stopper.stopped_at,
-            "widths": adaptive.widths(stopper.records[:stopper.stopped_at or n], stopper.precision.level, False)}
+    if rc != 0:
+        raise SystemExit(f"aiperf exited {rc}: see {work / 'aiperf.log'}")
+    reader._read_new()
+    recs = sorted(reader.records, key=lambda r: r["metadata"]["request_end_ns"])
+    return recs, wall
+
+
+def elapsed_s(recs: list[dict], n: int) -> float:
+    """From the first request's start to the n-th completed request's end."""
+    return (recs[n - 1]["metadata"]["request_end_ns"] - recs[0]["metadata"]["request_start_ns"]) / 1e9
+
+
+def stop_at(recs: list[dict], targets: dict, level: float, min_requests: int, with_energy: bool) -> int:
+    """capture/adaptive.py's rule replayed on the records in order: the request count it stops at."""
+    prec = adaptive.Precision(targets["output_tok_s_per_user_mean"], targets.get("decode_tok_per_j", 1.0),
+                              level, min_requests, len(recs))
+    for n in range(min_requests, len(recs)):
+        if adaptive.tight(adaptive.widths(recs[:n], level, with_energy), prec):
+            return n
+    return len(recs)
+
+
+def analyse(cells: list[dict], level: float, min_requests: int, with_energy: bool) -> dict:
+    for c in cells:
+        c["fixed_widths"] = adaptive.widths(c["recs"][:FIXED], level, with_energy)
+        tok = np.array([adaptive._value(r, "output_token_throughput_per_user") for r in c["recs"][:FIXED]])
+        c["cv"] = float(np.std(tok, ddof=1) / np.mean(tok))
+    figs = list(cells[0]["fixed_widths"])
+    sweep_target = {f: max(c["fixed_widths"][f] for c in cells) for f in figs}
+    for c in cells:
+        c["sweep_n"] = stop_at(c["recs"], sweep_target, level, min_requests, with_energy)
+        c["matched_n"] = stop_at(c["recs"], c["fixed_widths"], level, min_requests, with_energy)
+        for k in ("sweep", "matched"):
+            n = c[f"{k}_n"]
+            c[f"{k}_widths"] = adaptive.widths(c["recs"][:n], level, with_energy)
+            c[f"{k}_s"] = elapsed_s(c["recs"], n)
+        c["fixed_s"] = elapsed_s(c["recs"], FIXED)
+    return {"sweep_target": sweep_target, "figures": figs}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--max", type=int, default=40, help="max_requests of the adaptive runs")
+    ap.add_argument("--config", type=Path, default=REPO / "config.yaml")
+    ap.add_argument("--requests", type=int, default=40, help="recorded requests per cell (>= 20)")
     ap.add_argument("--out", help="keep the aiperf runs here")
-    ap.add_argument("--no-auto", action="store_true", help="skip the run at the config's targets")
     args = ap.parse_args()
-    cfg = C.load(REPO / "config.yaml")
-    cfg["backends"]["llamacpp"]["port"] = free_port()
-    p = cfg["sweep"]["precision"]
-    targets = adaptive.Precision(p["tok_s_rel"], p["decode_tok_per_j_rel"], p["level"], p["min_requests"], args.max)
-    never = adaptive.Precision(0.0, 0.0, p["level"], 10**9, 10**9)  # the fixed run: never stops early
+    cfg = C.load(args.config)
+    if cfg["platform"] == "cpu":  # the default config's fixed port may be taken by a running pipeline
+        for b in cfg["backends"].values():
+            b["port"] = free_port()
+    sweep = cfg["sweep"]
+    level, min_requests = float(sweep["precision"]["level"]), int(sweep["precision"]["min_requests"])
+    plat = get_platform(cfg)
+    with_energy = resolve_source(cfg, plat.name)[0] != "none"  # as the capture decides
     out = Path(args.out or tempfile.mkdtemp(prefix="jb-adaptive-"))
-    state = out / "state"
-    cells = C.cells(cfg)
-    model = prepare_model(cfg, cells[0].model, REPO)
     pin = cfg["pinning"]
-    backend = make_backend(cells[0].backend, cfg, state, pinning.server_threads(pin, {}), pinning.prefix(pin, "server"))
-    endpoint = backend.ensure(model)
-    rows = []
+    lock = DeviceLock(REPO).acquire(say=lambda m: print(m, file=sys.stderr))
+    load = [os.getloadavg()[0]]
+    t0 = time.monotonic()
+    cells = []
     try:
-        for cell in cells:
-            tag = f"ctx{cell.ctx}_gen{cell.gen}"
-            fixed = one_run(cfg, cell, model, backend, endpoint, out / tag / "fixed", 20,
-                            lambda f: adaptive.Stopper(f, never, False))
-            matched_p = adaptive.Precision(max(fixed["widths"].values()), 1.0, p["level"], p["min_requests"],
-                                           args.max)
-            matched = one_run(cfg, cell, model, backend, endpoint, out / tag / "matched", args.max,
-                              lambda f: adaptive.Stopper(f, matched_p, False))
-            auto = {"requests": 0, "wall_s": 0.0, "widths": {}}
-            if not args.no_auto:
-                auto = one_run(cfg, cell, model, backend, endpoint, out / tag / "auto", args.max,
-                               lambda f: adaptive.Stopper(f, targets, False))
-            rows.append({"cell": tag, "fixed": fixed, "auto": auto, "matched": matched})
-            print(json.dumps(rows[-1]), flush=True)
+        backend = None
+        for cell in C.cells(cfg):
+            if cell.trial != 1:
+                continue
+            if backend is None or backend.name != cell.backend or cells[-1]["model"] != cell.model:
+                if backend is not None:
+                    backend.stop()
+                model = prepare_model(cfg, cell.model, args.config.parent)
+                backend = make_backend(cell.backend, cfg, out / "state", pinning.server_threads(pin, cfg["modes"][cell.mode]),
+                                       pinning.prefix(pin, "server"))
+                endpoint = backend.ensure(model)
+            tag = f"{cell.model} ctx{cell.ctx}_gen{cell.gen}"
+            recs, wall = record_stream(cfg, cell, model, backend, endpoint, out / cell.model / f"ctx{cell.ctx}_gen{cell.gen}",
+                                       args.requests)
+            cells.append({"cell": tag, "model": cell.model, "recs": recs, "aiperf_wall_s": wall})
+            load.append(os.getloadavg()[0])
+            print(f"{tag}: {len(recs)} records, {wall:.0f} s, load {load[-1]:.2f}", file=sys.stderr, flush=True)
     finally:
-        backend.stop()
-    (out / "adaptive.json").write_text(json.dumps(rows, indent=1))
-    publish(report(rows, targets, time.strftime("%Y-%m-%d %H:%M")))
+        if backend is not None:
+            backend.stop()
+        lock.release()
+    res = analyse(cells, level, min_requests, with_energy)
+    (out / "adaptive.json").write_text(json.dumps(
+        {**res, "cells": [{k: v for k, v in c.items() if k != "recs"} for c in cells]}, indent=1, default=float))
+    publish(report(cells, res, args, load, time.monotonic() - t0, with_energy, min_requests))
 
 
-def report(rows: list[dict], targets: adaptive.Precision, when: str) -> str:
-    pct = lambda w: " / ".join(f"{100 * v:.1f}" for v in w.values())  # noqa: E731
-    with_auto = any(r["auto"]["requests"] for r in rows)
-    head = "| cell | fixed 20: wall s, widths % | matched: requests, wall s, widths % |"
-    lines = [f"## Adaptive stopping vs 20 fixed requests — {when} on {socket.gethostname()} ({os.cpu_count()} cores)",
-             "", "Command: `.venv/bin/python benchmarks/adaptive_requests.py --max "
-             f"{targets.max_requests}{'' if with_auto else ' --no-auto'}`. Default sweep, real llama-server + "
-             "aiperf 0.13, one server, the same prompts. Widths: relative 95 % half-width of output tok/s per user "
-             "(mean / p50). *matched*: stopped by capture/adaptive.py once both widths are at most the larger of "
-             f"the fixed run's two (min {targets.min_requests}, max {targets.max_requests} requests). Wall time: "
-             "the whole aiperf run (start-up, warm-up, cancel and export included).", ""]
-    lines += [head + (" auto (config targets): requests, wall s, widths % |" if with_auto else ""),
-              "|---|---|---|" + ("---|" if with_auto else "")]
-    for r in rows:
-        f, m, a = r["fixed"], r["matched"], r["auto"]
-        line = f"| {r['cell']} | {f['wall_s']:.0f}, {pct(f['widths'])} | {m['requests']}, {m['wall_s']:.0f}, {pct(m['widths'])} |"
-        lines.append(line + (f" {a['requests']}, {a['wall_s']:.0f}, {pct(a['widths'])} |" if with_auto else ""))
-    tot = {k: (sum(r[k]["requests"] for r in rows), sum(r[k]["wall_s"] for r in rows)) for k in ("fixed", "matched")}
-    lines += ["", f"Total: fixed {tot['fixed'][0]} requests / {tot['fixed'][1]:.0f} s; matched {tot['matched'][0]} "
-              f"requests / {tot['matched'][1]:.0f} s ({tot['fixed'][0] / max(1, tot['matched'][0]):.2f}x fewer)."]
+def report(cells, res, args, load, wall, with_energy, min_requests) -> str:
+    pct = lambda w: " / ".join(f"{100 * w[f]:.1f}" for f in res["figures"])  # noqa: E731
+    names = " / ".join(res["figures"])
+    lines = [f"## Adaptive stopping vs {FIXED} fixed requests — {time.strftime('%Y-%m-%d %H:%M')} on "
+             f"{socket.gethostname()} ({os.cpu_count()} cores)", "",
+             f"Command: `.venv/bin/python benchmarks/adaptive_requests.py --config {os.path.relpath(args.config, REPO)} "
+             f"--requests {args.requests}` ({wall / 60:.1f} min; 1-min load average {min(load):.2f}-{max(load):.2f}; "
+             f"power sensor: {'yes' if with_energy else 'no'}). One real aiperf run of {args.requests} requests per cell; "
+             f"fixed = its first {FIXED}; the stopping rule replayed on the same records (min_requests {min_requests}). "
+             f"Widths: relative 95 % half-width of {names} (%). Sweep target = the worst cell's fixed-{FIXED} width: "
+             + pct(res["sweep_target"]) + ".", "",
+             f"| cell | per-request CV | fixed {FIXED}: widths, s | adaptive to sweep target: requests, widths, s "
+             f"| matched to own fixed width: requests |", "|---|---|---|---|---|"]
+    for c in cells:
+        lines.append(f"| {c['cell']} | {100 * c['cv']:.1f} % | {pct(c['fixed_widths'])}, {c['fixed_s']:.1f} "
+                     f"| {c['sweep_n']}, {pct(c['sweep_widths'])}, {c['sweep_s']:.1f} | {c['matched_n']} |")
+    nf, ns, nm = FIXED * len(cells), sum(c["sweep_n"] for c in cells), sum(c["matched_n"] for c in cells)
+    tf, ts = sum(c["fixed_s"] for c in cells), sum(c["sweep_s"] for c in cells)
+    lines += ["", f"Total to the sweep target: fixed {nf} requests / {tf:.0f} s, adaptive {ns} requests / {ts:.0f} s: "
+              f"**{nf / ns:.2f}x fewer requests, {tf / ts:.2f}x less request time** (aiperf start-up, "
+              f"{np.mean([c['aiperf_wall_s'] - elapsed_s(c['recs'], len(c['recs'])) for c in cells]):.0f} s per run here, "
+              f"not included). Each cell to its own fixed width: {nm} requests ({nf / nm:.2f}x).", ""]
     return "\n".join(lines)
 
 

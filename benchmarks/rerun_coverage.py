@@ -53,8 +53,21 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
         for i in np.flatnonzero(ok.to_numpy()):
             cells.append({**{k: both[k].iloc[i] for k in key}, "figure": fig, "A": va.iloc[i], "B": vb.iloc[i],
                           "A lo": lo_a.iloc[i], "A hi": hi_a.iloc[i], "B/A-1 %": (vb.iloc[i] / va.iloc[i] - 1) * 100,
-                          "A contains B": bool(a_has_b.iloc[i])})
+                          "A contains B": bool(a_has_b.iloc[i]), "B contains A": bool(b_has_a.iloc[i])})
     return pd.DataFrame(rows), pd.DataFrame(cells)
+
+
+GOAL = 0.90
+
+
+def overall(cells: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """(covered, checked) one-way checks both ways, pooled over the tok/s and over the tok/J figures."""
+    out = {}
+    for kind, pick in (("tok/s", ~cells["figure"].str.endswith("_tok_per_j")),
+                       ("tok/J", cells["figure"].str.endswith("_tok_per_j"))):
+        sub = cells[pick]
+        out[kind] = (int(sub["A contains B"].sum() + sub["B contains A"].sum()), 2 * len(sub))
+    return out
 
 
 def main(argv=None) -> int:
@@ -68,6 +81,11 @@ def main(argv=None) -> int:
         print("no figure with intervals in both summaries", file=sys.stderr)
         return 1
     print(table.to_markdown(index=False, floatfmt=".3g"))
+    print()
+    for kind, (hit, n) in overall(cells).items():
+        if n:
+            print(f"{kind}: {hit}/{n} one-way checks covered ({hit / n:.1%}; goal >= {GOAL:.0%}: "
+                  f"{'met' if hit / n >= GOAL else 'NOT met'})")
     if args.cells:
         print()
         print(cells.to_markdown(index=False, floatfmt=".4g"))

@@ -12,6 +12,8 @@ rule split_cell:
         JP.log_file("split", CELL),
     benchmark:
         JP.benchmark_file("split_cell", CELL)
+    params:
+        max_rel_ci=config["energy"]["max_rel_ci"],
     run:
         in_log(
             log[0],
@@ -20,4 +22,5 @@ rule split_cell:
             input.requests,
             output.requests,
             output.energy,
+            max_rel_ci=params.max_rel_ci,
         )

@@ -1,5 +1,5 @@
 """Trials on the real pipeline (llama-server, aiperf 0.13, the real GGUF, block capture): each trial
-is its own aiperf run, trial 2 runs its cells in reverse order, per-trial rows are kept and the
+is its own aiperf run on its own server process, trial 2 runs its cells in reverse order, per-trial rows are kept and the
 summary row pools them with 95 % intervals."""
 import json
 
@@ -47,6 +47,13 @@ def test_each_trial_is_its_own_run_in_alternating_order(trials_dir):
     t1 = metas["ctx32_gen8"]["timestamps"]["aiperf_start_ns"]
     t2 = metas["ctx32_gen8_t2"]["timestamps"]["aiperf_start_ns"]
     assert t1 != t2
+    # each trial has its own llama-server process (capture.trial_server: per_trial, the default)
+    srv = {name: m["trial_server"] for name, m in metas.items()}
+    assert {s["policy"] for s in srv.values()} == {"per_trial"}
+    assert srv["ctx32_gen8"]["server_pid"] == srv["ctx32_gen16"]["server_pid"]  # one block, one server
+    assert srv["ctx32_gen8"]["server_pid"] != srv["ctx32_gen8_t2"]["server_pid"]
+    assert srv["ctx32_gen8"]["server_started_ns"] < t1 < srv["ctx32_gen8_t2"]["server_started_ns"] < t2
+    assert srv["ctx32_gen8_t2"]["fresh_for_trial"] and metas["ctx32_gen8_t2"]["backend"]["server_reused"] is False
 
 
 def test_per_trial_rows_and_pooled_row_with_intervals(trials_dir):

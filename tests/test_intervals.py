@@ -164,3 +164,27 @@ def test_pooling_rules_per_column():
     assert list(per_trial["trial"]) == [1, 2, 3] and list(per_trial.columns[:6]) == [
         "mode", "backend", "model", "ctx", "gen", "trial"]
     assert list(per_trial["decode_tok_per_j"]) == [4.0, 4.2, 4.1]
+
+
+def test_rerun_coverage_counts_both_ways():
+    """benchmarks/rerun_coverage.py on two hand-made summaries: known coverage per figure and pooled."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import rerun_coverage as R
+
+    def summary(values, half):
+        rows = []
+        for gen, v in zip((64, 256), values):
+            rows.append({"mode": "default", "backend": "llamacpp", "model": "m", "ctx": 512, "gen": gen,
+                         "output_tok_s_per_user_avg": v, "output_tok_s_per_user_avg_ci95_lo": v - half,
+                         "output_tok_s_per_user_avg_ci95_hi": v + half, "decode_tok_per_j": 4.0,
+                         "decode_tok_per_j_ci95_lo": 3.9, "decode_tok_per_j_ci95_hi": 4.1})
+        return pd.DataFrame(rows)
+
+    # cell gen 64: 100 vs 103, half-widths 5 and 1 -> A contains B, B does not contain A; gen 256 both
+    table, cells = R.compare(summary([100.0, 50.0], 5.0), summary([103.0, 50.5], 1.0))
+    tok = table.set_index("figure").loc["output_tok_s_per_user_avg"]
+    assert tok["A contains B"] == "2/2" and tok["B contains A"] == "1/2" and tok["coverage"] == 0.75
+    assert R.overall(cells) == {"tok/s": (3, 4), "tok/J": (4, 4)}

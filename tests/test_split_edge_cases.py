@@ -10,14 +10,14 @@ import pytest
 from joulebench.split import CELL_ENERGY_COLUMNS, REQUEST_ENERGY_COLUMNS, split_cell_files
 from joulebench.split.cell_energy import split_cell
 from joulebench.split.seed_method import seed_decode_tok_per_j
-from joulebench.split.simulate import Profile, make_cell
+from joulebench.split.simulate import Profile, make_cell, default_max_rel_ci
 
 FIX = Path("/work/shared/fixtures/h100-nvml-phase")
 
 
 def test_out_of_order_and_duplicates_give_the_clean_answer(tmp_path):
     meta, req, truth = make_cell(tmp_path / "a", "ina3221", Profile())
-    _, clean = split_cell(tmp_path / "a", meta, req)
+    _, clean = split_cell(tmp_path / "a", meta, req, default_max_rel_ci())
     lines = (tmp_path / "a/telemetry.jsonl").read_text().splitlines()
     rng = np.random.default_rng(0)
     messy = lines + lines[100:120]  # duplicated stamps
@@ -26,7 +26,7 @@ def test_out_of_order_and_duplicates_give_the_clean_answer(tmp_path):
     (tmp_path / "b").mkdir()
     (tmp_path / "b/telemetry.jsonl").write_text("\n".join(messy) + "\n")
     (tmp_path / "b/telemetry_meta.json").write_text((tmp_path / "a/telemetry_meta.json").read_text())
-    _, row = split_cell(tmp_path / "b", meta, req)
+    _, row = split_cell(tmp_path / "b", meta, req, default_max_rel_ci())
     assert row["e_prefill_j"] == pytest.approx(clean["e_prefill_j"], rel=1e-9)
     assert "out-of-order" in row["energy_problems"] and "duplicated" in row["energy_problems"]
 
@@ -34,7 +34,7 @@ def test_out_of_order_and_duplicates_give_the_clean_answer(tmp_path):
 def test_empty_sample_file(tmp_path):
     meta, req, _ = make_cell(tmp_path, "ina3221", Profile())
     (tmp_path / "telemetry.jsonl").write_text("")
-    out, row = split_cell(tmp_path, meta, req)
+    out, row = split_cell(tmp_path, meta, req, default_max_rel_ci())
     assert np.isnan(row["e_decode_j"]) and row["decode_resolved"] is False
     assert "no usable samples" in row["energy_reason"]
     assert out["e_decode_j"].isna().all()
@@ -43,7 +43,7 @@ def test_empty_sample_file(tmp_path):
 def test_sensor_stopping_half_way_is_flagged(tmp_path):
     pf = Profile()
     meta, req, truth = make_cell(tmp_path, "ina3221", pf, stop_after_ms=int((req_end := 3500 + 20 * 2400 // 2)))
-    out, row = split_cell(tmp_path, meta, req)
+    out, row = split_cell(tmp_path, meta, req, default_max_rel_ci())
     assert 0.3 < row["energy_coverage"] < 1
     assert not out["energy_covered"].all() and out.loc[~out["energy_covered"], "e_decode_j"].isna().all()
     assert "not covered" in (row["energy_reason"] or "") or row["decode_resolved"] is False
@@ -55,7 +55,7 @@ def test_sensor_stopping_half_way_is_flagged(tmp_path):
 
 def test_sensor_stopping_early_leaves_cell_unresolved(tmp_path):
     meta, req, _ = make_cell(tmp_path, "ina3221", Profile(), stop_after_ms=8000)
-    _, row = split_cell(tmp_path, meta, req)
+    _, row = split_cell(tmp_path, meta, req, default_max_rel_ci())
     assert row["energy_coverage"] < 0.5 and not row["decode_resolved"] and np.isnan(row["decode_tok_per_j"])
     assert "sensor stopped" in row["energy_reason"]
 
@@ -88,7 +88,8 @@ def test_split_cell_files_end_to_end(tmp_path):
         req[k] = v
     (tmp_path / "cell.json").write_text(json.dumps(meta))
     req.to_parquet(tmp_path / "req.parquet")
-    split_cell_files(tmp_path / "cell.json", tmp_path / "req.parquet", tmp_path / "r.parquet", tmp_path / "e.parquet")
+    split_cell_files(tmp_path / "cell.json", tmp_path / "req.parquet", tmp_path / "r.parquet", tmp_path / "e.parquet",
+                     max_rel_ci=default_max_rel_ci())
     e = pd.read_parquet(tmp_path / "e.parquet")
     r = pd.read_parquet(tmp_path / "r.parquet")
     missing = [c for c in CELL_ENERGY_COLUMNS + ["energy_source", "energy_method", "energy_rail", "energy_reason"]

@@ -7,7 +7,7 @@ import pytest
 
 from joulebench.errors import ParseError
 from joulebench.split.cell_energy import split_cell
-from joulebench.split.simulate import Profile, make_cell
+from joulebench.split.simulate import Profile, make_cell, default_max_rel_ci
 from joulebench.split.trace import load
 from joulebench.telemetry import SENSORS, headline_rails, sensor
 from joulebench.telemetry.nvml import RefreshLock, grid_refine, refresh_times
@@ -103,7 +103,7 @@ def test_tegrastats_late_lines_go_back_on_schedule():
 def test_ina3221_decoder_uses_recorded_conversion_window(tmp_path):
     meta, req, truth = make_cell(tmp_path, "ina3221", Profile(prefill_ms=(50, 60), seed=4))
     assert load(tmp_path, meta).rails["VDD_IN"].window_ns == pytest.approx(6.6e6)
-    _, row = split_cell(tmp_path, meta, req)
+    _, row = split_cell(tmp_path, meta, req, default_max_rel_ci())
     assert row["prefill_method"] == "window_integral"
     assert abs(row["e_prefill_j"] / truth["e_prefill_j"] - 1) < 0.01
 
@@ -111,7 +111,7 @@ def test_ina3221_decoder_uses_recorded_conversion_window(tmp_path):
 def test_seed_columns_use_seed_rail_when_captured(tmp_path):
     meta, req, _ = make_cell(tmp_path, "tegrastats", Profile(seed=3))
     meta["settings"] = {"telemetry": {"seed_rail": "VDD_CPU_GPU_CV"}}
-    _, row = split_cell(tmp_path, meta, req)
-    _, head = split_cell(tmp_path, {**meta, "settings": {"telemetry": {"seed_rail": "NOPE"}}}, req)
+    _, row = split_cell(tmp_path, meta, req, default_max_rel_ci())
+    _, head = split_cell(tmp_path, {**meta, "settings": {"telemetry": {"seed_rail": "NOPE"}}}, req, default_max_rel_ci())
     assert row["seed_rail"] == "VDD_CPU_GPU_CV" and head["seed_rail"] == "VDD_IN"
     assert row["seed_p_decode_w"] == pytest.approx(0.45 * head["seed_p_decode_w"], rel=0.01)  # rail share 0.45

@@ -86,6 +86,42 @@ def test_trials_count_is_not_a_per_capture_setting(default_config):
     assert C.cell_settings_hash(three, dataclasses.replace(cell, trial=2)) != C.cell_settings_hash(three, cell)
 
 
+class _ExternalServer:
+    """A backend joulebench does not start (as Ollama's): stop() does nothing, no managed state."""
+
+    def __init__(self):
+        self.stops = 0
+
+    def stop(self):
+        self.stops += 1
+
+    def provenance(self):
+        return {"kind": "ollama"}
+
+
+@pytest.mark.parametrize("trials,policy,restarts", [(3, None, 3), (3, "shared", 0), (1, None, 0)])
+def test_trial_server_stops_the_server_once_per_trial(tmp_path, default_config, trials, policy, restarts):
+    """capture/trial_server.py in capture order (ABBA): a stop before the first cell of each trial,
+    none between cells of one trial; `shared` and a single trial never stop it."""
+    from joulebench.capture import trial_server
+
+    cfg = _cfg(default_config, trials=trials)
+    if policy:
+        cfg["capture"] = {**cfg.get("capture", {}), "trial_server": policy}
+    backend, stopped_at = _ExternalServer(), []
+    for cell in C.cells(cfg):
+        if trial_server.before_ensure(cfg, cell, backend, tmp_path):
+            stopped_at.append((cell.trial, cell.ctx, cell.gen))
+        rec = trial_server.after_ensure(cfg, cell, backend, tmp_path, False)
+        assert rec["block"] == list(cell.block) and rec["server_pid"] is None
+    assert backend.stops == restarts
+    if restarts:  # the first cell of each trial: (128, 32), then the reversed trial's (512, 64), ...
+        assert stopped_at == [(1, 128, 32), (2, 512, 64), (3, 128, 32)]
+        assert rec["policy"] == "per_trial" and "share one server" in rec["note"]
+    else:
+        assert rec["policy"] == ("shared" if trials > 1 else "single_trial") and "note" not in rec
+
+
 def _snakemake(wd, *args, check=True):
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(wd),
            "--configfile", str(wd / "config.yaml"), *args]

@@ -10,12 +10,17 @@ So one aiperf run is started with `max_requests`, this module tails the export, 
 the one cancelled in-flight request (its record is dropped: it is not a measurement), against an
 aiperf start-up per round if the requests were issued in rounds.
 
-The stopping rule uses the interval maths of the summary (metrics/intervals.py) on the records so
-far: the relative 95 % half-width of output tok/s per user (mean and p50) <= `tok_s_rel`, and of
-decode tok/J <= `decode_tok_per_j_rel`. Decode tok/J is not split live (that needs the telemetry
-analysis); its request-sampling part is estimated from the decode-time ratio sum(OSL) / sum(decode
-time), which is what it is at constant decode power. Sensor and estimator terms are added after
-the capture by the split, and the `energy.max_rel_ci` gate still applies to the result.
+The stopping rule is a sequential Student-t rule on the figures the targets name, each with its
+most efficient interval (metrics/intervals.py): the relative 95 % half-width of the *mean* output
+tok/s per user, t(n-1) sd / sqrt(n) / mean, <= `tok_s_rel`; with a power sensor, of decode tok/J <=
+`decode_tok_per_j_rel`. Decode tok/J is not split live (that needs the telemetry analysis); its
+request-sampling part is the ratio sum(OSL) / sum(decode time), what it is at constant decode
+power, with the delta-method interval of a ratio estimator. The guard against stopping on a lucky
+small sample is `min_requests` (>= 5): simulated over many seeds (tests/test_adaptive.py), the
+reported interval of a run stopped this way still covers the true mean in >= 90 % of runs for
+per-request spreads of 5-30 %. The p50's interval is reported, not targeted: a median needs ~1.5x
+the requests of a mean for the same width. Sensor and estimator terms of tok/J are added after the
+capture by the split, and the `energy.max_rel_ci` gate still applies to the result.
 """
 from __future__ import annotations
 
@@ -61,14 +66,12 @@ def _value(rec: dict, key: str) -> float:
 
 def widths(records: list[dict], level: float, with_energy: bool) -> dict[str, float]:
     """Relative 95 % half-width of each stopping figure over these (completed) records."""
-    n = len(records)
-    q = intervals.t_quantile(n - 1, level) if n >= 2 else math.nan
     tok_s = np.array([_value(r, "output_token_throughput_per_user") for r in records])
-    out = {f"output_tok_s_per_user_{s}": q * intervals.bootstrap_rel_sigma(tok_s, s) for s in ("mean", "p50")}
+    out = {"output_tok_s_per_user_mean": intervals.mean_rel_halfwidth(tok_s, level)}
     if with_energy:
         osl = np.array([_value(r, "output_sequence_length") for r in records])
         dec = np.array([_value(r, "decode_duration") for r in records])
-        out["decode_tok_per_j"] = q * intervals.bootstrap_ratio_rel_sigma(osl, dec)
+        out["decode_tok_per_j"] = intervals.ratio_rel_halfwidth(osl, dec, level)
     return out
 
 

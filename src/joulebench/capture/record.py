@@ -56,5 +56,6 @@ def cell_record(cfg: dict, cell: C.Cell, run: BlockRun, n_requests: int) -> dict
         "aiperf_argv": run.load.argv,
         "n_requests": int(n_requests),
         "adaptive": run.load.adaptive,  # sweep.requests: auto: where and why the run stopped
+        "trial_server": run.server.trial,  # capture/trial_server.py
         "host": _pf.node(),
     }

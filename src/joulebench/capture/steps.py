@@ -19,7 +19,7 @@ from ..platforms import get_platform
 from ..platforms.base import Platform
 from ..runtime import rundir
 from ..telemetry import make_sampler, resolve_source
-from . import adaptive, pinning
+from . import adaptive, pinning, trial_server
 from .block import Block
 from .cooldown import cool_down
 from .load import AIPERF_DIR, Load, run_load
@@ -47,6 +47,7 @@ class Server:
     endpoint: Endpoint
     prefix: list[str]  # CPU pinning of the server process
     threads: int | None
+    trial: dict  # capture/trial_server.py: which trial this server was started for
 
 
 @dataclass
@@ -107,8 +108,10 @@ def start_server(cfg: dict, cell: C.Cell, model: ModelInfo, plat: Platform, root
         backend.stop()
         plat.memory_hygiene()
         say("memory hygiene between models done")
+    stopped = trial_server.before_ensure(cfg, cell, backend, root)  # each trial on its own server
     endpoint = backend.ensure(model)
-    return Server(backend=backend, endpoint=endpoint, prefix=prefix, threads=threads)
+    trial = trial_server.after_ensure(cfg, cell, backend, root, stopped)
+    return Server(backend=backend, endpoint=endpoint, prefix=prefix, threads=threads, trial=trial)
 
 
 def write_prompts(cfg: dict, cells: list[C.Cell], model: ModelInfo, work: Path) -> Prompts:

@@ -41,7 +41,8 @@ def no_energy(reason: str, source: str) -> dict:
     return row
 
 
-def split_cell_files(cell_json, requests_in, requests_out, energy_out) -> None:
+def split_cell_files(cell_json, requests_in, requests_out, energy_out, max_rel_ci: float) -> None:
+    """max_rel_ci: config key energy.max_rel_ci (the split rule passes it as a param)."""
     cell_json = Path(cell_json)
     meta = json.loads(cell_json.read_text())
     req = pd.read_parquet(requests_in)
@@ -55,7 +56,7 @@ def split_cell_files(cell_json, requests_in, requests_out, energy_out) -> None:
     else:
         from .cell_energy import split_cell  # the measurement core (telemetry samples present)
 
-        req, row = split_cell(cell_json.parent, meta, req)
+        req, row = split_cell(cell_json.parent, meta, req, max_rel_ci)
     req.to_parquet(requests_out, index=False)
     from ..metrics.rowio import write_row
 

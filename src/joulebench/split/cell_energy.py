@@ -4,11 +4,15 @@ Estimator per phase, chosen from what the sensor's readings mean (`estimator`; t
 is docs/energy-method.md):
 - direct ("counter" / "window_integral" / "step"): the cumulative energy at each window's edges,
   differenced and summed over requests (ratio of sums), for windows long against the sensor;
-- "phase_mean" (sparse point readings): mean power of the readings inside the phase x its time;
+- "point_regression" (sparse point readings, tegrastats): per-phase power levels, rail lag and a
+  within-window trend fitted to all of the cell's readings (integrate.phase_regression);
+- "phase_mean" (instantaneous power too sparse to integrate, or a tegrastats phase whose fit is
+  singular because another phase has no readings): mean power of the readings inside the phase x
+  its time;
 - "counter_regression" / "window_regression": per-phase power levels fitted to every exactly
   measured interval (integrate.phase_regression), for windows short against the sensor;
-- a phase the sensor pins no better than MAX_SENSOR_REL_CI95 is unresolved: NaN figures,
-  *_resolved False, energy_reason says why.
+- a phase the sensor pins no better than `max_rel_ci` (config key energy.max_rel_ci, passed in by
+  the split rule) is unresolved: NaN figures, *_resolved False, energy_reason says why.
 """
 from __future__ import annotations
 
@@ -27,8 +31,6 @@ from .windows import count_in, occupancy, overlapping, request_windows
 R_DIRECT = 4.0
 R_DIRECT_WINDOWED = 2.0
 Z95 = 1.96
-# a phase whose power the sensor pins down no better than +-10 % (95 %) is unresolved, not a number
-MAX_SENSOR_REL_CI95 = 0.10
 MIN_PHASE_SAMPLES = 5
 MAX_GAP_PERIODS = 3.0
 MIN_COVERAGE = 0.5
@@ -45,7 +47,7 @@ def headline_rail(rails, wanted: str | None) -> str | None:
 
 def estimator(rail, window_over_period: float) -> str:
     """The estimator that fits the sensor's semantics (docs/energy-method.md):
-    sparse point readings (tegrastats) -> phase_mean; conversion-window averages (INA3221) ->
+    sparse point readings (tegrastats) -> point_regression; conversion-window averages (INA3221) ->
     window_integral (edge-aware, integrate.edge_energy) for windows of >= R_DIRECT readings, else
     window_regression; a counter -> direct differences (`counter`) for windows of >= R_DIRECT
     refreshes, else counter_regression; instantaneous power (NVML without counter) -> `step`
@@ -54,14 +56,14 @@ def estimator(rail, window_over_period: float) -> str:
     if rail.kind == "counter":
         return "counter" if long else "counter_regression"
     if rail.sparse:
-        return "phase_mean"
+        return "point_regression"
     if rail.window_ns > 0:  # edges are read without blending: direct from R_DIRECT_WINDOWED readings
         ok = np.isfinite(window_over_period) and window_over_period >= R_DIRECT_WINDOWED
         return "window_integral" if ok else "window_regression"
     return "step" if long else "phase_mean"
 
 
-def _phase(rail, a, b, cov, tokens, occs, phase, span, before_a):
+def _phase(rail, a, b, cov, tokens, occs, phase, span, before_a, max_rel_ci):
     """Energy of one phase on one rail over the covered requests. `before_a`: the phase edge
     preceding each window's start (the power just before `a` belongs to the phase since then)."""
     cx, cy = I.curve(rail)
@@ -87,31 +89,40 @@ def _phase(rail, a, b, cov, tokens, occs, phase, span, before_a):
         rel = U.quad(U.bootstrap_rel(direct[cov], tok_cov), U.edge_rel(p, per / 1e9, int(cov.sum()), e))
         return {**out, "e": e, "method": method, "rel": rel, "resolved": e > 0,
                 "reason": None if e > 0 else f"{phase}: zero energy"}
-    why = {"phase_mean": f"{phase}: sparse point readings ({per / 1e6:.0f} ms apart)",
+    sparse = f"{phase}: sparse point readings ({per / 1e6:.0f} ms apart)"
+    why = {"phase_mean": sparse, "point_regression": sparse,
            "window_regression": f"{phase}: conversion-window readings"}.get(
         method, f"{phase}: median window {med / 1e6:.0f} ms < {R_DIRECT:g} sensor periods ({per / 1e6:.0f} ms)")
-    if method == "phase_mean":
+    if method in ("phase_mean", "point_regression"):  # the phase's own readings, not only its neighbours'
         p, se, n = I.phase_mean_power(rail, a[cov], b[cov])
         if n < MIN_PHASE_SAMPLES:
             return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
                     "reason": f"{why}; only {n} sample(s) inside (< {MIN_PHASE_SAMPLES})"}
+    if method != "phase_mean":
+        fits, n_fit, _ = I.phase_regression(rail, occs, {phase: (a[cov], b[cov])}, *span)
+        e, se_e = fits.get(phase, (np.nan, np.nan))
+        rel_p = se_e / e if e > 0 else np.nan
+        if method == "point_regression" and not (Z95 * rel_p <= max_rel_ci):
+            # another phase without readings of its own leaves the fit singular: this phase's own
+            # readings still give its mean power
+            method = "phase_mean"
+        else:
+            n = n_fit
+    if method == "phase_mean":
         e, rel_p = p * float(d_cov.sum()), se / p if p > 0 else np.nan
     else:
-        fits, n, _ = I.phase_regression(rail, occs, {phase: (a[cov], b[cov])}, *span)
-        e, se = fits.get(phase, (np.nan, np.nan))
-        rel_p = se / e if e > 0 else np.nan
         if not (e > 0):
             return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
                     "reason": f"{why}; {method} found no positive energy (E={e:.3g} J, {n} intervals)"}
-    if not (Z95 * rel_p <= MAX_SENSOR_REL_CI95):
+    if not (Z95 * rel_p <= max_rel_ci):  # the sensor alone pins it no better than energy.max_rel_ci
         return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
                 "reason": f"{why}; {method} not resolved: 95 % sensor interval +-{Z95 * rel_p:.0%} "
-                          f"> {MAX_SENSOR_REL_CI95:.0%} ({n} readings)"}
+                          f"> {max_rel_ci:.0%} ({n} readings)"}
     rel = U.quad(rel_p, U.bootstrap_rel(d_cov, tok_cov))
     return {**out, "e": e, "method": method, "rel": rel, "resolved": True, "reason": None}
 
 
-def rail_split(rail, req, meta, start, first, end, valid):
+def rail_split(rail, req, meta, start, first, end, valid, max_rel_ci):
     per = I.period_ns(rail)
     cx, _ = I.curve(rail)
     cov = valid & I.covered(cx, start, end, MAX_GAP_PERIODS * per if np.isfinite(per) else 0)
@@ -123,8 +134,8 @@ def rail_split(rail, req, meta, start, first, end, valid):
     o = np.argsort(start, kind="stable")
     prev_end = np.empty_like(end)
     prev_end[o] = np.concatenate([[np.iinfo(np.int64).min // 2], end[o][:-1]])
-    pre = _phase(rail, start, first, cov, isl, occs, "prefill", span, prev_end)
-    dec = _phase(rail, first, end, cov, osl, occs, "decode", span, start)
+    pre = _phase(rail, start, first, cov, isl, occs, "prefill", span, prev_end, max_rel_ci)
+    dec = _phase(rail, first, end, cov, osl, occs, "decode", span, start, max_rel_ci)
     ts = meta.get("timestamps") or {}
     idle_w, n_idle = np.nan, 0
     if ts.get("telemetry_start_ns") and ts.get("idle_end_ns"):
@@ -151,7 +162,8 @@ def thermal(tr, t0, t1) -> dict:
     return out
 
 
-def split_cell(raw_dir, meta: dict, req: pd.DataFrame):
+def split_cell(raw_dir, meta: dict, req: pd.DataFrame, max_rel_ci: float):
+    """max_rel_ci: config key energy.max_rel_ci (largest 95 % relative half-width still reported)."""
     from . import REQUEST_ENERGY_COLUMNS, no_energy
 
     req = req.copy()
@@ -168,7 +180,7 @@ def split_cell(raw_dir, meta: dict, req: pd.DataFrame):
         row = no_energy("telemetry produced no usable samples" + (f" ({tr.problems[0]})" if tr.problems else ""),
                         tr.source)
         return req, {**row, **base, **thermal(tr, start.min(), end.max())}
-    results = {name: rail_split(r, req, meta, start, first, end, valid) for name, r in tr.rails.items()}
+    results = {name: rail_split(r, req, meta, start, first, end, valid, max_rel_ci) for name, r in tr.rails.items()}
     h = results[head]
     pre, dec, cov = h["pre"], h["dec"], h["cov"]
     req["e_prefill_j"], req["e_decode_j"] = pre["per_request"], dec["per_request"]

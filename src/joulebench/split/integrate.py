@@ -188,8 +188,8 @@ def phase_regression(rail: Rail, occs: dict, windows: dict, t_lo: float, t_hi: f
     plain time-share regression). The energy of a phase's windows is then the fitted power curve
     integrated over those windows, so energy that lags into the next phase is counted where it
     is drawn, as the truth counts it. An interval straddling an edge constrains both phases.
-    A phase whose windows span >= TILT_MIN_INTERVALS of the sensor's intervals also gets a trend
-    column (power drifting through the window, e.g. decode slowing as the context grows): it has
+    A phase whose windows span >= TILT_MIN_INTERVALS of the sensor's intervals (or any phase, under
+    sparse readings) also gets a trend column (power drifting through the window, e.g. decode slowing as the context grows): it has
     zero integral over each window, so it changes no phase's energy directly, only keeps a drift
     from being mistaken for lag or for another phase's level.
     `windows`: {phase: (a, b)} the covered windows (ns). Returns ({phase: (E J, SE J)}, n, tau s)."""
@@ -207,7 +207,9 @@ def phase_regression(rail: Rail, occs: dict, windows: dict, t_lo: float, t_hi: f
     tilts = []
     for ph in phases:
         a, b = sec(edges[ph][0][0::2]), sec(edges[ph][0][1::2])
-        if step > 0 and np.median(b - a) * 1e9 >= TILT_MIN_INTERVALS * step:
+        # sparse readings fall at scattered positions inside the windows: a trend is identifiable
+        # across requests even when a window holds less than one reading
+        if rail.sparse or (step > 0 and np.median(b - a) * 1e9 >= TILT_MIN_INTERVALS * step):
             tilts.append(_tilt(sec(t0), sec(t1), a, b, point))
     fits = []
     for tau in LAG_TAUS_S:

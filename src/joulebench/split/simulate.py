@@ -3,7 +3,7 @@
 The truth is a power trace on a 1 ms grid (piecewise constant per ms, so window integrals are
 exact at any time: the cumulative energy is piecewise linear). It is then "measured" the way each
 real sensor measures (telemetry/<sensor>.py describes each model):
-- tegrastats: point readings every `tegra_period_ms` (the print loop drifts a little), whole-second
+- tegrastats: point readings (the INA3221 conversion window, as for INA3221) every `tegra_period_ms` (the print loop drifts a little), whole-second
   labels, stamped on arrival ~1-4 ms later; a share `tegra_late_frac` of lines arrives late;
 - INA3221: polls every `poll_ms` (+ jitter); a reading is the mean power over its conversion
   cycle [t - ina_window_ms, t] (recorded in the meta as hwmon `update_interval`);
@@ -157,7 +157,7 @@ def telemetry_meta(source: str, pf: Profile) -> dict:
     """What the sampler would write beside the samples (telemetry_meta.json)."""
     rails = ["gpu0"] if source == "nvml" else list(RAIL_SHARE)
     meta = {"source": source, "rails": rails}
-    if source == "ina3221":
+    if source in ("ina3221", "tegrastats"):  # tegrastats reads the same chip (its sampler records the cycle)
         meta["update_interval_ms"] = {"hwmon0": pf.ina_window_ms}
     return meta
 
@@ -202,23 +202,35 @@ SENSOR_PROFILES = {
 
 
 def grid_profile(source: str, seed: int, prefill_ms: tuple, decode_ms: tuple, n: int = 20) -> Profile:
-    """One known-answer cell: the rail time constant (5-20 ms), shape, NVML poll (10-50 ms) drawn
-    from the seed, so a grid over seeds is not tuned to one trace."""
+    """One known-answer cell: the rail time constant (5-20 ms), shape, NVML poll (10-50 ms),
+    tegrastats' conversion cycle (1.1-13.2 ms) and late-line share (0-20 %) drawn from the seed, so
+    a grid over seeds is not tuned to one trace."""
     rng = np.random.default_rng([seed, 12])
     extra = dict(SENSOR_PROFILES.get(source, {}))
     if source == "nvml":
         extra["nvml_poll_ms"] = float(rng.choice([10.0, 20.0, 50.0]))
+    if source == "tegrastats":  # the chip's conversion cycle (averaging 1-16) and late lines vary by board
+        more = np.random.default_rng([seed, 13])
+        extra.update(ina_window_ms=float(more.choice([1.1, 3.3, 6.6, 13.2])), tegra_late_frac=float(more.uniform(0, 0.2)))
     return Profile(n=n, seed=seed, prefill_ms=prefill_ms, decode_ms=decode_ms, tau_ms=float(rng.uniform(5, 20)),
                    shape=("steps", "ramp", "spike")[seed % 3], **extra)
 
 
-def known_answer_case(out_dir: Path, source: str, pf: Profile) -> dict:
+def default_max_rel_ci() -> float:
+    """energy.max_rel_ci as a config without an `energy:` section gets it (the schema's default)."""
+    from ..config import load_schema
+
+    return float(load_schema()["properties"]["energy"]["properties"]["max_rel_ci"]["default"])
+
+
+def known_answer_case(out_dir: Path, source: str, pf: Profile, max_rel_ci: float | None = None) -> dict:
     """Run the real split on one simulated cell: relative errors of the pooled figures against the
-    exact truth, the stated 1-sigma, resolution and methods."""
+    exact truth, the stated 1-sigma, resolution and methods. max_rel_ci: energy.max_rel_ci (None:
+    the schema's default)."""
     from .cell_energy import split_cell
 
     meta, req, truth = make_cell(out_dir, source, pf)
-    _, row = split_cell(out_dir, meta, req)
+    _, row = split_cell(out_dir, meta, req, default_max_rel_ci() if max_rel_ci is None else max_rel_ci)
     out = {"source": source, "seed": pf.seed, "prefill_ms": pf.prefill_ms, "decode_ms": pf.decode_ms,
            "tau_ms": pf.tau_ms, "shape": pf.shape}
     for ph in ("prefill", "decode"):

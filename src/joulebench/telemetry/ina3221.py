@@ -46,7 +46,7 @@ def readable(root: str = "/") -> bool:
         return False
 
 
-def _read_setting(hwmon: str, name: str) -> int | None:
+def read_setting(hwmon: str, name: str) -> int | None:
     """A chip setting from hwmon sysfs (None where the driver does not expose it)."""
     try:
         return int(Path(hwmon, name).read_text())
@@ -74,8 +74,8 @@ class Ina3221Source(Source):
         return {"rails": sorted(self.channels),
                 "units": {"p_mw": "mW", "mv": "mV", "ma": "mA", "update_interval_ms": "ms",
                           "averaging_count": "conversions per reading"},
-                "update_interval_ms": {hw: _read_setting(hw, "update_interval") for hw in hws},
-                "averaging_count": {hw: _read_setting(hw, "samples") for hw in hws}, "channels": self.channels}
+                "update_interval_ms": {hw: read_setting(hw, "update_interval") for hw in hws},
+                "averaging_count": {hw: read_setting(hw, "samples") for hw in hws}, "channels": self.channels}
 
     def read(self) -> dict:
         st = stamp()

@@ -8,9 +8,13 @@ Sensor model: a rail's first value is the INA3221 reading at the moment tegrasta
 chip's last conversion, a few ms), the second the running average since tegrastats started; lines
 come every `--interval` ms. So a line is a sparse *point* sample of power, stamped when it reaches
 us: a line that arrives late (pipe, scheduler) carries a stamp after its reading. `decode` puts
-each line back on tegrastats' own schedule (`read_times`) and marks the rails sparse: energy per
-phase is then mean power of the phase x its time (integrating between readings 500 ms apart
-would smear prefill power into decode).
+each line back on tegrastats' own schedule (`read_times`) and marks the rails sparse. The chip's
+conversion cycle (hwmon `update_interval`, ~6.6 ms at Orin defaults) is recorded at capture where
+the INA3221's hwmon is visible; each reading then stands for the mean power over [t - cycle, t]
+(as for the `ina3221` source); where it is not, readings are taken as instantaneous and
+`energy_problems` says so. Energy per phase comes from a fit of per-phase power levels to all of a
+cell's readings (split/cell_energy.py: `point_regression`); integrating between readings 500 ms
+apart would smear prefill power into decode.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..runtime.processes import stop_child
+from . import ina3221
 from .base import Sensor, Source, stamp
 from .decoded import Rail, clean
 
@@ -153,10 +158,11 @@ class TegrastatsSource(Source):
         super().__init__(interval_ms)
         self.binary = binary or os.environ.get(BINARY_ENV) or shutil.which("tegrastats") or "/usr/bin/tegrastats"
         self.proc = None
+        self.root = root or "/"
 
     def meta(self) -> dict:
         return {"binary": self.binary, "argv": [self.binary, "--interval", str(self.interval_ms)],
-                "child_pid": self.proc.pid if self.proc else None}
+                "child_pid": self.proc.pid if self.proc else None, **conversion_cycle(self.root)}
 
     def samples(self, should_stop):
         # Our own child, stopped by its pid only (never `pkill tegrastats`: others may run one).
@@ -199,6 +205,15 @@ def read_times(t_ns: np.ndarray) -> tuple[np.ndarray, int]:
     return np.maximum.accumulate(out), moved
 
 
+def conversion_cycle(root: str = "/") -> dict:
+    """The INA3221 settings tegrastats reads through: its conversion cycle per hwmon and which hwmon
+    each rail is on (empty where the hwmon is not visible: readings are then taken as instantaneous)."""
+    chans = ina3221.find_channels(root)
+    hws = sorted({c["hwmon"] for c in chans.values()})
+    return {"update_interval_ms": {hw: ina3221.read_setting(hw, "update_interval") for hw in hws},
+            "channels": {rail: {"hwmon": c["hwmon"]} for rail, c in chans.items()}}
+
+
 def decode(tr, samples, meta: dict, meta_path: Path) -> None:
     ok, rej = parse_stream([s.get("line", "") for s in samples])
     tr.rejected_lines = len(rej)
@@ -216,7 +231,10 @@ def decode(tr, samples, meta: dict, meta_path: Path) -> None:
     for rail in ok[0][1]["rails_mw"]:
         v = np.array([p["rails_mw"].get(rail, np.nan) for _, p in ok], dtype=float) / 1000.0
         tt, vv = clean(t, v, rail, tr.problems)
-        tr.rails[rail] = Rail(rail, "power", tt, vv, tt, vv, sparse=True)
+        win = ina3221.averaging_window_ms(meta, rail)
+        if win is None:
+            tr.problems.append(f"{rail}: INA3221 update_interval not recorded: tegrastats readings taken as instantaneous")
+        tr.rails[rail] = Rail(rail, "power", tt, vv, tt, vv, window_ns=(win or 0.0) * 1e6, sparse=True)
     th = pd.DataFrame({"t_ns": t,
                        "temp_cpu_c": [p["temps_c"].get("cpu", np.nan) for _, p in ok],
                        "temp_gpu_c": [p["temps_c"].get("gpu", np.nan) for _, p in ok],
@@ -234,4 +252,5 @@ def summarize(samples: list, meta: dict) -> dict:
 SENSOR = Sensor(name="tegrastats", headline_rail="VDD_IN", default_interval_ms=500, make_source=TegrastatsSource,
                 decode=decode, available=lambda root: True, platforms=("jetson",),
                 auto_reason="auto: INA3221 hwmon not readable, using tegrastats",
-                interval_key="tegrastats_interval_ms", value_keys=("line",), summarize=summarize)
+                interval_key="tegrastats_interval_ms", value_keys=("line",), summarize=summarize,
+                meta_keys=("update_interval_ms",))
