@@ -275,5 +275,6 @@ def good_token_energy(req: pd.DataFrame, cov, slo: dict) -> dict:
     if not ok.any() or tok[ok].sum() <= 0:
         return {**out, "good_reason": f"no covered request met the slo ({int(good.sum())} good of {len(good)})"}
     out["energy_per_good_token_j"] = float(e[ok].sum() / tok[ok].sum())
-    out["energy_per_good_token_j_rel_unc"] = U.bootstrap_rel(e[ok], tok[ok])
+    with np.errstate(divide="ignore", invalid="ignore"):  # a resample with no good request: no figure
+        out["energy_per_good_token_j_rel_unc"] = U.bootstrap_rel(e[ok], tok[ok])
     return {**out, "good_reason": None}
