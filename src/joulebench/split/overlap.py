@@ -139,30 +139,35 @@ def overlap_phase(rail, start, first, end, cov, tokens, phase: str) -> dict:
 
 
 def _sparse_phase(rail, out, x, g, n, seg_s, t_eff, a, b, cov, tok, phase, per):
-    """Point readings (tegrastats): the share-weighted mean power of the readings inside busy time x
-    the phase's share-weighted time (with one request at a time: phase_mean)."""
+    """Point readings (tegrastats), readings at moments unrelated to the requests: the phase's energy
+    is the busy time x the mean over the busy readings of power x the phase's share at that moment
+    (zero where the phase is not running), its standard error from the spread of those products.
+    (The ratio form, mean power of the phase's readings x its time, understates its error when a
+    handful of readings happen to miss the moments many prefills run at once.)"""
     t = rail.t_ns - rail.window_ns / 2.0
-    inside = (t >= x[0]) & (t <= x[-1])
-    k = np.clip(np.searchsorted(x, t[inside], side="right") - 1, 0, g.size - 1)
-    w, pw = g[k], rail.value[inside]
-    n_eff = float(w.sum() ** 2 / np.sum(w ** 2)) if np.sum(w ** 2) > 0 else 0.0
+    k = np.searchsorted(x, t, side="right") - 1
+    busy = (k >= 0) & (k < g.size)
+    busy[busy] = n[k[busy]] > 0
+    w, pw = g[k[busy]], rail.value[busy]
+    t_busy = float(np.sum(seg_s * (n > 0)))
+    n_in = int(np.sum(w > 0))
     why = f"{phase}: sparse point readings ({per / 1e6:.0f} ms apart), overlap share-weighted"
-    if n_eff < MIN_PHASE_SAMPLES:
+    if n_in < MIN_PHASE_SAMPLES:
         return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
-                "reason": f"{why}; only {n_eff:.1f} effective sample(s) inside (< {MIN_PHASE_SAMPLES})"}
-    p = float(np.sum(w * pw) / w.sum())
-    se = float(np.sqrt(np.sum(w ** 2 * (pw - p) ** 2)) / w.sum() * np.sqrt(n_eff / max(n_eff - 1, 1.0)))
-    rel_p = se / p if p > 0 else np.nan
-    # per request: the phase's power x the request's share-weighted time in its own window
+                "reason": f"{why}; only {n_in} sample(s) inside (< {MIN_PHASE_SAMPLES})"}
+    vals = pw * w
+    e = t_busy * float(vals.mean())
+    rel_p = float(vals.std(ddof=1) / np.sqrt(vals.size) / vals.mean()) if vals.mean() > 0 else np.nan
+    # per request: the phase's mean power x the request's share-weighted time in its own window
     S = _per_request_cumulative(x, seg_s, n)
     t_req = _at(x, S, b) - _at(x, S, a)
-    out["per_request"][cov] = p * t_req
+    out["per_request"][cov] = e / t_eff * t_req if t_eff > 0 else np.nan
     if not (Z95 * rel_p <= MAX_SENSOR_REL_CI95):
         return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
                 "reason": f"{why}; phase_mean not resolved: 95 % sensor interval +-{Z95 * rel_p:.0%} "
-                          f"> {MAX_SENSOR_REL_CI95:.0%} ({n_eff:.0f} effective readings)"}
+                          f"> {MAX_SENSOR_REL_CI95:.0%} ({n_in} of {vals.size} busy readings in the phase)"}
     rel = U.quad(rel_p, U.bootstrap_rel(t_req, tok))
-    return {**out, "e": p * t_eff, "method": "phase_mean", "rel": rel, "resolved": True, "reason": None}
+    return {**out, "e": e, "method": "phase_mean", "rel": rel, "resolved": True, "reason": None}
 
 
 # ---- (a) steady-state energy per output token -------------------------------------------------------
