@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .common import ResultsView, long_table
-from .pareto import pareto_front
+from .pareto import draw_front, pareto_front
 from .uncertainty import yerr
 
 GOOD_FRACTION = 0.9  # "within the SLO": at least this share of the cell's requests met it
@@ -117,9 +117,7 @@ def system_vs_user_pareto(view: ResultsView, ctx: int, gen: int):
             for _, p in r.iterrows():
                 ax.annotate(f"N={int(p['concurrency'])}", (p["user_tok_s"], p["system_tok_s"]), fontsize=6,
                             xytext=(3, 3), textcoords="offset points")
-        f = g[g["on_front"]].sort_values("user_tok_s")
-        if not f.empty:
-            ax.plot(f["user_tok_s"], f["system_tok_s"], color="black", linewidth=1, linestyle="--", zorder=2)
+        draw_front(ax, g, "user_tok_s", "system_tok_s")
         ax.set_title(model, fontsize=10)
         ax.set_xlabel(view.metrics["tok_s"][1])
         ax.set_ylabel(view.metrics["system_tok_s"][1])

@@ -230,6 +230,20 @@ def grid_profile(source: str, seed: int, prefill_ms: tuple, decode_ms: tuple, n:
                    shape=("steps", "ramp", "spike")[seed % 3], **extra)
 
 
+def phase_errors(row: dict, req: pd.DataFrame, truth: dict) -> dict:
+    """Per phase, the split's pooled figures against the truth: relative errors of the energy and of
+    tok/J, the stated 1-sigma, resolved, method."""
+    out = {}
+    for ph in ("prefill", "decode"):
+        tok = float(req["isl" if ph == "prefill" else "osl"].astype(float).sum())
+        out[f"{ph}_energy_err"] = row[f"e_{ph}_j"] / truth[f"e_{ph}_j"] - 1
+        out[f"{ph}_tok_per_j_err"] = row[f"{ph}_tok_per_j"] / (tok / truth[f"e_{ph}_j"]) - 1
+        out[f"{ph}_rel_unc"] = row[f"{ph}_tok_per_j_rel_unc"]
+        out[f"{ph}_resolved"] = bool(row[f"{ph}_resolved"])
+        out[f"{ph}_method"] = row[f"{ph}_method"]
+    return out
+
+
 def known_answer_case(out_dir: Path, source: str, pf: Profile) -> dict:
     """Run the real split on one simulated cell: relative errors of the pooled figures against the
     exact truth, the stated 1-sigma, resolution and methods."""
@@ -239,13 +253,7 @@ def known_answer_case(out_dir: Path, source: str, pf: Profile) -> dict:
     _, row = split_cell(out_dir, meta, req)
     out = {"source": source, "seed": pf.seed, "prefill_ms": pf.prefill_ms, "decode_ms": pf.decode_ms,
            "tau_ms": pf.tau_ms, "shape": pf.shape}
-    for ph in ("prefill", "decode"):
-        tok = float(req["isl" if ph == "prefill" else "osl"].astype(float).sum())
-        out[f"{ph}_energy_err"] = row[f"e_{ph}_j"] / truth[f"e_{ph}_j"] - 1
-        out[f"{ph}_tok_per_j_err"] = row[f"{ph}_tok_per_j"] / (tok / truth[f"e_{ph}_j"]) - 1
-        out[f"{ph}_rel_unc"] = row[f"{ph}_tok_per_j_rel_unc"]
-        out[f"{ph}_resolved"] = bool(row[f"{ph}_resolved"])
-        out[f"{ph}_method"] = row[f"{ph}_method"]
+    out.update(phase_errors(row, req, truth))
     tot = truth["e_prefill_j"] + truth["e_decode_j"]
     tok = float(req["isl"].astype(float).sum() + req["osl"].astype(float).sum())
     out["total_tok_per_j_err"] = row["total_tok_per_j"] / (tok / tot) - 1

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .overlap import steady_window, tokens_between
-from .simulate import MS, SENSOR_PROFILES, T0_NS, Profile, _cum, rail_response, sample, telemetry_meta
+from .simulate import MS, SENSOR_PROFILES, T0_NS, Profile, _cum, phase_errors, rail_response, sample, telemetry_meta
 
 BASE_SHARE = 0.5
 DECODE_BATCH_EXPONENT = 0.6
@@ -116,13 +116,8 @@ def known_answer_overlap_case(out_dir: Path, source: str, pf: Profile, concurren
     out_req, row = split_cell(out_dir, meta, req)
     out = {"source": source, "seed": pf.seed, "concurrency": concurrency, "prefill_ms": pf.prefill_ms,
            "decode_ms": pf.decode_ms, "tau_ms": pf.tau_ms}
-    for ph in ("prefill", "decode"):
-        tok = float(req["isl" if ph == "prefill" else "osl"].astype(float).sum())
-        out[f"{ph}_energy_err"] = row[f"e_{ph}_j"] / truth[f"e_{ph}_j"] - 1
-        out[f"{ph}_tok_per_j_err"] = row[f"{ph}_tok_per_j"] / (tok / truth[f"e_{ph}_j"]) - 1
-        out[f"{ph}_rel_unc"] = row[f"{ph}_tok_per_j_rel_unc"]
-        out[f"{ph}_resolved"] = bool(row[f"{ph}_resolved"])
-        out[f"{ph}_method"] = row[f"{ph}_method"]
+    out.update(phase_errors(row, req, truth))
+    for ph in ("prefill", "decode"):  # each request's share, not only the pooled sum
         per = out_req[f"e_{ph}_j"].to_numpy(dtype=float) / truth[f"per_request_{ph}_j"] - 1
         out[f"{ph}_per_request_p90_abs_err"] = float(np.nanpercentile(np.abs(per), 90)) if np.isfinite(per).any() else np.nan
     out["steady_err"] = row["steady_tok_per_j"] / truth["steady_tok_per_j"] - 1
