@@ -69,7 +69,7 @@ def test_pareto_front_of_system_vs_user_tok_s(view):
     # 25W beats 15W on per-user tok/s at every N and on system tok/s at the same N: every 15W point is dominated
     assert not a.loc["15W", "on_front"].any()
     assert a.loc["25W", "on_front"].all()  # along N: more system tok/s, less per user: all on the front
-    fig, data = concurrency.system_vs_user_pareto(view, 128, 32)
+    _, data = concurrency.system_vs_user_pareto(view, 128, 32)
     assert data["value"].tolist() == data["system_tok_s"].tolist()
 
 
