@@ -23,15 +23,18 @@ from . import integrate as I
 from . import uncertainty as U
 from .windows import count_in
 
-# the same resolution rules as the non-overlapping split (split/cell_energy.py)
-R_DIRECT = 4.0
-R_DIRECT_WINDOWED = 2.0
-Z95 = 1.96
-MAX_SENSOR_REL_CI95 = 0.10
-MIN_PHASE_SAMPLES = 5
 MAX_STEADY_BLOCKS = 8  # batch means of the steady window: at most this many blocks, each >= R_DIRECT periods
 
 OVERLAP_NOTE = "requests overlap: prefill/decode energy split in equal shares among the requests in flight"
+
+
+def _rules():
+    """The non-overlapping split's resolution rules (R_DIRECT, R_DIRECT_WINDOWED, Z95,
+    MAX_SENSOR_REL_CI95, MIN_PHASE_SAMPLES: one home, split/cell_energy.py), imported when used
+    because cell_energy imports this module."""
+    from . import cell_energy
+
+    return cell_energy
 
 
 def cell_concurrency(meta: dict, req: pd.DataFrame) -> int:
@@ -93,6 +96,7 @@ def overlap_phase(rail, start, first, end, cov, tokens, phase: str) -> dict:
     """One phase on one rail under overlap: the dict `cell_energy._phase` returns (per_request, e,
     rel, method, resolved, reason, samples, window_over_period) plus `t` (the phase's share-weighted
     time, s: what p_<phase>_w and the above-idle energy divide by)."""
+    R = _rules()
     a, b = (start, first) if phase == "prefill" else (first, end)
     s_, f_, e_ = start[cov], first[cov], end[cov]
     x, n_pre, n_dec = segments(s_, f_, e_)
@@ -116,7 +120,7 @@ def overlap_phase(rail, start, first, end, cov, tokens, phase: str) -> dict:
     if rail.sparse:
         return _sparse_phase(rail, out, x, g, n, seg_s, t_eff, a[cov], b[cov], cov, tok, phase, per)
     method = ("counter" if rail.kind == "counter" else "window_integral" if rail.window_ns > 0 else "step")
-    need = R_DIRECT_WINDOWED if method == "window_integral" else R_DIRECT
+    need = R.R_DIRECT_WINDOWED if method == "window_integral" else R.R_DIRECT
     ex = edge_energies(rail, x)
     de = np.diff(ex)
     S = _per_request_cumulative(x, de, n)
@@ -132,10 +136,10 @@ def overlap_phase(rail, start, first, end, cov, tokens, phase: str) -> dict:
     jumps = np.abs(np.diff(np.concatenate([[0.0], g, [0.0]])))
     sensor = p * (per / 1e9) / np.sqrt(12) * float(np.sqrt(np.sum(jumps ** 2))) / e if e > 0 else np.nan
     rel = U.quad(U.bootstrap_rel(per_req, tok), sensor)
-    ok = e > 0 and Z95 * sensor <= MAX_SENSOR_REL_CI95
+    ok = e > 0 and R.Z95 * sensor <= R.MAX_SENSOR_REL_CI95
     return {**out, "e": e if ok else np.nan, "method": method if ok else "none", "rel": rel if ok else np.nan,
             "resolved": bool(ok), "reason": None if ok else
-            f"{phase}: overlap split not resolved: 95 % sensor interval +-{Z95 * sensor:.0%} > {MAX_SENSOR_REL_CI95:.0%}"}
+            f"{phase}: overlap split not resolved: 95 % sensor interval +-{R.Z95 * sensor:.0%} > {R.MAX_SENSOR_REL_CI95:.0%}"}
 
 
 def _sparse_phase(rail, out, x, g, n, seg_s, t_eff, a, b, cov, tok, phase, per):
@@ -144,6 +148,7 @@ def _sparse_phase(rail, out, x, g, n, seg_s, t_eff, a, b, cov, tok, phase, per):
     (zero where the phase is not running), its standard error from the spread of those products.
     (The ratio form, mean power of the phase's readings x its time, understates its error when a
     handful of readings happen to miss the moments many prefills run at once.)"""
+    R = _rules()
     t = rail.t_ns - rail.window_ns / 2.0
     k = np.searchsorted(x, t, side="right") - 1
     busy = (k >= 0) & (k < g.size)
@@ -152,9 +157,9 @@ def _sparse_phase(rail, out, x, g, n, seg_s, t_eff, a, b, cov, tok, phase, per):
     t_busy = float(np.sum(seg_s * (n > 0)))
     n_in = int(np.sum(w > 0))
     why = f"{phase}: sparse point readings ({per / 1e6:.0f} ms apart), overlap share-weighted"
-    if n_in < MIN_PHASE_SAMPLES:
+    if n_in < R.MIN_PHASE_SAMPLES:
         return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
-                "reason": f"{why}; only {n_in} sample(s) inside (< {MIN_PHASE_SAMPLES})"}
+                "reason": f"{why}; only {n_in} sample(s) inside (< {R.MIN_PHASE_SAMPLES})"}
     vals = pw * w
     e = t_busy * float(vals.mean())
     rel_p = float(vals.std(ddof=1) / np.sqrt(vals.size) / vals.mean()) if vals.mean() > 0 else np.nan
@@ -162,10 +167,10 @@ def _sparse_phase(rail, out, x, g, n, seg_s, t_eff, a, b, cov, tok, phase, per):
     S = _per_request_cumulative(x, seg_s, n)
     t_req = _at(x, S, b) - _at(x, S, a)
     out["per_request"][cov] = e / t_eff * t_req if t_eff > 0 else np.nan
-    if not (Z95 * rel_p <= MAX_SENSOR_REL_CI95):
+    if not (R.Z95 * rel_p <= R.MAX_SENSOR_REL_CI95):
         return {**out, "e": np.nan, "method": "none", "rel": np.nan, "resolved": False,
-                "reason": f"{why}; phase_mean not resolved: 95 % sensor interval +-{Z95 * rel_p:.0%} "
-                          f"> {MAX_SENSOR_REL_CI95:.0%} ({n_in} of {vals.size} busy readings in the phase)"}
+                "reason": f"{why}; phase_mean not resolved: 95 % sensor interval +-{R.Z95 * rel_p:.0%} "
+                          f"> {R.MAX_SENSOR_REL_CI95:.0%} ({n_in} of {vals.size} busy readings in the phase)"}
     rel = U.quad(rel_p, U.bootstrap_rel(t_req, tok))
     return {**out, "e": e, "method": "phase_mean", "rel": rel, "resolved": True, "reason": None}
 
@@ -193,11 +198,12 @@ def steady_window(first, end, concurrency: int):
 
 def _rail_energy(rail, t0, t1):
     """(energy J, sensor 1-sigma J, readings inside, method) of [t0, t1] on one rail."""
+    R = _rules()
     per = I.period_ns(rail)
     if rail.sparse:
         t = rail.t_ns - rail.window_ns / 2.0
         v = rail.value[(t >= t0) & (t <= t1)]
-        if v.size < MIN_PHASE_SAMPLES:
+        if v.size < R.MIN_PHASE_SAMPLES:
             return np.nan, np.nan, int(v.size), "phase_mean"
         dur = (t1 - t0) / 1e9
         return float(v.mean() * dur), float(v.std(ddof=1) / np.sqrt(v.size) * dur), int(v.size), "phase_mean"
@@ -211,6 +217,7 @@ def _rail_energy(rail, t0, t1):
 
 def steady_state(rail, req: pd.DataFrame, first, end, valid, cov, concurrency: int) -> dict:
     """The steady-state columns (STEADY_COLUMNS) of one cell on its headline rail."""
+    R = _rules()
     out = {c: np.nan for c in STEADY_COLUMNS}
     out.update(steady_resolved=False, steady_method="none", steady_concurrency=int(concurrency), steady_reason=None)
     use = valid & cov
@@ -225,8 +232,8 @@ def steady_state(rail, req: pd.DataFrame, first, end, valid, cov, concurrency: i
     per = I.period_ns(rail)
     dur = t1 - t0
     out.update(steady_window_s=dur / 1e9)
-    if not (per > 0 and dur >= R_DIRECT * per):
-        return {**out, "steady_reason": f"steady: window {dur / 1e6:.0f} ms shorter than {R_DIRECT:g} sensor "
+    if not (per > 0 and dur >= R.R_DIRECT * per):
+        return {**out, "steady_reason": f"steady: window {dur / 1e6:.0f} ms shorter than {R.R_DIRECT:g} sensor "
                                         f"periods ({per / 1e6:.0f} ms): not resolved"}
     energy, sensor_sd, n_in, method = _rail_energy(rail, t0, t1)
     tokens = tokens_between(f, e, o, t0, t1)
@@ -236,9 +243,9 @@ def steady_state(rail, req: pd.DataFrame, first, end, valid, cov, concurrency: i
         return {**out, "steady_method": "none",
                 "steady_reason": f"steady: no energy or tokens in the window ({n_in} readings, {tokens:.0f} tokens)"}
     rel_sensor = sensor_sd / energy
-    if not (Z95 * rel_sensor <= MAX_SENSOR_REL_CI95):
+    if not (R.Z95 * rel_sensor <= R.MAX_SENSOR_REL_CI95):
         return {**out, "steady_method": "none", "steady_reason": f"steady: 95 % sensor interval "
-                f"+-{Z95 * rel_sensor:.0%} > {MAX_SENSOR_REL_CI95:.0%} ({n_in} readings)"}
+                f"+-{R.Z95 * rel_sensor:.0%} > {R.MAX_SENSOR_REL_CI95:.0%} ({n_in} readings)"}
     rel = U.quad(rel_sensor, _block_rel(rail, f, e, o, t0, t1, per))
     out.update(steady_tok_per_j=tokens / energy, steady_tok_per_j_rel_unc=rel, steady_resolved=True)
     return out
@@ -247,7 +254,8 @@ def steady_state(rail, req: pd.DataFrame, first, end, valid, cov, concurrency: i
 def _block_rel(rail, first, end, osl, t0, t1, per) -> float:
     """Spread between parts of the steady window (different requests in flight): batch means over K
     equal blocks of >= R_DIRECT sensor periods each; fewer than 3 blocks: NaN (not estimated)."""
-    k = int(min(MAX_STEADY_BLOCKS, (t1 - t0) // (R_DIRECT * per)))
+    R = _rules()
+    k = int(min(MAX_STEADY_BLOCKS, (t1 - t0) // (R.R_DIRECT * per)))
     if k < 3:
         return np.nan
     edges = np.linspace(t0, t1, k + 1)
