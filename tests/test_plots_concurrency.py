@@ -116,3 +116,11 @@ def test_summary_without_a_concurrency_column_is_concurrency_1(tmp_path):
     assert view.concurrencies == [1] and view.summary_all is view.summary
     d = concurrency.load_points(view, 128, 32)
     assert (d["concurrency"] == 1).all() and d["on_front"].any()
+
+
+def test_rows_without_a_concurrency_are_concurrency_1(tmp_path):
+    """A summary pooling captures from before the axis (concurrency missing) with new ones."""
+    s = summary()
+    s["concurrency"] = s["concurrency"].astype(object).where(s["concurrency"] != 1, None)
+    view = ResultsView(s, None, tmp_path, {})
+    assert view.concurrencies == list(NS) and len(view.summary) == 4

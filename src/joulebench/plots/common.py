@@ -121,16 +121,19 @@ class ResultsView:
             covered = pd.to_numeric(s["energy_coverage"], errors="coerce") * pd.to_numeric(s["n_requests"], errors="coerce")
             s["e_request_j"] = pd.to_numeric(s["e_total_j"], errors="coerce") / covered.where(covered > 0)
         # every figure but the concurrency ones shows one load level: the lowest measured (1: one request
-        # at a time), so a (mode, backend, model, ctx, gen) point stays one row
-        self.concurrencies = sorted(pd.to_numeric(s["concurrency"]).dropna().astype(int).unique().tolist()) \
-            if "concurrency" in s else [1]
+        # at a time), so a (mode, backend, model, ctx, gen) point stays one row; rows from before the
+        # concurrency axis ran one request at a time
+        if "concurrency" in s:
+            s["concurrency"] = pd.to_numeric(s["concurrency"], errors="coerce").fillna(1).astype(int)
+        self.concurrencies = sorted(s["concurrency"].unique().tolist()) if "concurrency" in s else [1]
         self.base_concurrency = self.concurrencies[0] if self.concurrencies else 1
         requests = requests if requests is not None else pd.DataFrame()
         every_level = s
         if "concurrency" in s:
-            s = s[pd.to_numeric(s["concurrency"]) == self.base_concurrency]
+            s = s[s["concurrency"] == self.base_concurrency]
             if "concurrency" in requests:
-                requests = requests[pd.to_numeric(requests["concurrency"]) == self.base_concurrency]
+                level = pd.to_numeric(requests["concurrency"], errors="coerce").fillna(1)
+                requests = requests[level == self.base_concurrency]
         self.requests = requests
         self.summary = attach(s, request_cis(self.requests, n_boot=n_boot))
         self.summary_all = attach(every_level, pd.DataFrame()) if "concurrency" in every_level else self.summary
