@@ -1,5 +1,6 @@
 """Generate a SYNTHETIC seed-scale summary (768 cells: 4 modes x 2 backends x 8 models x 4 prompts x
-3 gens) with plausible values and energies, to prove the figures' layouts hold at full size.
+3 gens, plus the canonical cell at concurrency 2, 4, 8) with plausible values and energies, to prove
+the figures' layouts hold at full size.
 
 NOT a measurement. Every row carries `synthetic = True` and model_source {"synthetic": true}, and the
 config written beside it sets figures.synthetic_label = "SYNTHETIC DATA", so every figure says so.
@@ -138,7 +139,50 @@ def make(seed: int = 0, n_requests: int = 5):
         "telemetry": {"source": "tegrastats", "tegrastats_interval_ms": 500, "headline_rail": RAIL},
         "device_profile": {"name": "Jetson Orin Nano Super 8GB (synthetic)", "peak_mem_bandwidth_gbs": PEAK_GBS},
     }
-    return summary, pd.concat(reqs, ignore_index=True), cfg
+    requests = pd.concat(reqs, ignore_index=True)
+    summary, requests = add_load_levels(summary, requests, cfg, rng)
+    return summary, requests, cfg
+
+
+LOAD_LEVELS = (1, 2, 4, 8)  # concurrency levels, measured at the canonical cell only
+SLO = {"ttft_ms": 2000.0, "itl_ms": 60.0}
+
+
+def add_load_levels(summary: pd.DataFrame, requests: pd.DataFrame, cfg: dict, rng):
+    """The concurrency axis: every cell at concurrency 1, the canonical cell also at 2, 4, 8 with the
+    load columns (system tok/s, goodput share under SLO, J per good token, steady-state tok/J).
+    Batching: per-user tok/s x N^-0.35, decode tok/J x N^0.55; ITL grows as N^0.35 and a level is
+    within the SLO while its p50 ITL is."""
+    summary, requests = summary.assign(concurrency=1), requests.assign(concurrency=1)
+    canon = summary[(summary["ctx"] == 2048) & (summary["gen"] == 256)]
+    rows = [summary]
+    for n in LOAD_LEVELS:
+        level = canon.copy() if n > 1 else summary
+        j = 1 + rng.normal(0, 0.02, len(level))
+        if n > 1:
+            level["concurrency"] = n
+            for c in ("output_tok_s_per_user_p50", "output_tok_s_per_user_avg"):
+                level[c] = level[c] * n ** -0.35 * j
+            level["itl_ms_p50"] = level["itl_ms_p50"] * n ** 0.35 * j
+            level["ttft_ms_p50"] = level["ttft_ms_p50"] * n ** 0.5
+            for c in ("decode_tok_per_j", "total_tok_per_j"):
+                level[c] = level[c] * n ** 0.55 * j
+            level["mj_per_output_token"] = 1000 / level["decode_tok_per_j"]
+        level["system_output_tok_s"] = level["output_tok_s_per_user_avg"] * n
+        level["request_throughput_rps"] = level["system_output_tok_s"] / level["gen"]
+        within = (level["itl_ms_p50"] <= SLO["itl_ms"]) & (level["ttft_ms_p50"] <= SLO["ttft_ms"])
+        level["goodput_fraction"] = np.where(within, 0.97, 0.35)
+        level["goodput_rps"] = level["request_throughput_rps"] * level["goodput_fraction"]
+        level["slo_ttft_ms"], level["slo_itl_ms"] = SLO["ttft_ms"], SLO["itl_ms"]
+        level["steady_tok_per_j"] = 0.93 * level["decode_tok_per_j"]
+        level["steady_tok_per_j_rel_unc"] = 0.03
+        level["energy_per_good_token_j"] = 1 / level["decode_tok_per_j"] / level["goodput_fraction"]
+        if n == 1:
+            rows[0] = level
+        else:
+            rows.append(level)
+    cfg["sweep"]["concurrency"], cfg["slo"] = list(LOAD_LEVELS), dict(SLO)
+    return pd.concat(rows, ignore_index=True), requests
 
 
 def main(argv=None):

@@ -32,7 +32,7 @@ def test_render_synthetic_seed_scale(tmp_path):
     mss = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mss)
     s, r, cfg = mss.make(seed=0, n_requests=5)
-    assert len(s) == 768
+    assert len(s[s["concurrency"] == 1]) == 768 and len(s) == 768 + 3 * 64  # + canonical cell at N = 2, 4, 8
     c = render_frames(s, r, tmp_path, cfg, n_boot=200)
     bad = [(e.name, e.reason) for e in c.entries if e.status != "ok"]
     assert bad == []  # at full size with energy, every chart and table has data
@@ -41,3 +41,4 @@ def test_render_synthetic_seed_scale(tmp_path):
     for g in (64, 128, 256):
         assert (tmp_path / f"EF_decode_tokj_vs_mode_gen{g}.png").exists()
     assert "SYNTHETIC DATA" in (tmp_path / "index.md").read_text()
+    assert (tmp_path / "C2_system_vs_user_tok_s_ctx2048_gen256.png").exists()

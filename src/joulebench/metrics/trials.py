@@ -17,7 +17,9 @@ import pandas as pd
 from . import intervals
 from .cell_table import TOK_S_FIGURES
 
-TOK_J_FIGURES = ("prefill_tok_per_j", "decode_tok_per_j", "total_tok_per_j")
+TOK_J_FIGURES = ("prefill_tok_per_j", "decode_tok_per_j", "total_tok_per_j", "steady_tok_per_j")
+# the column a gated figure's reason goes to (energy_reason unless named: the steady window keeps its own)
+REASON_COLUMN = {"steady_tok_per_j": "steady_reason"}
 INTERVAL_FIGURES = (*TOK_S_FIGURES, *TOK_J_FIGURES)
 SUMMED = ("n_requests", "n_errors", "n_good", "queue_delay_n", "energy_samples", "energy_rejected_lines", "idle_baseline_samples")
 ANY_FLAGS = ("throttled", "aiperf_cancelled")
@@ -109,7 +111,8 @@ def _add_interval(out: pd.DataFrame, rows: pd.DataFrame, key: pd.Series, figure:
 
 def _gate(out: pd.DataFrame, max_rel_ci: float) -> None:
     """A tok/J whose 95 % interval is wider than max_rel_ci (relative half-width) is unresolved."""
-    reasons = pd.Series([[] for _ in range(len(out))], index=out.index)
+    reasons = {c: pd.Series([[] for _ in range(len(out))], index=out.index)
+               for c in {"energy_reason", *REASON_COLUMN.values()}}
     for figure in TOK_J_FIGURES:
         if figure not in out:
             continue
@@ -120,7 +123,7 @@ def _gate(out: pd.DataFrame, max_rel_ci: float) -> None:
         for i in np.flatnonzero(wide.to_numpy()):
             w = width.iloc[i]
             shown = f"+-{w:.1%}" if math.isfinite(w) else "unknown"
-            reasons.iloc[i].append(f"{phase}: 95 % interval {shown} wider than energy.max_rel_ci {max_rel_ci:.0%} "
+            reasons[REASON_COLUMN.get(figure, "energy_reason")].iloc[i].append(f"{phase}: 95 % interval {shown} wider than energy.max_rel_ci {max_rel_ci:.0%} "
                                    f"({out[f'_{figure}_basis'].iloc[i]}, {out['n_trials'].iloc[i]} trial(s))")
         out.loc[wide, figure] = math.nan
         for derived in DERIVED_FROM.get(figure, ()):
@@ -128,10 +131,13 @@ def _gate(out: pd.DataFrame, max_rel_ci: float) -> None:
                 out.loc[wide, derived] = math.nan
         if f"{phase}_resolved" in out:
             out.loc[wide, f"{phase}_resolved"] = False
-    if "energy_reason" not in out:
-        out["energy_reason"] = None
-    for i in np.flatnonzero(reasons.map(len).to_numpy()):
-        before = out["energy_reason"].iloc[i] if "energy_reason" in out else None
-        out.iloc[i, out.columns.get_loc("energy_reason")] = "; ".join(
-            filter(None, [before if isinstance(before, str) else None, *reasons.iloc[i]]))
+    for column, why in reasons.items():
+        if column not in out and (column == "energy_reason" or why.map(len).any()):
+            out[column] = None
+        if why.map(len).any():
+            out[column] = out[column].astype(object)  # an all-None column may have been read as float
+        for i in np.flatnonzero(why.map(len).to_numpy()):
+            before = out[column].iloc[i]
+            out.iloc[i, out.columns.get_loc(column)] = "; ".join(
+                filter(None, [before if isinstance(before, str) else None, *why.iloc[i]]))
     out.drop(columns=[c for c in out.columns if c.startswith("_") and c.endswith("_basis")], inplace=True)

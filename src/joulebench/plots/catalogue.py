@@ -12,7 +12,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import energy, facets, grouped_bars, pareto, ratios, reference_method, roofline, setup_tables, tables, vs_mode
+from . import (concurrency, energy, facets, grouped_bars, pareto, ratios, reference_method, roofline, setup_tables,
+               tables, vs_mode)
 from .common import METRICS, RAIL_COLUMNS, ResultsView, finite
 from .style import backend_label
 
@@ -318,6 +319,31 @@ SPECS: list[Spec] = [
          "decode bandwidth utilisation per model and mode-series at the canonical cell",
          "model_size_bytes x output tok/s ÷ device_profile.peak_mem_bandwidth_gbs (one full weight read per token); "
          "dotted line = 100 %", "(new)", "tok_s", requires=peak_bandwidth),
+    # ---- under load: the concurrency axis (issue 14) ---------------------------------------------
+    Spec("C1_tok_j_vs_concurrency_ctx{C}_gen{G}", lambda v, p: concurrency.tok_j_vs_concurrency(v, p["C"], p["G"]),
+         "decode tok/J vs concurrency per model at the canonical cell (ctx {C}, gen {G}), one line per mode-series; "
+         "steady-state tok/J dotted beside it",
+         "`decode_tok_per_j` (requests overlapping: each sample's energy in equal shares among the requests in "
+         "flight, docs/energy-method.md); `steady_tok_per_j` = output tokens / energy from the N-th first token to "
+         "the (total - N)-th completion; " + REL, "(new: ML.ENERGY's steady-state window)", "decode_tok_j",
+         requires=concurrency.two_concurrencies),
+    Spec("C2_system_vs_user_tok_s_ctx{C}_gen{G}", lambda v, p: concurrency.system_vs_user_pareto(v, p["C"], p["G"]),
+         "system output tok/s vs per-user tok/s per model, one point per mode-series and concurrency (N=...), "
+         "colour = decode tok/J, Pareto front dashed (ctx {C}, gen {G})",
+         "`system_output_tok_s` vs `output_tok_s_per_user_p50`; front = points no other point of the model beats on "
+         "both; colour `decode_tok_per_j`, grey hollow where not measured", "(new: vllm bench sweep's Pareto)",
+         "system_tok_s"),
+    Spec("C3_max_concurrency_within_slo_ctx{C}_gen{G}", lambda v, p: concurrency.max_within_slo_chart(v, p["C"], p["G"]),
+         "per model and mode-series: the largest concurrency within the SLO, labelled with its energy per good "
+         "token (ctx {C}, gen {G})",
+         f"max `concurrency` with `goodput_fraction` >= {concurrency.GOOD_FRACTION:.0%} (requests meeting "
+         "`slo_ttft_ms` / `slo_itl_ms`, metrics/slo.py); label = 1000 x `energy_per_good_token_j` (every covered "
+         "request's equal-share energy / output tokens of the good ones)", "(new: the sweet-spot question)",
+         "goodput_fraction"),
+    table_spec("max_concurrency_within_slo", lambda v, p: concurrency.max_within_slo(v, p["C"], p["G"]),
+               "per model and mode-series at the canonical cell: largest concurrency within the SLO, its goodput "
+               "share, mJ per good token, decode tok/J, system tok/s; `status` says why a row has none",
+               f"max `concurrency` with `goodput_fraction` >= {concurrency.GOOD_FRACTION:.0%}", "(new)"),
     # ---- tables ----------------------------------------------------------------------------------
     table_spec("table2_hardware", lambda v, p: setup_tables.hardware(v), "hardware the cells ran on",
                "summary provenance (platform, device, host, TJ) + config device_profile", "Table 2"),

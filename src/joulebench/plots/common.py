@@ -49,13 +49,18 @@ METRICS = {
     "e_total": ("e_request_j", "energy per request (J)", False),
     "mj_tok": ("mj_per_output_token", "mJ per output token (decode)", False),
     "tj_peak": ("temp_tj_peak_c", "peak TJ (°C)", False),
+    # under load (the concurrency axis)
+    "steady_tok_j": ("steady_tok_per_j", "steady-state output tok/J (all slots busy)", True),
+    "system_tok_s": ("system_output_tok_s", "system output tok/s (all users)", True),
+    "goodput_fraction": ("goodput_fraction", "share of requests within the SLO", True),
+    "e_good_token": ("energy_per_good_token_j", "J per good output token", False),
 }
 # columns measured on a power rail: their axis labels and captions name the rail
 REF_METHOD_COLUMNS = {"seed_tok_per_j", "seed_decode_tok_per_j", "seed_prefill_tok_per_j", "seed_total_tok_per_j",
                      "seed_p_prefill_w", "seed_p_decode_w", "power_w_seed_median"}
 RAIL_COLUMNS = REF_METHOD_COLUMNS | {"decode_tok_per_j", "prefill_tok_per_j", "total_tok_per_j", "p_prefill_w",
                                     "p_decode_w", "p_active_w", "e_total_j", "e_request_j", "e_prefill_j", "e_decode_j",
-                                    "mj_per_output_token"}
+                                    "mj_per_output_token", "steady_tok_per_j", "energy_per_good_token_j"}
 
 
 def rails_named(summary: pd.DataFrame, column: str) -> str:
@@ -126,9 +131,25 @@ class ResultsView:
             # e_total_j is summed over the requests telemetry covered: the mean request's energy divides it
             covered = pd.to_numeric(s["energy_coverage"], errors="coerce") * pd.to_numeric(s["n_requests"], errors="coerce")
             s["e_request_j"] = pd.to_numeric(s["e_total_j"], errors="coerce") / covered.where(covered > 0)
-        self.requests = requests if requests is not None else pd.DataFrame()
+        # every figure but the concurrency ones shows one load level: the lowest measured (1: one request
+        # at a time), so a (mode, backend, model, ctx, gen) point stays one row; rows from before the
+        # concurrency axis ran one request at a time
+        if "concurrency" in s:
+            s["concurrency"] = pd.to_numeric(s["concurrency"], errors="coerce").fillna(1).astype(int)
+        self.concurrencies = sorted(s["concurrency"].unique().tolist()) if "concurrency" in s else [1]
+        self.base_concurrency = self.concurrencies[0] if self.concurrencies else 1
+        requests = requests if requests is not None else pd.DataFrame()
+        every_level = s
+        if "concurrency" in s:
+            s = s[s["concurrency"] == self.base_concurrency]
+            if "concurrency" in requests:
+                level = pd.to_numeric(requests["concurrency"], errors="coerce").fillna(1)
+                requests = requests[level == self.base_concurrency]
+        self.requests = requests
         # the summary's own 95 % intervals where it has them; a bootstrap over requests only for the rest
         self.summary = attach(s, request_cis(self.requests, n_boot=n_boot, skip=summary_intervals(s)))
+        self.summary_all = attach(every_level, pd.DataFrame()) if "concurrency" in every_level else self.summary
+        s = every_level  # what was measured at any level names the modes, models, lengths
         # modes from least to most power, as the platform orders them (config order where unknown)
         self.platform = measured_platform(s, self.cfg)
         mode_cfg = self.cfg.get("modes") or {}
@@ -256,15 +277,15 @@ class ResultsView:
 def long_table(view: ResultsView, column: str, prompt: int | None = None, gen: int | None = None,
                along: str | None = None) -> pd.DataFrame:
     """The one builder behind every line and bar chart: one row per model x mode-series (x each
-    prompt or generation length when `along` is 'ctx' / 'gen') with value, lo, hi of `column` at the
+    prompt or generation length or concurrency when `along` is 'ctx' / 'gen' / 'concurrency') with value, lo, hi of `column` at the
     fixed prompt / gen. A missing cell is a NaN row (a gap, never a zero)."""
-    s = view.summary
+    s = view.summary_all if along == "concurrency" else view.summary
     fixed = {"ctx": prompt, "gen": gen}
     for key, v in fixed.items():
         if v is not None and key != along:
             s = s[s[key] == v]
     keys = ["model", "mode", "backend"] + ([along] if along else [])
-    xs = (view.ctxs if along == "ctx" else view.gens) if along else [None]
+    xs = {"ctx": view.ctxs, "gen": view.gens, "concurrency": view.concurrencies}[along] if along else [None]
     rows = [(model, mode, backend, name) + ((x,) if along else ())
             for model in view.models for mode, backend, name in view.series() for x in xs]
     frame = pd.DataFrame(rows, columns=["model", "mode", "backend", "series"] + ([along] if along else []))

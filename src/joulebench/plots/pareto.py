@@ -24,6 +24,13 @@ def pareto_front(points: pd.DataFrame, x: str = "tok_s", y: str = "tok_j") -> pd
     return pd.Series(front, index=points.index)
 
 
+def draw_front(ax, points: pd.DataFrame, x: str, y: str) -> None:
+    """The points flagged `on_front`, joined by a dashed black line in x order."""
+    f = points[points["on_front"]].sort_values(x)
+    if not f.empty:
+        ax.plot(f[x], f[y], color="black", linewidth=1, linestyle="--", zorder=2)
+
+
 def pareto_data(view: ResultsView) -> pd.DataFrame:
     c = view.cell(*view.canonical)
     d = pd.DataFrame({"model": c["model"], "mode": c["mode"], "backend": c["backend"],
@@ -82,9 +89,7 @@ def build_pareto(view: ResultsView):
             h = ax.scatter(r["tok_s"], r["tok_j"], color=st["color"], marker=st["marker"], s=60,
                            edgecolor="black" if r["on_front"] else "none", zorder=3, label=name)
             handles[name] = h
-        f = g[g["on_front"]].sort_values("tok_s")
-        if not f.empty:
-            ax.plot(f["tok_s"], f["tok_j"], color="black", linewidth=1, linestyle="--", zorder=2)
+        draw_front(ax, g, "tok_s", "tok_j")
         ax.set_title(model, fontsize=10)
         ax.set_xlabel(view.metrics["tok_s"][1])
         ax.set_ylabel(view.metrics["tok_j"][1])

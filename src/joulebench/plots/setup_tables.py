@@ -106,6 +106,12 @@ DEFINITIONS = [
     ("interval", "*_lo / *_hi", "95 %: bootstrap of the median over requests; energy value x (1 ± 1.96 rel_unc); "
      "*_ci95_* over trials where present", "none"),
     ("peak TJ", "temp_tj_peak_c", "max junction temperature over the cell", "max over the model window"),
+    ("prefill / decode J under overlap", "e_prefill_j / e_decode_j", "concurrency > 1: each sample's energy in "
+     "equal shares among the requests in flight, counted in each one's phase", "not benchmarked (concurrency 1)"),
+    ("steady-state tok/J", "steady_tok_per_j", "output tokens / energy from the N-th first token to the "
+     "(total - N)-th completion (all N slots busy)", "none"),
+    ("J per good token", "energy_per_good_token_j", "all covered requests' energy / output tokens of the requests "
+     "within the SLO (TTFT, ITL)", "none"),
 ]
 
 

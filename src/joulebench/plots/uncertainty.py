@@ -32,6 +32,8 @@ ENERGY_REL_UNC = {
     "decode_tok_per_j": "decode_tok_per_j_rel_unc",
     "total_tok_per_j": "total_tok_per_j_rel_unc",
     "mj_per_output_token": "decode_tok_per_j_rel_unc",  # 1000/decode tok/J: same relative error
+    "steady_tok_per_j": "steady_tok_per_j_rel_unc",
+    "energy_per_good_token_j": "energy_per_good_token_j_rel_unc",
 }
 
 

@@ -31,12 +31,19 @@ CELL_ENERGY_COLUMNS = [
     "prefill_window_over_period", "decode_window_over_period", "prefill_method", "decode_method",
     "energy_coverage", "idle_baseline_samples", "energy_rejected_lines", "energy_problems", "energy_samples",
 ]
+# under overlap (split/overlap.py): the steady-state window's figure and the energy per good token
+STEADY_COLUMNS = ["steady_tok_per_j", "steady_tok_per_j_rel_unc", "steady_resolved", "steady_method",
+                  "steady_samples", "steady_coverage", "steady_window_s", "steady_tokens", "steady_e_j",
+                  "steady_concurrency", "steady_reason"]
+GOOD_TOKEN_COLUMNS = ["energy_per_good_token_j", "energy_per_good_token_j_rel_unc", "good_requests", "good_reason"]
+CELL_ENERGY_COLUMNS += STEADY_COLUMNS + GOOD_TOKEN_COLUMNS
 REQUEST_ENERGY_COLUMNS = ["e_prefill_j", "e_decode_j", "n_prefill_samples", "n_decode_samples", "energy_covered"]
 
 
 def no_energy(reason: str, source: str) -> dict:
     row = {c: np.nan for c in CELL_ENERGY_COLUMNS}
     row.update(prefill_resolved=False, decode_resolved=False, throttled=pd.NA, seed_rail=None)
+    row.update(steady_resolved=False, steady_method="none", steady_reason=reason, good_reason=reason)
     row.update(energy_source=source, energy_method="none", energy_rail=None, energy_reason=reason)
     return row
 
@@ -48,7 +55,7 @@ def split_cell_files(cell_json, requests_in, requests_out, energy_out, max_rel_c
     req = pd.read_parquet(requests_in)
     tmeta = meta.get("telemetry") or {}
     source = tmeta.get("source", "none")
-    ident = {k: req[k].iloc[0] for k in Cell.KEY if k in req}
+    ident = {k: req[k].iloc[0] for k in Cell.KEY if k in req}  # the sweep point, whatever axes it has
     if source == "none":
         row = no_energy(tmeta.get("reason") or "no power sensor", source)
         for c in REQUEST_ENERGY_COLUMNS:

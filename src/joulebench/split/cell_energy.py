@@ -26,7 +26,9 @@ from . import uncertainty as U
 from ..telemetry import headline_rails
 from .seed_method import seed_figures
 from .trace import load
+from .overlap import OVERLAP_NOTE, cell_concurrency, good_token_energy, overlap_phase, steady_state
 from .windows import count_in, occupancy, overlapping, request_windows
+from ..metrics.slo import slo_of
 
 R_DIRECT = 4.0
 R_DIRECT_WINDOWED = 2.0
@@ -134,8 +136,12 @@ def rail_split(rail, req, meta, start, first, end, valid, max_rel_ci):
     o = np.argsort(start, kind="stable")
     prev_end = np.empty_like(end)
     prev_end[o] = np.concatenate([[np.iinfo(np.int64).min // 2], end[o][:-1]])
-    pre = _phase(rail, start, first, cov, isl, occs, "prefill", span, prev_end, max_rel_ci)
-    dec = _phase(rail, first, end, cov, osl, occs, "decode", span, start, max_rel_ci)
+    if overlapping(start[valid], end[valid]):  # a sample belongs to several requests: equal share
+        pre = overlap_phase(rail, start, first, end, cov, isl, "prefill", max_rel_ci)
+        dec = overlap_phase(rail, start, first, end, cov, osl, "decode", max_rel_ci)
+    else:
+        pre = _phase(rail, start, first, cov, isl, occs, "prefill", span, prev_end, max_rel_ci)
+        dec = _phase(rail, first, end, cov, osl, occs, "decode", span, start, max_rel_ci)
     ts = meta.get("timestamps") or {}
     idle_w, n_idle = np.nan, 0
     if ts.get("telemetry_start_ns") and ts.get("idle_end_ns"):
@@ -195,8 +201,8 @@ def split_cell(raw_dir, meta: dict, req: pd.DataFrame, max_rel_ci: float):
     elif coverage < 1:
         reasons.insert(0, f"{len(cov) - cov.sum()} of {len(cov)} requests not covered (excluded from pooled figures)")
     isl, osl = h["isl"][cov].sum(), h["osl"][cov].sum()
-    t_pre = float(((first - start)[cov]).sum()) / 1e9
-    t_dec = float(((end - first)[cov]).sum()) / 1e9
+    t_pre = pre.get("t", float(((first - start)[cov]).sum()) / 1e9)  # overlap: share-weighted time
+    t_dec = dec.get("t", float(((end - first)[cov]).sum()) / 1e9)
     e_pre = pre["e"] if pre["resolved"] else np.nan
     e_dec = dec["e"] if dec["resolved"] else np.nan
     e_tot = e_pre + e_dec
@@ -224,7 +230,9 @@ def split_cell(raw_dir, meta: dict, req: pd.DataFrame, max_rel_ci: float):
         **base,
     }
     if overlapping(start[valid], end[valid]):
-        row["energy_reason"] = "; ".join(filter(None, [row["energy_reason"], "requests overlap (concurrency > 1): phases share power"]))
+        row["energy_reason"] = "; ".join(filter(None, [row["energy_reason"], OVERLAP_NOTE]))
+    row.update(steady_state(tr.rails[head], req, first, end, valid, cov, cell_concurrency(meta, req), max_rel_ci))
+    row.update(good_token_energy(req, cov, slo_of(meta)))
     seed_rail = tcfg.get("seed_rail") if tcfg.get("seed_rail") in tr.rails else head  # the seed's rail if captured
     r = tr.rails[seed_rail]
     row.update(seed_figures(r.seed_t_ns, r.seed_w, req) if r.seed_w is not None else

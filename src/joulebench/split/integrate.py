@@ -138,6 +138,8 @@ def rail_intervals(rail: Rail, t_lo: float, t_hi: float):
 LAG_TAUS_S = (0.0, 0.002, 0.005, 0.01, 0.02, 0.05)  # rail response time constants tried (first order)
 _CHUNK = 4096
 TILT_MIN_INTERVALS = 2.0
+MAX_CONDITION = 1e8  # design matrices worse than this give no standard error (the caller falls back)
+TILT_MIN_READINGS = 5  # readings inside a phase's windows before its within-window trend is fitted
 
 
 def _phase_edges(occ) -> tuple[np.ndarray, np.ndarray]:
@@ -210,7 +212,12 @@ def phase_regression(rail: Rail, occs: dict, windows: dict, t_lo: float, t_hi: f
         # sparse readings fall at scattered positions inside the windows: a trend is identifiable
         # across requests even when a window holds less than one reading
         if rail.sparse or (step > 0 and np.median(b - a) * 1e9 >= TILT_MIN_INTERVALS * step):
-            tilts.append(_tilt(sec(t0), sec(t1), a, b, point))
+            col = _tilt(sec(t0), sec(t1), a, b, point)
+            # a trend needs readings at several places in the windows: with one or two (a short
+            # phase under sparse readings) it and the phase's level are one unknown, and the fit
+            # hands that phase an arbitrary level whose lag then leaks into its neighbours' energy
+            if np.count_nonzero(col) >= TILT_MIN_READINGS:
+                tilts.append(col)
     fits = []
     for tau in LAG_TAUS_S:
         cols = []
@@ -230,6 +237,8 @@ def phase_regression(rail: Rail, occs: dict, windows: dict, t_lo: float, t_hi: f
     plausible = [f for f in fits if f[0] <= rss_min * (1 + 3.84 / dof)]
     rss, tau, X, coef = min(fits, key=lambda f: f[0])
     try:
+        if np.linalg.cond(X) > MAX_CONDITION:  # some combination of levels is not pinned by the data
+            raise np.linalg.LinAlgError
         cov = rss / dof * np.linalg.inv(X.T @ X)
     except np.linalg.LinAlgError:
         cov = np.full((X.shape[1], X.shape[1]), np.nan)

@@ -27,6 +27,7 @@ import pandas as pd
 T0_NS = 1_795_526_400_000_000_000  # an epoch-ns origin like aiperf's (2026-11)
 MS = 1_000_000
 RAIL_SHARE = {"VDD_IN": 1.0, "VDD_CPU_GPU_CV": 0.45, "VDD_SOC": 0.2}
+RAPL_RAIL = "package-0"
 
 
 @dataclass
@@ -52,6 +53,8 @@ class Profile:
     nvml_refresh_ms: tuple = (65, 76)
     nvml_poll_ms: float = 10.0
     nvml_read_ms: tuple = (0.0, 0.0)  # duration of one counter read (uniform range)
+    rapl_poll_ms: float = 50.0  # RAPL energy_uj poll interval (the counter itself updates every ~1 ms)
+    rapl_range_uj: int = 2 ** 28  # max_energy_range_uj: small enough that a cell's counter wraps
 
 
 def truth_trace(pf: Profile):
@@ -71,17 +74,22 @@ def truth_trace(pf: Profile):
         if pf.shape == "spike":
             target[s:s + 15] = 2 * pf.prefill_w
         target[s + p:s + p + d] = pf.decode_w if pf.shape != "ramp" else pf.decode_w * np.linspace(0.8, 1.2, d)
-    if pf.tau_ms > 0:  # first-order rail response, exact per 1 ms step
-        a = 1 - np.exp(-1.0 / pf.tau_ms)
-        p = np.empty_like(target)
-        acc = pf.idle_w
-        for k, x in enumerate(target):
-            acc += a * (x - acc)
-            p[k] = acc
-    else:
-        p = target
     starts = np.array(starts)
-    return p, starts, starts + pre, starts + pre + dec, idle_ms
+    return rail_response(target, pf), starts, starts + pre, starts + pre + dec, idle_ms
+
+
+def rail_response(target: np.ndarray, pf: Profile) -> np.ndarray:
+    """The power the rail draws for a target level per ms: first-order response of time constant
+    tau_ms (exact per 1 ms step), starting from idle."""
+    if pf.tau_ms <= 0:
+        return target
+    a = 1 - np.exp(-1.0 / pf.tau_ms)
+    p = np.empty_like(target)
+    acc = pf.idle_w
+    for k, x in enumerate(target):
+        acc += a * (x - acc)
+        p[k] = acc
+    return p
 
 
 def _cum(p):  # cumulative energy (J) at each integer ms edge
@@ -150,13 +158,22 @@ def sample(source: str, p: np.ndarray, pf: Profile, rng, stop_after_ms: int | No
                          "p_mw": {"gpu0": int(p[iu] * 1000)}, "p_avg_mw": {"gpu0": int(avg * 1000)},
                          "clk_mhz": {"gpu0": 1980}, "temp_c": {"gpu0": 40}, "throttle": {"gpu0": 0}})
             t += max(pf.nvml_poll_ms, read + 0.2)
+    elif source == "rapl":
+        # energy_uj updates every 1 ms (the value at the last whole ms), wraps at rapl_range_uj
+        t = float(pf.poll_jitter_ms * rng.random())
+        while t < end - 1:
+            e_uj = int(_energy_at(cum, np.floor(t)) * 1e6) % pf.rapl_range_uj
+            recs.append({"t_ns": stamp(t), "mono_ns": stamp(t) - T0_NS, "e_uj": {RAPL_RAIL: e_uj}})
+            t += pf.rapl_poll_ms + pf.poll_jitter_ms * rng.random()
     return recs
 
 
 def telemetry_meta(source: str, pf: Profile) -> dict:
     """What the sampler would write beside the samples (telemetry_meta.json)."""
-    rails = ["gpu0"] if source == "nvml" else list(RAIL_SHARE)
+    rails = ["gpu0"] if source == "nvml" else [RAPL_RAIL] if source == "rapl" else list(RAIL_SHARE)
     meta = {"source": source, "rails": rails}
+    if source == "rapl":
+        meta["max_energy_range_uj"] = {RAPL_RAIL: pf.rapl_range_uj}
     if source in ("ina3221", "tegrastats"):  # tegrastats reads the same chip (its sampler records the cycle)
         meta["update_interval_ms"] = {"hwmon0": pf.ina_window_ms}
     return meta
@@ -198,6 +215,7 @@ SENSOR_PROFILES = {
     "tegrastats": dict(tegra_period_ms=500.0, tegra_late_frac=0.1),
     "nvml": dict(nvml_refresh_ms=(98, 101), nvml_read_ms=(3.0, 6.0), idle_w=130.0, prefill_w=230.0,
                  decode_w=220.0, gap_ms=(5, 15)),
+    "rapl": dict(rapl_poll_ms=50.0, poll_jitter_ms=1.0, idle_w=8.0, prefill_w=45.0, decode_w=30.0),
 }
 
 
@@ -223,6 +241,20 @@ def default_max_rel_ci() -> float:
     return float(load_schema()["properties"]["energy"]["properties"]["max_rel_ci"]["default"])
 
 
+def phase_errors(row: dict, req: pd.DataFrame, truth: dict) -> dict:
+    """Per phase, the split's pooled figures against the truth: relative errors of the energy and of
+    tok/J, the stated 1-sigma, resolved, method."""
+    out = {}
+    for ph in ("prefill", "decode"):
+        tok = float(req["isl" if ph == "prefill" else "osl"].astype(float).sum())
+        out[f"{ph}_energy_err"] = row[f"e_{ph}_j"] / truth[f"e_{ph}_j"] - 1
+        out[f"{ph}_tok_per_j_err"] = row[f"{ph}_tok_per_j"] / (tok / truth[f"e_{ph}_j"]) - 1
+        out[f"{ph}_rel_unc"] = row[f"{ph}_tok_per_j_rel_unc"]
+        out[f"{ph}_resolved"] = bool(row[f"{ph}_resolved"])
+        out[f"{ph}_method"] = row[f"{ph}_method"]
+    return out
+
+
 def known_answer_case(out_dir: Path, source: str, pf: Profile, max_rel_ci: float | None = None) -> dict:
     """Run the real split on one simulated cell: relative errors of the pooled figures against the
     exact truth, the stated 1-sigma, resolution and methods. max_rel_ci: energy.max_rel_ci (None:
@@ -233,13 +265,7 @@ def known_answer_case(out_dir: Path, source: str, pf: Profile, max_rel_ci: float
     _, row = split_cell(out_dir, meta, req, default_max_rel_ci() if max_rel_ci is None else max_rel_ci)
     out = {"source": source, "seed": pf.seed, "prefill_ms": pf.prefill_ms, "decode_ms": pf.decode_ms,
            "tau_ms": pf.tau_ms, "shape": pf.shape}
-    for ph in ("prefill", "decode"):
-        tok = float(req["isl" if ph == "prefill" else "osl"].astype(float).sum())
-        out[f"{ph}_energy_err"] = row[f"e_{ph}_j"] / truth[f"e_{ph}_j"] - 1
-        out[f"{ph}_tok_per_j_err"] = row[f"{ph}_tok_per_j"] / (tok / truth[f"e_{ph}_j"]) - 1
-        out[f"{ph}_rel_unc"] = row[f"{ph}_tok_per_j_rel_unc"]
-        out[f"{ph}_resolved"] = bool(row[f"{ph}_resolved"])
-        out[f"{ph}_method"] = row[f"{ph}_method"]
+    out.update(phase_errors(row, req, truth))
     tot = truth["e_prefill_j"] + truth["e_decode_j"]
     tok = float(req["isl"].astype(float).sum() + req["osl"].astype(float).sum())
     out["total_tok_per_j_err"] = row["total_tok_per_j"] / (tok / tot) - 1
