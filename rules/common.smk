@@ -11,21 +11,37 @@ from joulebench import paths as JP  # noqa: E402
 from joulebench.errors import ConfigError  # noqa: E402
 from joulebench.metrics.aggregate import aggregate_to  # noqa: E402
 from joulebench.metrics.cell_table import parse_cell  # noqa: E402
+from joulebench.models.sources import model_file_problems  # noqa: E402
 from joulebench.scripting import in_log  # noqa: E402
 from joulebench.split import split_cell_files  # noqa: E402
 from joulebench.runtime import housekeeping  # noqa: E402
+from snakemake.settings.enums import Quietness  # noqa: E402
 from joulebench.workflow import (  # noqa: E402
+    asks_for_report,
+    full_job_list,
     measured_with_other_settings,
     missing_cells_table,
     other_settings_note,
+    report_precondition,
 )
+
+# --configfile replaces the default instead of being merged into it. Snakemake's own YAML error
+# names neither file nor line, so the project's reader goes first (a --configfile is read by
+# Snakemake before any workflow code runs: `joulebench check-config FILE` names its line).
+if not workflow.overwrite_configfiles:
+    try:
+        JC.read_yaml("config.yaml")
+    except ConfigError as exc:
+        raise WorkflowError(str(exc))
+
+    configfile: "config.yaml"
+
 
 # A bad key or value stops here, before anything touches the device: one line per key, naming
 # the config file (the project's validator, not Snakemake's raw JSON-Schema dump).
+CONFIG_FILE = (workflow.configfiles or ["config.yaml"])[-1]
 try:
-    config.update(
-        JC.validate(config, source=(workflow.configfiles or ["config.yaml"])[-1])
-    )
+    config.update(JC.validate(config, source=CONFIG_FILE))
 except ConfigError as exc:
     raise WorkflowError(str(exc))
 
@@ -103,6 +119,14 @@ def cell_inputs(cells):
 
 
 def run_starts():
+    to_capture = {
+        job.wildcards.model
+        for job in workflow.dag.needrun_jobs()
+        if job.rule.name == "capture"
+    }
+    problems = model_problems(to_capture)
+    if problems:
+        raise WorkflowError("\n".join(problems))
     housekeeping.before_jobs(workflow.dag_settings)
 
 
@@ -123,8 +147,28 @@ def _dry_run():
     return False
 
 
+# Model files given by path, their chat templates and tokenizers are checked before anything runs
+# (missing, not GGUF, truncated, a template or tokenizer that does not parse): a dry run names what
+# is wrong for every model with cells to capture; a run refuses at its start (run_starts), for the
+# models it is about to capture (it may plan a sweep for another machine, or only plot).
+def model_problems(models):
+    return model_file_problems(config, JC.config_base(CONFIG_FILE), sorted(models))
+
+
+if _dry_run():
+    for _line in model_problems({c.model for c in CELLS if not captured(c)}):
+        print(f"joulebench: warning: {_line}", file=sys.stderr)
+
+
 if _dry_run():
     print(missing_cells_table(CELLS, captured), file=sys.stderr)
+    if not full_job_list(sys.argv[1:]):
+        # Snakemake stops a dry run after its job counts when quiet about rules and progress
+        workflow.output_settings.quiet = {Quietness.RULES, Quietness.PROGRESS}
+        print(
+            "joulebench: dry run: job counts only; `snakemake -n -p` lists every job",
+            file=sys.stderr,
+        )
 _changed = measured_with_other_settings(
     CELLS, config, lambda c: JP.cell_file(RAW, c, "cell.json")
 )
@@ -133,6 +177,10 @@ if _changed:
         other_settings_note(_changed, lambda c: JP.cell_file(RAW, c, "cell.json")),
         file=sys.stderr,
     )
+
+
+if asks_for_report(sys.argv[1:]) and report_precondition(JP.FIGURES):
+    raise WorkflowError(report_precondition(JP.FIGURES))
 
 
 # Before Snakemake's lock is taken: see joulebench.runtime.housekeeping.at_start.

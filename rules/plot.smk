@@ -11,7 +11,7 @@ rule plot:
         requests="results/requests.parquet",
     output:
         report(
-            directory("results/figures"),
+            directory(JP.FIGURES),
             patterns=["{name}.png", "{name}.csv", "{name}.html"],
             caption="../report/figures.rst",
             category="Figures and tables",

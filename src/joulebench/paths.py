@@ -17,6 +17,7 @@ RAW = "results/raw"
 CELLS = "results/cells"
 INCOMPLETE = "results/raw-incomplete"
 SUPERSEDED = "results/raw-superseded"
+FIGURES = "results/figures"
 CELL_PATTERN = "{mode}/{backend}/{model}/ctx{ctx}_gen{gen}{trial}"
 _TRIAL_TAG = re.compile(r"_t([0-9]+)")
 
