@@ -11,6 +11,13 @@ from joulebench import paths as JP  # noqa: E402
 from joulebench.errors import ConfigError  # noqa: E402
 from joulebench.metrics.aggregate import aggregate_to  # noqa: E402
 from joulebench.metrics.cell_table import parse_cell  # noqa: E402
+from joulebench.metrics.combine import (  # noqa: E402
+    built_for,
+    combine_pairs,
+    stray_note,
+    stray_pairs,
+    write_built_for,
+)
 from joulebench.models.sources import model_file_problems  # noqa: E402
 from joulebench.scripting import in_log  # noqa: E402
 from joulebench.split import split_cell_files  # noqa: E402
@@ -107,6 +114,48 @@ def cells_for(mode=None, backend=None, existing_only=False):
     return out
 
 
+def pair_from_captured(wildcards):
+    """A pair summary built for the overall summary of `snakemake figures` holds what is captured;
+    a pair asked for by name (`snakemake results/MODE/BACKEND/`) captures what is missing.
+    """
+    targets = {t.rstrip("/") for t in workflow.dag_settings.targets or ()}
+    return (
+        only_captured()
+        and f"results/{wildcards.mode}/{wildcards.backend}" not in targets
+    )
+
+
+def summary_pairs():
+    """The pair summaries results/summary.parquet is made of: the config's pairs (those with a
+    captured cell when only plotting what exists)."""
+    pairs = PAIRS
+    if only_captured():
+        pairs = [p for p in PAIRS if any(captured(c) for c in cells_for(*p.split("/")))]
+        if not pairs:
+            cells_for(existing_only=True)  # raises: no cell captured yet
+    return [f"results/{p}" for p in pairs]
+
+
+def built_for_this(cells=None):
+    return built_for(CONFIG_FILE, JC.config_hash(config), cells)
+
+
+def aggregate_pair_into(logfile, inputs, folder):
+    in_log(
+        logfile,
+        aggregate_to,
+        inputs.cells,
+        inputs.energy,
+        inputs.requests,
+        f"{folder}/summary.parquet",
+        f"{folder}/requests.parquet",
+        f"{folder}/trials.parquet",
+        max_rel_ci=config["energy"]["max_rel_ci"],
+        csv=True,
+    )
+    write_built_for(folder, built_for_this(len(inputs.cells)))
+
+
 def cell_inputs(cells):
     """Per-cell analysis outputs that the aggregate rules read."""
     return {
@@ -181,6 +230,11 @@ if _changed:
 
 if asks_for_report(sys.argv[1:]) and report_precondition(JP.FIGURES):
     raise WorkflowError(report_precondition(JP.FIGURES))
+
+
+_strays = stray_pairs(Path("results"), PAIRS)
+if _strays:
+    print(stray_note(_strays), file=sys.stderr)
 
 
 # Before Snakemake's lock is taken: see joulebench.runtime.housekeeping.at_start.
