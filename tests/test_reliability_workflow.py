@@ -122,17 +122,20 @@ def test_two_configs_in_one_results_dir_give_one_summary_definition(tmp_path):
     assert _cells_of(res / "25W" / "llamacpp" / "summary.parquet") == [("25W", 128)]  # left as A built it
 
 
+def refused(wd: Path, *args) -> str:
+    """The output of a snakemake run that must stop with an error."""
+    proc = H.run(wd, *args, timeout=300)
+    assert proc.returncode != 0, (proc.stdout + proc.stderr)[-3000:]
+    return proc.stdout + proc.stderr
+
+
 def test_figures_and_report_before_anything_exists_say_what_to_do(tmp_path):
     """No 0-column parquet, no KeyError: one line saying what to run first."""
     wd = H.make_workdir(tmp_path, ctx=(32,), gen=(8,), requests=1, warmup=0)
-    fig = H.run(wd, "--cores", "1", "figures", timeout=300)
-    out = fig.stdout + fig.stderr
-    assert fig.returncode != 0
+    out = refused(wd, "--cores", "1", "figures")
     assert "no cell captured yet under results/raw/: nothing to plot. Capture first" in out, out[-3000:]
     assert "KeyError" not in out and not (wd / "results" / "summary.parquet").exists()
-    rep = H.run(wd, "--report", "results/report.html", timeout=300)
-    out = rep.stdout + rep.stderr
-    assert rep.returncode != 0
+    out = refused(wd, "--report", "results/report.html")
     assert ("no figures yet (results/figures does not exist): make them first with `snakemake --cores 1` "
             "(or `snakemake figures` to plot what is captured), then `snakemake --report results/report.html`") in out
     assert "Missing metadata" not in out and not (wd / "results" / "report.html").exists()
