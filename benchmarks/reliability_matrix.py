@@ -96,7 +96,9 @@ GUARANTEES = [
     "delete their `cell.json` as incomplete), once.",
     "- **Honest short output**: `snakemake figures` with nothing captured and `--report` before the figures exist "
     "stop with one line saying what to run; a dry run prints the missing-cells table and job counts "
-    "(`snakemake -n -p` lists every job).",
+    "(`snakemake -n -p` lists every job): on the 768-cell config/jetson-orin-nano-super.yaml in an empty "
+    "directory, 85 lines instead of 25,555 (`-n -p`: 25,563), measured 2026-12-02 with `snakemake -n "
+    "--configfile config/jetson-orin-nano-super.yaml | wc -l`.",
 ]
 
 
