@@ -207,9 +207,6 @@ def model_problems(models):
 if _dry_run():
     for _line in model_problems({c.model for c in CELLS if not captured(c)}):
         print(f"joulebench: warning: {_line}", file=sys.stderr)
-
-
-if _dry_run():
     print(missing_cells_table(CELLS, captured), file=sys.stderr)
     if not full_job_list(sys.argv[1:]):
         # Snakemake stops a dry run after its job counts when quiet about rules and progress

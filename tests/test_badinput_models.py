@@ -185,3 +185,18 @@ def test_a_run_refuses_a_truncated_gguf_before_capturing_and_a_dry_run_names_it(
     assert real.returncode != 0
     assert f"model 'tiny': {tmp_path / 'models' / 'cut.gguf'}: truncated GGUF: 700 bytes" in out, out[-3000:]
     assert not (wd / "results" / "raw").exists() and not H.servers_alive(wd)
+
+
+def test_a_template_name_found_neither_beside_the_config_nor_in_llama_cpp(tmp_path, default_config):
+    from joulebench.backends.llamacpp_build import source_dir
+
+    if not source_dir().exists():
+        pytest.skip("llama.cpp source not unpacked here: the name is checked at capture")
+    cfg = copy.deepcopy(default_config)
+    cfg["models"]["gemma3-270m"]["chat_template"] = "gemma-typo.jinja"
+    problems = model_file_problems(C.validate(cfg), tmp_path)
+    assert problems == [
+        f"model 'gemma3-270m': config key 'models.gemma3-270m.chat_template': 'gemma-typo.jinja' is neither a file "
+        f"({tmp_path / 'gemma-typo.jinja'}) nor a template in llama.cpp's models/templates/ ({source_dir()})"]
+    cfg["models"]["gemma3-270m"]["chat_template"] = "google-gemma-2-2b-it.jinja"  # the shipped config's
+    assert model_file_problems(C.validate(cfg), tmp_path) == []

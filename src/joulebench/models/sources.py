@@ -80,8 +80,9 @@ def model_file_problems(cfg: dict, config_dir: str | os.PathLike, models=None) -
     """What is wrong with the model files a config names on this machine (a GGUF given by path:
     missing, not GGUF, truncated; its chat template; a chat template file; a tokenizer folder),
     one line each naming the file. Packages and synthetic models are checked when they are built."""
+    from ..backends.llamacpp_build import source_dir
     from .gguf_file import read_metadata
-    from .templates import check_template, check_template_file
+    from .templates import check_template, resolve_template
 
     problems = []
     for name in models if models is not None else cfg["models"]:
@@ -96,11 +97,11 @@ def model_file_problems(cfg: dict, config_dir: str | os.PathLike, models=None) -
                                               "template; name a template file or one of llama.cpp's")
                     check_template(text, f"{gguf}: tokenizer.chat_template")
             template = mcfg.get("chat_template", "gguf")
-            if template != "gguf" and config_relative(template, config_dir).is_file():
-                check_template_file(config_relative(template, config_dir))
-            elif template != "gguf" and "/" in template:
-                raise JoulebenchError(f"config key 'models.{name}.chat_template': "
-                                      f"{config_relative(template, config_dir)}: file not found")
+            if template != "gguf":
+                # a bare name is looked up in llama.cpp's templates once its source is here
+                src = source_dir()
+                if src.exists() or "/" in template or config_relative(template, config_dir).is_file():
+                    resolve_template(name, template, src if src.exists() else None, {}, config_dir)
             if mcfg.get("tokenizer", "gguf") != "gguf":
                 resolve_tokenizer(name, mcfg["tokenizer"], config_dir)
         except JoulebenchError as exc:
