@@ -26,6 +26,7 @@ from snakemake.settings.enums import Quietness  # noqa: E402
 from joulebench.workflow import (  # noqa: E402
     asks_for_report,
     full_job_list,
+    names_plot_target,
     measured_with_other_settings,
     missing_cells_table,
     other_settings_note,
@@ -106,12 +107,15 @@ def cells_for(mode=None, backend=None, existing_only=False):
         out = [c for c in out if captured(c)]
         if not out:
             # else an empty summary with no columns, and a KeyError in the plots
-            raise WorkflowError(
-                f"no cell captured yet under {RAW}/: nothing to plot. Capture first "
-                "(`snakemake`, or `snakemake results/MODE/BACKEND/` for one pair), or set "
-                "figures.capture_missing: true to capture what is missing"
-            )
+            raise WorkflowError(NOTHING_TO_PLOT)
     return out
+
+
+NOTHING_TO_PLOT = (
+    f"no cell captured yet under {RAW}/: nothing to plot. Capture first "
+    "(`snakemake`, or `snakemake results/MODE/BACKEND/` for one pair), or set "
+    "figures.capture_missing: true to capture what is missing"
+)
 
 
 def pair_from_captured(wildcards):
@@ -223,6 +227,15 @@ if _changed:
         other_settings_note(_changed, lambda c: JP.cell_file(RAW, c, "cell.json")),
         file=sys.stderr,
     )
+
+
+# The same at parse time when the command line names a plot target: one line, no DAG traceback.
+if (
+    names_plot_target(sys.argv[1:])
+    and not config.get("figures", {}).get("capture_missing", False)
+    and not any(captured(c) for c in CELLS)
+):
+    raise WorkflowError(NOTHING_TO_PLOT)
 
 
 if asks_for_report(sys.argv[1:]) and report_precondition(JP.FIGURES):

@@ -88,3 +88,15 @@ def report_precondition(figures_dir) -> str | None:
         return None
     return (f"no figures yet ({figures_dir} does not exist): make them first with `snakemake --cores 1` "
             "(or `snakemake figures` to plot what is captured), then `snakemake --report results/report.html`")
+
+
+# targets that only plot or summarise what is captured (rules/plot.smk, rules/aggregate.smk)
+PLOT_RULES = ("figures", "plot", "aggregate_all")
+SUMMARY_FILES = ("summary.parquet", "requests.parquet", "trials.parquet")
+
+
+def names_plot_target(argv) -> bool:
+    from .paths import FIGURES
+
+    named = {*PLOT_RULES, FIGURES, f"{FIGURES}/", *(f"results/{f}" for f in SUMMARY_FILES)}
+    return any(a in named for a in argv)
