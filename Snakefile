@@ -5,10 +5,7 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 
-# --configfile replaces the embedded default instead of being merged into it
-if not workflow.overwrite_configfiles:
-
-    configfile: "config.yaml"
+# config.yaml (unless --configfile replaces it) is read in rules/common.smk
 
 
 include: "rules/common.smk"

@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/reliability_matrix.py                 # everything (~20 min on 2 cores)
     .venv/bin/python benchmarks/reliability_matrix.py --kill-trials 5 # fewer kill -9 trials
     .venv/bin/python benchmarks/reliability_matrix.py --only badinput security   # fast groups only
+    .venv/bin/python benchmarks/reliability_matrix.py --only workflow --merge    # rerun one group, keep the rest
 
 Every row of the report is a pytest case (the tests are the definition of each trial and of its
 pass criterion); the kill -9 trials also log what happened in each (phase, delay, what survived the
@@ -39,6 +40,11 @@ GROUPS = {
                  "captures surviving Snakemake's deletion, forced captures, group stops, pump on a full disk, "
                  "stop-servers sparing a live run, cells measured with other settings",
                  ["tests/test_reliability_runstate.py"]),
+    "workflow": ("the workflow as people drive it: YAML errors (file:line:col), damaged model files (truncated "
+                 "GGUF, templates, tokenizers) and one base for relative paths, one summary with two configs in "
+                 "one results dir, figures/--report before anything exists, dry runs (768 cells, one pair in "
+                 "an empty dir), captures from before accepted.json",
+                 ["tests/test_reliability_workflow.py", "tests/test_badinput_models.py"]),
     "security": ("no shell, argv verbatim, loopback binding, no secrets in logs/provenance",
                  ["tests/test_security_argv.py"]),
     "badinput": ("bad configurations (schema, cross-field, through snakemake) and damaged aiperf exports",
@@ -73,7 +79,26 @@ GUARANTEES = [
     "- **Errors name the cause**: an aiperf failure quotes the per-request cause from aiperf's records, its log "
     "or the server's (context size exceeded, timeout, HTTP 501, full disk) and points at where the files are "
     "now; a full or read-only disk is one line naming the path; config errors name the file and key, including "
-    "cross-field ones (prompt + generation vs the server context, two servers on one port).",
+    "cross-field ones (prompt + generation vs the server context, two servers on one port). YAML syntax errors "
+    "read as `config.yaml:LINE:COL: what`; a `--configfile` is parsed by Snakemake itself before any workflow "
+    "code runs (snakemake/settings/types.py, `ConfigSettings`), so its YAML error stays Snakemake's "
+    "`Config file is not valid JSON or YAML` (non-zero exit, nothing created) and `joulebench check-config FILE` "
+    "names the line.",
+    "- **Damaged model files are named where they are found**: before a run captures a model (and as a warning in "
+    "a dry run, and by `joulebench check-config`), a GGUF given by path is checked to be there, to be GGUF and to "
+    "hold every tensor's bytes (`…: truncated GGUF: N bytes, its T tensors need M`), and a chat template or "
+    "tokenizer folder to parse; at capture the same checks run on assembled and built models. Relative paths in a "
+    "config (model path, chat template, tokenizer) are read from the config file's folder (`config.config_base`).",
+    "- **One summary definition**: `results/summary.parquet` is the run's config's pair summaries put together "
+    "(metrics/combine.py); each summary records the config it was built with (`built_for.json`), and pair folders "
+    "of another config are left out and listed.",
+    "- **Captures from before accepted.json** get their second name at the next run's start (before Snakemake can "
+    "delete their `cell.json` as incomplete), once.",
+    "- **Honest short output**: `snakemake figures` with nothing captured and `--report` before the figures exist "
+    "stop with one line saying what to run; a dry run prints the missing-cells table and job counts "
+    "(`snakemake -n -p` lists every job): on the 768-cell config/jetson-orin-nano-super.yaml in an empty "
+    "directory, 85 lines instead of 25,555 (`-n -p`: 25,563), measured 2026-12-02 with `snakemake -n "
+    "--configfile config/jetson-orin-nano-super.yaml | wc -l`.",
 ]
 
 
@@ -114,20 +139,54 @@ def _md_escape(s: str) -> str:
     return str(s).replace("|", "\\|").replace("\n", " ")
 
 
-def render(results: dict[str, list[dict]], kill_rows: list[dict], argv: list[str], wall_s: float) -> str:
+def read_existing(md: str) -> tuple[dict[str, list[dict]], str, dict[str, str]]:
+    """From a report this script wrote: each group's rows, the kill -9 section verbatim, and when
+    each group ran (so that `--only G` can replace just G's rows: the whole matrix takes ~25 min)."""
+    import re
+
+    rows: dict[str, list[dict]] = {}
+    when: dict[str, str] = {}
+    run = re.search(r"^Run (\d{4}-\d\d-\d\d \d\d:\d\d \w+) on", md, re.M)
+    for line in md.splitlines():
+        m = re.match(r"\| (\w+) \| .* \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|(?: ([^|]+) \|)?$", line)
+        if m and m.group(1) in GROUPS:
+            when[m.group(1)] = (m.group(6) or (run.group(1) if run else "")).strip()
+    kill = re.search(r"^## kill -9 trials\n.*?(?=^## )", md, re.M | re.S)
+    for sec in re.finditer(r"^## (\w+): .*?\n\n\|.*?\n\|.*?\n((?:\|.*\n)*)", md, re.M):
+        name = sec.group(1)
+        for line in sec.group(2).splitlines():
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+            if len(cells) == 4:
+                outcome, _, detail = cells[2].partition(": ")
+                rows.setdefault(name, []).append({"file": cells[0], "case": cells[1].replace("\\|", "|"),
+                                                  "outcome": outcome, "detail": detail,
+                                                  "time_s": float(cells[3] or 0)})
+    if kill:
+        n = len(re.findall(r"^\| \d+ \|", kill.group(0), re.M))
+        rows["kill9"] = [{"outcome": "pass" if "| pass |" in l else "FAIL"} for l in
+                         re.findall(r"^\| \d+ \|.*$", kill.group(0), re.M)][:n]
+    return rows, kill.group(0) if kill else "", when
+
+
+def render(results: dict[str, list[dict]], kill_rows: list[dict], argv: list[str], wall_s: float,
+           kept_kill: str = "", when: dict[str, str] | None = None) -> str:
     lines = ["# Reliability matrix", "",
              "Produced by `benchmarks/reliability_matrix.py` on the REAL pipeline (snakemake CLI, llama-server "
              "build 11434, aiperf 0.13, the gemma3-270m Q4_K_M GGUF) in temporary working directories on free "
              "ports. Rerun with:", "", "```bash", f".venv/bin/python benchmarks/reliability_matrix.py {' '.join(argv)}".rstrip(),
              "```", "",
              f"Run {time.strftime('%Y-%m-%d %H:%M %Z')} on `{os.uname().nodename}` ({os.cpu_count()} cores), "
-             f"{wall_s / 60:.1f} min. Each row is a pytest case; its docstring in the test file is the exact "
-             "pass criterion.", "", "## Summary", "",
-             "| group | what | cases | pass | fail | skipped |", "|---|---|---:|---:|---:|---:|"]
+             f"{wall_s / 60:.1f} min" + (" (the groups run then; the others are kept from their own run, "
+                                        "column `run`)" if when else "")
+             + ". Each row is a pytest case; its docstring in the test file is the exact pass criterion.",
+             "", "## Summary", "",
+             "| group | what | cases | pass | fail | skipped | run |", "|---|---|---:|---:|---:|---:|---|"]
+    now = time.strftime("%Y-%m-%d %H:%M %Z")
     for name, rows in results.items():
         n = len(rows)
         c = {k: sum(r["outcome"] == k for r in rows) for k in ("pass", "FAIL", "ERROR", "skipped")}
-        lines.append(f"| {name} | {GROUPS[name][0]} | {n} | {c['pass']} | {c['FAIL'] + c['ERROR']} | {c['skipped']} |")
+        lines.append(f"| {name} | {GROUPS[name][0]} | {n} | {c['pass']} | {c['FAIL'] + c['ERROR']} | {c['skipped']} "
+                     f"| {(when or {}).get(name, now)} |")
     total = sum(len(r) for r in results.values())
     passed = sum(r["outcome"] == "pass" for rows in results.values() for r in rows)
     lines += ["", f"**{passed} of {total} cases pass.**", "", *GUARANTEES, ""]
@@ -160,6 +219,8 @@ def render(results: dict[str, list[dict]], kill_rows: list[dict], argv: list[str
                 f"{r.get('server_on_rerun', '')} | {r['outcome']}"
                 + (f": {_md_escape('; '.join(r['problems']))[:300]}" if r.get("problems") else "") + " |")
         lines.append("")
+    elif kept_kill:
+        lines += [kept_kill.rstrip("\n"), ""]
 
     for name, rows in results.items():
         if name == "kill9" or not rows:
@@ -178,6 +239,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", choices=list(GROUPS), default=None)
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "reliability.md")
     ap.add_argument("--keep", type=Path, default=None, help="keep the junit XML and trial log here")
+    ap.add_argument("--merge", action="store_true",
+                    help="with --only: replace only those groups in the existing --out, keep the others' rows")
     args = ap.parse_args(argv)
     groups = args.only or list(GROUPS)
     work = Path(args.keep or tempfile.mkdtemp(prefix="reliability-"))
@@ -185,15 +248,22 @@ def main(argv=None) -> int:
     kill_log = work / "kill9.jsonl"
     kill_log.unlink(missing_ok=True)
     t0 = time.monotonic()
-    results = {g: read_junit(run_group(g, GROUPS[g][1], work, args.kill_trials, kill_log)) for g in groups}
+    fresh = {g: read_junit(run_group(g, GROUPS[g][1], work, args.kill_trials, kill_log)) for g in groups}
     kill_rows = [json.loads(x) for x in kill_log.read_text().splitlines()] if kill_log.exists() else []
+    kept, kept_kill, when = ({}, "", None)
+    if args.merge and args.out.exists():
+        kept, kept_kill, when = read_existing(args.out.read_text())
+        when = {g: w for g, w in when.items() if g not in fresh}
+        if "kill9" in fresh:
+            kept_kill = ""
+    results = {g: fresh.get(g, kept.get(g, [])) for g in GROUPS if g in fresh or g in kept}
     given = list(argv if argv is not None else sys.argv[1:])
     shown = [a for i, a in enumerate(given) if not a.startswith(("--keep", "--out"))
              and not (i and given[i - 1] in ("--keep", "--out"))]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(results, kill_rows, shown, time.monotonic() - t0))
+    args.out.write_text(render(results, kill_rows, shown, time.monotonic() - t0, kept_kill, when))
     print(f"wrote {args.out} (junit XML and trial log in {work})", file=sys.stderr)
-    failed = sum(r["outcome"] in ("FAIL", "ERROR") for rows in results.values() for r in rows)
+    failed = sum(r["outcome"] in ("FAIL", "ERROR") for rows in fresh.values() for r in rows)
     return 1 if failed else 0
 
 

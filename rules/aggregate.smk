@@ -1,10 +1,15 @@
 # Per-trial Parquet -> one row per cell (summary, trials pooled with 95 % intervals), one row per
-# trial and one per request, per pair and overall (metrics/aggregate.py).
+# trial and one per request, per pair; the overall tables are the config's pair tables put
+# together (metrics/combine.py: one definition of "the summary").
 
 
 rule aggregate_pair:
     input:
-        unpack(lambda wc: cell_inputs(cells_for(wc.mode, wc.backend))),
+        unpack(
+            lambda wc: cell_inputs(
+                cells_for(wc.mode, wc.backend, existing_only=pair_from_captured(wc))
+            )
+        ),
     output:
         directory(JP.PAIR_DIR),
     log:
@@ -12,23 +17,12 @@ rule aggregate_pair:
     benchmark:
         JP.benchmark_file("aggregate_pair", "{mode}_{backend}")
     run:
-        in_log(
-            log[0],
-            aggregate_to,
-            input.cells,
-            input.energy,
-            input.requests,
-            f"{output[0]}/summary.parquet",
-            f"{output[0]}/requests.parquet",
-            f"{output[0]}/trials.parquet",
-            max_rel_ci=config["energy"]["max_rel_ci"],
-            csv=True,
-        )
+        aggregate_pair_into(log[0], input, output[0])
 
 
 rule aggregate_all:
     input:
-        unpack(lambda wc: cell_inputs(cells_for(existing_only=only_captured()))),
+        pairs=lambda wc: summary_pairs(),
     output:
         summary=JP.SUMMARY,
         requests=JP.REQUESTS,
@@ -40,13 +34,8 @@ rule aggregate_all:
     run:
         in_log(
             log[0],
-            aggregate_to,
-            input.cells,
-            input.energy,
-            input.requests,
-            output.summary,
-            output.requests,
-            output.trials,
-            max_rel_ci=config["energy"]["max_rel_ci"],
-            csv=True,
+            combine_pairs,
+            input.pairs,
+            dict(output.items()),
+            built_for_this(),
         )

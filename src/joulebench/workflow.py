@@ -65,3 +65,40 @@ def other_settings_note(changed, marker_of, limit: int = 5) -> str:
             f"now gives them (kept; the analysis uses them as measured):\n{shown}{more}\n"
             "  to measure them again: snakemake --cores 1 -f PATH/cell.json ... (or a target with "
             f"--forcerun capture for all its cells); the earlier captures move whole to {SUPERSEDED}/")
+
+
+def full_job_list(argv) -> bool:
+    """Whether a dry run should list every job: asked for with -p/--printshellcmds (or a --quiet or
+    --verbose of the user's own) on the command line. Otherwise it prints the missing-cells table
+    and Snakemake's job counts: a 768-cell sweep's job list is ~25,000 lines."""
+    for arg in argv:
+        if arg in ("--printshellcmds", "--quiet", "--verbose") or arg.startswith("--quiet="):
+            return True
+        if arg.startswith("-") and not arg.startswith("--") and ("p" in arg[1:] or "q" in arg[1:]):
+            return True
+    return False
+
+
+def asks_for_report(argv) -> bool:
+    """`snakemake --report FILE`: Snakemake builds no job then, it only wraps existing outputs."""
+    return any(a == "--report" or a.startswith("--report=") for a in argv)
+
+
+def report_precondition(figures_dir) -> str | None:
+    """Why a report cannot be made yet, or None. Snakemake would say only "File results/figures
+    marked for report but does not exist", after a warning per missing file."""
+    if Path(figures_dir).is_dir() and any(Path(figures_dir).iterdir()):
+        return None
+    return (f"no figures yet ({figures_dir} does not exist): make them first with `snakemake --cores 1` "
+            "(or `snakemake figures` to plot what is captured), then `snakemake --report results/report.html`")
+
+
+# targets that only plot or summarise what is captured (rules/plot.smk, rules/aggregate.smk)
+PLOT_RULES = ("figures", "plot", "aggregate_all")
+
+
+def names_plot_target(argv) -> bool:
+    from .paths import FIGURES, REQUESTS, SUMMARY, TRIALS
+
+    named = {*PLOT_RULES, FIGURES, f"{FIGURES}/", SUMMARY, REQUESTS, TRIALS}
+    return any(a in named for a in argv)

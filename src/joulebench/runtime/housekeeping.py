@@ -7,6 +7,7 @@ capture holds the device lock (a capture's server and aiperf are never touched w
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -34,6 +35,10 @@ def at_start(root: Path, cleanup: bool = True) -> None:
         return
     if clear_stale_locks(root):
         _say("removed Snakemake locks left by a killed run (no other run in this directory)")
+    adopted = adopt_legacy_captures(root)
+    if adopted:
+        _say(f"gave {len(adopted)} accepted captures from before accepted.json existed their second name "
+             "(kept from now on if Snakemake takes them for incomplete)")
     stop_leftovers(root, why="left by a killed run")
 
 
@@ -98,3 +103,31 @@ def clear_stale_locks(root: Path) -> bool:
     for f in locks.iterdir():
         f.unlink()
     return True
+
+
+def adopt_legacy_captures(root: Path) -> list[Path]:
+    """Captures accepted before KEEPER existed have only cell.json, which Snakemake deletes when it
+    takes their job for incomplete (a main-pid-only kill -9 whose orphan went on to accept). Give
+    each valid one its second name, once: it must run before Snakemake's DAG decides what to rerun,
+    i.e. at parse time (at_start). Valid = an accepted record whose cell is the folder it lies in
+    (promote() wrote cell.json last, so such a record means a complete capture)."""
+    from ..capture.writeonce import KEEPER, MARKER
+    from ..config import Cell
+    from ..paths import RAW, cell_suffix
+
+    raw = Path(root) / RAW
+    adopted = []
+    for marker in sorted(raw.glob(f"*/*/*/*/{MARKER}")):
+        keeper = marker.with_name(KEEPER)
+        if os.path.lexists(keeper):
+            continue
+        try:
+            rec = json.loads(marker.read_text())
+            cell = Cell.from_row(rec["cell"]) if rec.get("status") == "accepted" else None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if cell is None or cell_suffix(cell) != marker.parent.relative_to(raw).as_posix():
+            continue
+        os.link(marker, keeper)
+        adopted.append(marker.parent)
+    return adopted
