@@ -188,7 +188,7 @@ def test_a_run_refuses_a_truncated_gguf_before_capturing_and_a_dry_run_names_it(
 
 
 def test_a_template_name_found_neither_beside_the_config_nor_in_llama_cpp(tmp_path, default_config):
-    from joulebench.backends.llamacpp_build import source_dir
+    from joulebench.toolchain.llamacpp import source_dir
 
     if not source_dir().exists():
         pytest.skip("llama.cpp source not unpacked here: the name is checked at capture")

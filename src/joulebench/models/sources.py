@@ -80,7 +80,7 @@ def model_file_problems(cfg: dict, config_dir: str | os.PathLike, models=None) -
     """What is wrong with the model files a config names on this machine (a GGUF given by path:
     missing, not GGUF, truncated; its chat template; a chat template file; a tokenizer folder),
     one line each naming the file. Packages and synthetic models are checked when they are built."""
-    from ..backends.llamacpp_build import source_dir
+    from ..toolchain.llamacpp import source_dir
     from .gguf_file import read_metadata
     from .templates import check_template, resolve_template
 
