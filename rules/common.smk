@@ -124,10 +124,7 @@ def pair_from_captured(wildcards):
     a pair asked for by name (`snakemake results/MODE/BACKEND/`) captures what is missing.
     """
     targets = {t.rstrip("/") for t in workflow.dag_settings.targets or ()}
-    return (
-        only_captured()
-        and JP.PAIR_DIR.format(**wildcards) not in targets
-    )
+    return only_captured() and JP.PAIR_DIR.format(**wildcards) not in targets
 
 
 def summary_pairs():

@@ -10,8 +10,10 @@ aiperf 0.13, the real gemma3-270m GGUF), then a rerun. Each trial checks:
 * the llama-server left running by the kill (own session) is reused or replaced, and no server and
   no aiperf is left behind at the end.
 
-20 trials (2 per phase in tests/reliability_harness.PHASES, the first 10 with capture unit `block`,
-the next 10 with `cell`); ~25 s each on 2 cores (~8 min in all).
+20 trials (2 per phase in tests/reliability_harness.PHASES: the first 10 alternate capture units
+`block` and `cell`, the next 10 take the other unit for each phase); ~25 s each on 2 cores. A
+default run takes the first 10 (each phase once); the other 10 are `exhaustive` (pytest -m
+exhaustive; benchmarks/reliability_matrix.py runs all).
 JOULEBENCH_KILL_TRIALS / JOULEBENCH_KILL_SEED change the count and the jitter seed;
 JOULEBENCH_RELIABILITY_LOG=path.jsonl records each trial (benchmarks/reliability_matrix.py).
 """
@@ -40,14 +42,15 @@ def _log(entry: dict) -> None:
             fh.write(json.dumps(entry) + "\n")
 
 
-@pytest.mark.parametrize("trial", range(N_TRIALS))
+@pytest.mark.parametrize("trial", [t if t < len(H.PHASES) else pytest.param(t, marks=pytest.mark.exhaustive)
+                                   for t in range(N_TRIALS)])
 def test_kill9_then_rerun(trial, tmp_path):
     phase = H.PHASES[trial % len(H.PHASES)]
     rng = random.Random(SEED + trial)
     # both capture units: `block` (the default: one aiperf run for the model's missing cells, the
     # other cells parked complete in pending/ until their own job) and `cell`; phases that need a
     # second cell's own capture always use `cell`
-    unit = "cell" if "2nd cell" in phase[0] or (trial // len(H.PHASES)) % 2 == 1 else "block"
+    unit = "cell" if "2nd cell" in phase[0] or (trial + trial // len(H.PHASES)) % 2 == 1 else "block"
     wd = H.make_workdir(tmp_path / "wd", capture__unit=unit)
     entry = {"kind": "kill9", "trial": trial, "phase": phase[0], "unit": unit}
     problems = []

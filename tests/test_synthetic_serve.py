@@ -107,8 +107,14 @@ def test_smollm2_135m_serves_and_counts_like_hf(tmp_path):
     _check("smollm2-135m", BASE_PORT, tmp_path, lengths=(128, 512), gen=16)
 
 
+# one stand-in per architecture in a default run (gemma3, qwen3, qwen2, lfm2; llama is
+# smollm2-135m above); the larger sizes of the same architectures are `exhaustive`
+PER_ARCHITECTURE = ("gemma3-270m", "qwen3-0.6b", "qwen2.5-0.5b", "lfm2.5-350m")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", SEED_PRESETS + ("gemma3-270m",))
+@pytest.mark.parametrize("name", [n if n in PER_ARCHITECTURE else pytest.param(n, marks=pytest.mark.exhaustive)
+                                  for n in dict.fromkeys(SEED_PRESETS + ("gemma3-270m",))])
 def test_every_preset_serves(name, tmp_path):
     port = BASE_PORT + 1 + sorted(PRESETS).index(name)
     _check(name, port, tmp_path, lengths=(128, 512, 2048), gen=32)
