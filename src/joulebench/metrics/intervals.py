@@ -13,6 +13,12 @@ mean +- t(1 - alpha/2, N - 1) * sd(ddof=1) / sqrt(N). The reported half-width is
 and the pooled within-trial one (q * sqrt(sum sigma_i^2) / N). The trial values already carry their
 within-trial noise, so adding both would count it twice; the within part is a floor because two or
 three trials can agree by chance (sd near 0) while each is known to be uncertain.
+
+A confidence interval brackets the true mean; it is not where the next run lands. Run again, the
+same config gives an independent estimate with its own error, so the difference of the two has
+sqrt(2) times the spread of one: a 95 % CI holds a repeat's value only ~83 % of the time (normal
+errors). The re-run interval (`rerun95`) is the prediction interval for an equal-size repeat,
+centre +- sqrt(2) x the CI half-width: what a user who captures the cell again should expect.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import pandas as pd
 LEVEL = 0.95
 N_BOOT = 1000
 SEED = 12345
+RERUN_FACTOR = math.sqrt(2.0)  # a repeat of equal size: var(A - B) = 2 var(A)
 
 
 def t_quantile(df, level: float = LEVEL):
@@ -131,7 +138,7 @@ def pooled_groups(keys, values, rel_sigmas, n_requests, level: float = LEVEL) ->
 
     keys: group label per trial row; values / rel_sigmas / n_requests: per trial (NaN where not
     measured). Returns one row per key: value, lo, hi, rel_sigma (pooled within-trial 1-sigma,
-    relative), n_trials, basis.
+    relative), n_trials, basis, and the re-run interval rerun_lo / rerun_hi.
     """
     v = pd.to_numeric(pd.Series(np.asarray(values, dtype=float)), errors="coerce")
     rel = pd.Series(np.asarray(rel_sigmas, dtype=float))
@@ -154,8 +161,9 @@ def pooled_groups(keys, values, rel_sigmas, n_requests, level: float = LEVEL) ->
         [count == 0, ~np.isfinite(half), count == 1, np.isfinite(within) & (within > between)],
         [BASIS["unmeasured"], BASIS["none"], BASIS["one"], BASIS["within"]], BASIS["between"])
     rel_sigma = np.where(count == 1, g["rel"].first(), within_sigma / centre.abs().where(centre != 0))
-    return pd.DataFrame({"value": centre, "lo": centre - half, "hi": centre + half, "rel_sigma": rel_sigma,
-                         "n_trials": count, "basis": basis}, index=count.index)
+    return pd.DataFrame({"value": centre, "lo": centre - half, "hi": centre + half,
+                         "rerun_lo": centre - RERUN_FACTOR * half, "rerun_hi": centre + RERUN_FACTOR * half,
+                         "rel_sigma": rel_sigma, "n_trials": count, "basis": basis}, index=count.index)
 
 
 def pooled(values, rel_sigmas, n_requests, level: float = LEVEL) -> dict:

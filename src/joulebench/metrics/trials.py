@@ -3,7 +3,8 @@
 A column is pooled the way aiperf's multi-run report pools a statistic (the mean of the trial
 values), except: counts of requests / samples are summed, `*_min` / `*_max` are the extremes over
 trials, flags are all (resolved) or any (throttled, cancelled), text is the distinct values. Every
-tok/s and tok/J figure gets `<figure>_ci95_lo` / `_ci95_hi` (metrics/intervals.py) and its pooled
+tok/s and tok/J figure gets `<figure>_ci95_lo` / `_ci95_hi`, the re-run interval
+`<figure>_rerun95_lo` / `_rerun95_hi` (metrics/intervals.py) and its pooled
 within-trial `<figure>_rel_unc`. A tok/J whose interval is wider than `energy.max_rel_ci`
 (relative half-width) is unresolved: NaN, `<phase>_resolved` False, the reason in `energy_reason`.
 """
@@ -106,6 +107,8 @@ def _add_interval(out: pd.DataFrame, rows: pd.DataFrame, key: pd.Series, figure:
     out[rel_col] = res["rel_sigma"].to_numpy()
     out[f"{figure}_ci95_lo"] = res["lo"].to_numpy()
     out[f"{figure}_ci95_hi"] = res["hi"].to_numpy()
+    out[f"{figure}_rerun95_lo"] = res["rerun_lo"].to_numpy()  # where a repeat of the cell lands (95 %)
+    out[f"{figure}_rerun95_hi"] = res["rerun_hi"].to_numpy()
     out[f"_{figure}_basis"] = res["basis"].to_numpy()
 
 
