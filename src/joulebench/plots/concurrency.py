@@ -121,14 +121,16 @@ def system_vs_user_pareto(view: ResultsView, ctx: int, gen: int):
         ax.set_title(model, fontsize=10)
         ax.set_xlabel(view.metrics["tok_s"][1])
         ax.set_ylabel(view.metrics["system_tok_s"][1])
-    fig.subplots_adjust(bottom=0.17, top=0.84, wspace=0.3, right=0.86)
+    title = view.title(f"system vs per-user tok/s (ctx {ctx}, gen {gen})\ncolour = decode tok/J, "
+                       "grey hollow = tok/J not measured, dashed = Pareto front")
+    # room for every line of the title (a synthetic-data label adds one) above the panel titles
+    fig.subplots_adjust(bottom=0.17, top=0.95 - 0.055 * (title.count("\n") + 1), wspace=0.3, right=0.86)
     if sc is not None:  # its own axes right of the panels, so no panel is squeezed under it
         fig.colorbar(sc, cax=fig.add_axes((0.89, 0.2, 0.015, 0.6)), label=view.metrics["decode_tok_j"][1])
     if handles:
         fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=min(8, len(handles)),
                    fontsize=8)
-    fig.suptitle(view.title(f"system vs per-user tok/s (ctx {ctx}, gen {gen})\ncolour = decode tok/J, "
-                            "grey hollow = tok/J not measured, dashed = Pareto front"))
+    fig.suptitle(title)
     return fig, d.assign(value=d["system_tok_s"])
 
 
