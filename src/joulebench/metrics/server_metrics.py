@@ -73,11 +73,16 @@ def summarise(cell_dir: Path, start_ns: int, end_ns: int) -> dict:
         reason = None
     out["server_metrics_reason"] = reason
     values = [{k: float(v) for k, v in ln["values"].items()} for ln in ok]
+    absent = []
     for stem, names in GAUGES.items():
         series = np.array([_value(v, names) for v in values], dtype=float)
         finite = series[np.isfinite(series)]
         out[f"server_{stem}_mean"] = float(finite.mean()) if finite.size else math.nan
         out[f"server_{stem}_max"] = float(finite.max()) if finite.size else math.nan
+        if values and not finite.size:
+            absent.append(f"{stem} ({' / '.join(names)})")
+    if absent and reason is None:  # the scrape worked; the server does not export these gauges
+        out["server_metrics_reason"] = "not exported by the server: " + "; ".join(absent)
     after = [ln for ln in lines if isinstance(ln.get("values"), dict) and ln.get("t_ns", -1) >= start_ns]
     opened = after[0] if after else None
     closed = next((ln for ln in after if ln["t_ns"] >= end_ns), None)
