@@ -183,6 +183,20 @@ def test_max_rel_ci_gate_reports_unresolved_with_reason():
     assert pool_group(_trial_rows([4.0], [0.08]), max_rel_ci=0.20)["decode_tok_per_j"] == 4.0
 
 
+def test_a_phase_some_trials_could_not_resolve_is_not_pooled():
+    """Trial 2's sensor could not pin decode (NaN, resolved False): the mean of trials 1 and 3 would
+    hide it, so the pooled row is unresolved and says how many trials resolved it."""
+    rows = _trial_rows([4.0, math.nan, 4.02], [0.01, math.nan, 0.01])
+    rows["decode_resolved"] = [True, False, True]
+    r = pool_group(rows, max_rel_ci=0.10)
+    assert math.isnan(r["decode_tok_per_j"]) and bool(r["decode_resolved"]) is False
+    assert math.isnan(r["mj_per_output_token"])
+    assert "decode: resolved in 2 of 3 trials, so not pooled" in r["energy_reason"]
+    assert r["decode_tok_per_j_ci95_lo"] < 4.0 < r["decode_tok_per_j_ci95_hi"]  # the interval stays
+    every = pool_group(_trial_rows([4.0, 4.01, 4.02], [0.01] * 3), max_rel_ci=0.10)
+    assert every["decode_tok_per_j"] == pytest.approx(4.01) and every["energy_reason"] is None
+
+
 def test_pooling_rules_per_column():
     rows = _trial_rows([4.0, 4.2, 4.1], [0.01, 0.01, 0.01])
     out = pool(rows, ("mode", "backend", "model", "ctx", "gen"), max_rel_ci=0.10)

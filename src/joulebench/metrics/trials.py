@@ -91,7 +91,9 @@ def pool(per_trial: pd.DataFrame, by: tuple[str, ...], max_rel_ci: float) -> pd.
     for figure in INTERVAL_FIGURES:
         if figure in rows:
             _add_interval(out, rows, key, figure)
-    _gate(out, max_rel_ci)
+    resolved_trials = {c: pd.to_numeric(rows[c], errors="coerce").groupby(key).sum().reindex(out.index.to_flat_index())
+                       for c in rows.columns if c.endswith("_resolved")}
+    _gate(out, max_rel_ci, resolved_trials)
     return out.reset_index()
 
 
@@ -112,8 +114,10 @@ def _add_interval(out: pd.DataFrame, rows: pd.DataFrame, key: pd.Series, figure:
     out[f"_{figure}_basis"] = res["basis"].to_numpy()
 
 
-def _gate(out: pd.DataFrame, max_rel_ci: float) -> None:
-    """A tok/J whose 95 % interval is wider than max_rel_ci (relative half-width) is unresolved."""
+def _gate(out: pd.DataFrame, max_rel_ci: float, resolved_trials: dict | None = None) -> None:
+    """A tok/J whose 95 % interval is wider than max_rel_ci (relative half-width) is unresolved, and
+    so is one that some trials could not resolve: the mean of the others would hide the trial the
+    sensor could not pin (resolved_trials: `<phase>_resolved` column -> trials resolved per row)."""
     reasons = {c: pd.Series([[] for _ in range(len(out))], index=out.index)
                for c in {"energy_reason", *REASON_COLUMN.values()}}
     for figure in TOK_J_FIGURES:
@@ -128,6 +132,14 @@ def _gate(out: pd.DataFrame, max_rel_ci: float) -> None:
             shown = f"+-{w:.1%}" if math.isfinite(w) else "unknown"
             reasons[REASON_COLUMN.get(figure, "energy_reason")].iloc[i].append(f"{phase}: 95 % interval {shown} wider than energy.max_rel_ci {max_rel_ci:.0%} "
                                    f"({out[f'_{figure}_basis'].iloc[i]}, {out['n_trials'].iloc[i]} trial(s))")
+        flag = f"{phase}_resolved"
+        if flag in out and resolved_trials and flag in resolved_trials:
+            done = pd.Series(resolved_trials[flag].to_numpy(), index=out.index)
+            partly = np.isfinite(value) & ~wide & ~out[flag].astype(bool)
+            for i in np.flatnonzero(partly.to_numpy()):
+                reasons[REASON_COLUMN.get(figure, "energy_reason")].iloc[i].append(
+                    f"{phase}: resolved in {int(done.iloc[i])} of {out['n_trials'].iloc[i]} trials, so not pooled")
+            wide = wide | partly
         out.loc[wide, figure] = math.nan
         for derived in DERIVED_FROM.get(figure, ()):
             if derived in out:
