@@ -7,12 +7,16 @@ import ast
 import importlib.metadata as metadata
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10 (JetPack 6): its backport, where installed
+    tomllib = pytest.importorskip("tomli", reason="reading pyproject.toml on Python 3.10 needs tomli")
 
 REPO = Path(__file__).resolve().parents[1]
 RUNTIME_EXTRAS = ("capture",)
