@@ -129,3 +129,35 @@ def test_a_broken_cell_record_is_named(tmp_path, sweep_config):
     bad.write_text('{"n_requests": 20,')
     assert main(["status", "--directory", str(tmp_path), "--config", str(sweep_config)]) == 1
     assert bad.read_text() == '{"n_requests": 20,'  # nothing rewritten
+
+
+def test_block_mates_waiting_in_pending_count_as_measured(tmp_path, sweep_config):
+    from joulebench.capture.block import pending_dir
+
+    cfg = C.load(sweep_config)
+    three_of_eight(tmp_path, cfg)
+    mate = cell(cfg, 512, 64)
+    d = pending_dir(tmp_path, mate)
+    d.mkdir(parents=True)
+    (d / "cell.json").write_text(json.dumps({"n_requests": 20, "timestamps": {
+        "capture_start_ns": T0 + 600 * 10**9, "capture_end_ns": T0 + 1300 * 10**9}}))  # block of 512/32 and 512/64
+    st = read_status(cfg, tmp_path)
+    assert (len(st.captured), len(st.pending)) == (4, 4)
+    # windows: 100 + 200 + 700 s over 20 x (160 + 192 + 544 + 576) = 29440 units; pending 20 x (160+192+544+576)
+    assert st.eta_s == pytest.approx(1000.0)
+    assert "(4 pending, 1 of them measured by a block run" in format_status(st, tmp_path)
+
+
+def test_live_block_capture_lists_its_mates_and_reads_the_block_folder(tmp_path, sweep_config):
+    from joulebench.capture.block import block_work_dir, pending_dir, staging_dir
+
+    cfg = C.load(sweep_config)
+    asked, mate = cell(cfg, 128, 32), cell(cfg, 128, 64)
+    pid = os.getpid()
+    staging_dir(raw_dir(asked, tmp_path), pid).mkdir(parents=True)
+    staging_dir(pending_dir(tmp_path, mate), pid).mkdir(parents=True)
+    work = block_work_dir(raw_dir(asked, tmp_path), pid) / "aiperf"
+    work.mkdir(parents=True)
+    (work / "profile_export.jsonl").write_text(json.dumps({"metadata": {"benchmark_phase": "profiling"}}) + "\n")
+    [live] = read_status(cfg, tmp_path).live
+    assert (live.cells, live.requests_done, live.requests_planned) == ([asked, mate], 1, 40)

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from .. import config as C
 from ..capture import adaptive
-from ..capture.block import block_work_dir, staging_dir
+from ..capture.block import block_work_dir, pending_dir, staging_dir
 from ..capture.load import AIPERF_DIR
+from ..capture.writeonce import MARKER
 from ..errors import ParseError
 from ..paths import RAW, cell_suffix, raw_dir
 from .processes import pid_alive, start_ticks
@@ -34,6 +35,7 @@ class Captured:
     requests: int
     start_ns: int
     end_ns: int
+    waiting: bool = False  # measured by a block run, in results/.run/pending until its own job adopts it
 
 
 @dataclass
@@ -62,9 +64,11 @@ def work(cell: C.Cell, requests: float) -> float:
 
 
 def read_captured(cell: C.Cell, root: Path) -> Captured | None:
-    path = raw_dir(cell, root) / "cell.json"
+    path = raw_dir(cell, root) / MARKER
     if not path.exists():
-        return None
+        path = pending_dir(root, cell) / MARKER
+        if not path.exists():
+            return None
     try:
         rec = json.loads(path.read_text())
     except ValueError as exc:
@@ -72,7 +76,7 @@ def read_captured(cell: C.Cell, root: Path) -> Captured | None:
                          "so this one was changed after its capture") from None
     stamps = rec.get("timestamps") or {}
     return Captured(cell, int(rec.get("n_requests") or 0), int(stamps.get("capture_start_ns") or 0),
-                    int(stamps.get("capture_end_ns") or 0))
+                    int(stamps.get("capture_end_ns") or 0), waiting=path.parent != raw_dir(cell, root))
 
 
 def eta(captured: list[Captured], pending: list[C.Cell], sweep: dict) -> tuple[float | None, str]:
@@ -122,22 +126,26 @@ def profiling_records(export: Path) -> int | None:
 
 
 def live_captures(cfg: dict, pending: list[C.Cell], root: Path) -> list[Live]:
-    """Captures whose process still runs, from their staging folders (capture/block.py)."""
+    """Captures whose process still runs, from their staging folders (capture/block.py: the asked
+    cell's in its raw folder, its block mates' in results/.run/pending)."""
     by_pid: dict[int, dict] = {}
     for cell in pending:
-        home = raw_dir(cell, root)
-        for d in home.iterdir() if home.is_dir() else []:
-            pid = d.name.rpartition("-")[2]
-            if pid.isdigit() and staging_dir(home, int(pid)) == d and pid_alive(int(pid)):
-                entry = by_pid.setdefault(int(pid), {"cells": [], "dirs": []})
-                entry["cells"].append(cell)
-                entry["dirs"].append(d)
+        for home in (raw_dir(cell, root), pending_dir(root, cell)):
+            for d in home.iterdir() if home.is_dir() else []:
+                pid = d.name.rpartition("-")[2]
+                if pid.isdigit() and staging_dir(home, int(pid)) == d and pid_alive(int(pid)):
+                    entry = by_pid.setdefault(int(pid), {"cells": [], "dirs": [], "asked": None})
+                    entry["cells"].append(cell)
+                    entry["dirs"].append(d)
+                    if home == raw_dir(cell, root):
+                        entry["asked"] = home
     sweep = cfg["sweep"]
     per_cell = sweep["precision"]["max_requests"] if adaptive.is_auto(sweep) else sweep["requests"]
     out = []
     for pid, entry in sorted(by_pid.items()):
-        block_work = block_work_dir(entry["dirs"][0].parent, pid)
-        work_dir = block_work if block_work.is_dir() else entry["dirs"][0]
+        asked = entry["asked"] or entry["dirs"][0].parent
+        block_work = block_work_dir(asked, pid)
+        work_dir = block_work if block_work.is_dir() else staging_dir(asked, pid)
         export = work_dir / AIPERF_DIR / "profile_export.jsonl"
         done = profiling_records(export)
         note = "" if done is not None else f"aiperf has not written {export} yet (server start, idle baseline)"
@@ -171,7 +179,10 @@ def duration(seconds: float) -> str:
 
 
 def format_status(st: Status, root: str | Path = ".") -> str:
-    lines = [f"cells: {len(st.captured)} of {st.total} accepted ({len(st.pending)} pending) under {Path(root) / RAW}"]
+    waiting = sum(c.waiting for c in st.captured)
+    wait_note = f", {waiting} of them measured by a block run and waiting for their own job" if waiting else ""
+    lines = [f"cells: {len(st.captured)} of {st.total} accepted ({len(st.pending)} pending{wait_note}) "
+             f"under {Path(root) / RAW}"]
     starts = [c.start_ns for c in st.captured if c.start_ns]
     if starts and st.pending:
         lines.append(f"elapsed: {duration(st.now_s - min(starts) / 1e9)} since the first accepted capture started")
