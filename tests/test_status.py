@@ -55,7 +55,7 @@ def test_three_of_eight_cells_give_the_exact_eta(tmp_path, sweep_config):
     assert (st.total, len(st.captured), len(st.pending)) == (8, 3, 5)
     assert st.eta_s == pytest.approx(2048.0)
     text = format_status(st, tmp_path)
-    assert "cells: 3 of 8 accepted (5 pending)" in text
+    assert "cells: 3 of 8 accepted, 5 pending" in text
     assert "ETA 34 min 8 s (capture wall time of 3 accepted cells (3 capture runs), per request x (ctx+gen)" in text
     assert "elapsed: 1 h 0 min since the first accepted capture started" in text
     assert "capturing now: nothing" in text
@@ -119,7 +119,7 @@ def test_cli_status(tmp_path, sweep_config, capsys):
     three_of_eight(tmp_path, C.load(sweep_config))
     assert main(["status", "--directory", str(tmp_path)]) == 0  # config.yaml found in the directory
     out = capsys.readouterr().out
-    assert "cells: 3 of 8 accepted" in out and "ETA 34 min 8 s" in out
+    assert "cells: 3 of 8 accepted, 5 pending" in out and "ETA 34 min 8 s" in out
 
 
 def test_a_broken_cell_record_is_named(tmp_path, sweep_config):
@@ -145,7 +145,8 @@ def test_block_mates_waiting_in_pending_count_as_measured(tmp_path, sweep_config
     assert (len(st.captured), len(st.pending)) == (4, 4)
     # windows: 100 + 200 + 700 s over 20 x (160 + 192 + 544 + 576) = 29440 units; pending 20 x (160+192+544+576)
     assert st.eta_s == pytest.approx(1000.0)
-    assert "(4 pending, 1 of them measured by a block run" in format_status(st, tmp_path)
+    assert "cells: 4 of 8 accepted (1 of them measured by a block run, in results/.run/pending" in \
+        format_status(st, tmp_path)
 
 
 def test_live_block_capture_lists_its_mates_and_reads_the_block_folder(tmp_path, sweep_config):

@@ -22,7 +22,7 @@ from ..capture.block import block_work_dir, pending_dir, staging_dir
 from ..capture.load import AIPERF_DIR
 from ..capture.writeonce import MARKER
 from ..errors import ParseError
-from ..paths import RAW, cell_suffix, raw_dir
+from ..paths import RAW, RUN_STATE, cell_suffix, raw_dir
 from .processes import pid_alive, start_ticks
 
 METHOD = "capture wall time of {n} accepted cells ({runs} capture runs), per request x (ctx+gen), " \
@@ -180,8 +180,9 @@ def duration(seconds: float) -> str:
 
 def format_status(st: Status, root: str | Path = ".") -> str:
     waiting = sum(c.waiting for c in st.captured)
-    wait_note = f", {waiting} of them measured by a block run and waiting for their own job" if waiting else ""
-    lines = [f"cells: {len(st.captured)} of {st.total} accepted ({len(st.pending)} pending{wait_note}) "
+    wait_note = (f" ({waiting} of them measured by a block run, in {RUN_STATE}/pending until their own job "
+                 "adopts them)") if waiting else ""
+    lines = [f"cells: {len(st.captured)} of {st.total} accepted{wait_note}, {len(st.pending)} pending, "
              f"under {Path(root) / RAW}"]
     starts = [c.start_ns for c in st.captured if c.start_ns]
     if starts and st.pending:
