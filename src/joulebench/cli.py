@@ -18,6 +18,16 @@ def _missing(args) -> int:
     return 0
 
 
+def _status(args) -> int:
+    from . import config as C
+    from .runtime.progress import format_status, read_status
+
+    root = Path(args.directory)
+    cfg = C.load(args.config if args.config else root / "config.yaml")
+    print(format_status(read_status(cfg, root), root))
+    return 0
+
+
 def _check_config(args) -> int:
     """What `snakemake` checks before it runs, for any config file: YAML syntax (file:line:col:
     Snakemake itself reads a --configfile before the workflow can name the line), keys and values,
@@ -63,6 +73,11 @@ def main(argv=None) -> int:
     p = sub.add_parser("missing", help="table of the cells not captured yet")
     p.add_argument("--config", default="config.yaml")
     p.set_defaults(fn=_missing)
+    p = sub.add_parser("status", help="a sweep's progress: cells accepted of all, the capture running now and "
+                       "its requests, elapsed time, ETA from the accepted cells' measured wall time")
+    p.add_argument("--directory", default=".", help="the workflow directory (the one holding results/)")
+    p.add_argument("--config", help="the sweep's config file (default: DIRECTORY/config.yaml)")
+    p.set_defaults(fn=_status)
     p = sub.add_parser("check-config", help="check config files as snakemake would, naming file:line:col, "
                        "key, or model file")
     p.add_argument("files", nargs="+")

@@ -39,6 +39,17 @@ class Block:
         return f"block of {len(self.cells)} cells starting at {suffix}" if self.split else f"cell {suffix}"
 
 
+def staging_dir(cell_home: Path, pid: int) -> Path:
+    """A capture's private folder inside a cell's home until the cell is promoted (its pid in the name:
+    `joulebench status` tells a live capture from one a kill left behind)."""
+    return cell_home / f".staging-{pid}"
+
+
+def block_work_dir(cell_home: Path, pid: int) -> Path:
+    """Where a split block run writes, beside its cells' homes."""
+    return cell_home.parent / f".block-staging-{pid}"
+
+
 def splits_into_cells(cfg: dict, cell: C.Cell) -> bool:
     """True when one run measures the whole block (capture.unit: block)."""
     if adaptive.is_auto(cfg["sweep"]):
@@ -106,9 +117,9 @@ def open_block(cfg: dict, cell: C.Cell, cell_dir: Path, root: Path, split: bool)
     stagings = {}
     for c in cells:
         writeonce.stash_leftovers(homes[c], root / INCOMPLETE, cell_suffix(c), "interrupted")
-        stagings[c] = homes[c] / f".staging-{os.getpid()}"
+        stagings[c] = staging_dir(homes[c], os.getpid())
         stagings[c].mkdir(parents=True, exist_ok=False)
-    work = cell_dir.parent / f".block-staging-{os.getpid()}" if split else stagings[cell]
+    work = block_work_dir(cell_dir, os.getpid()) if split else stagings[cell]
     work.mkdir(parents=True, exist_ok=True)
     return Block(cells=cells, homes=homes, stagings=stagings, work=work, split=split)
 

@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ..errors import CaptureError
+from ..deps import import_internal
 from ..paths import cache_dir
 from .gguf_file import read_metadata, sha256
 
@@ -39,24 +39,16 @@ def snapshot_dir(repo_id: str) -> Path:
     return hf_home() / "hub" / f"models--{org}--{name}" / "snapshots" / SNAPSHOT
 
 
+# Everything read from transformers' GGUF integration module (an internal: not in its public API).
+GGUF_INTERNALS = ("GGUF_TOKENIZER_MAPPING", "_SPECIAL_TOKENS", "select_tokenizer_builder",
+                  "add_gguf_special_tokens", "set_split_regex")
+
+
 def gguf_tokenizer_mapping():
     """transformers' GGUF tokenizer module, or a clear error naming the version range it needs."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    from packaging.specifiers import SpecifierSet
-
-    wanted = SpecifierSet(",".join(TRANSFORMERS_RANGE))
-    try:
-        have = version("transformers")
-    except PackageNotFoundError:
-        have = None
-    if have is None or have not in wanted:
-        raise CaptureError(f"building the tokenizer from the GGUF needs transformers {wanted} "
-                           f"(installed: {have or 'none'}); install it, e.g. pip install 'transformers{wanted}', "
-                           "or set models.<name>.tokenizer to a Hugging Face tokenizer folder")
-    from transformers.integrations.gguf import gguf_tokenizer_mapping as m
-
-    return m
+    return import_internal("transformers.integrations.gguf.gguf_tokenizer_mapping", GGUF_INTERNALS,
+                           "transformers", ",".join(TRANSFORMERS_RANGE), "building the tokenizer from the GGUF",
+                           hint=", or set models.<name>.tokenizer to a Hugging Face tokenizer folder")
 
 
 def _tokenizer_parts(meta: dict) -> tuple[str, dict, dict]:
