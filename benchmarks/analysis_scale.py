@@ -37,7 +37,22 @@ MS = 1_000_000
 RAILS = {"VDD_IN": 1.0, "VDD_CPU_GPU_CV": 0.45, "VDD_SOC": 0.2}
 
 
-def write_cell(d: Path, cell: C.Cell, rng, t0: int, requests: int, period_ms: int) -> int:
+# bits per weight of the quantisations the seed config uses: a plausible GGUF size for the generated
+# cell.json (the figures read model_size_bytes; a real capture records the file's size)
+BITS_PER_WEIGHT = {"Q4_K_M": 4.85, "Q8_0": 8.5}
+
+
+def generated_model(name: str, model_cfg: dict) -> dict:
+    quant = model_cfg.get("quant", "Q4_K_M")
+    params_m = model_cfg.get("params_m")
+    size = int(params_m * 1e6 * BITS_PER_WEIGHT.get(quant, 8.5) / 8) if params_m else None
+    return {"name": name, "quant": quant, "params_m": params_m, "size_bytes": size}
+
+
+def write_cell(d: Path, cell: C.Cell, rng, t0: int, requests: int, period_ms: int, model: dict | None = None) -> int:
+    """model: cell.json's model record; by default name and quant only (the golden tree's, which
+    the golden summary pins: its size columns are None there, as in a record that lacks them)."""
+    model = model or {"name": cell.model, "quant": "Q4_K_M"}
     (d / "aiperf").mkdir(parents=True)
     pre = rng.uniform(40, 160, requests) * (cell.ctx / 1024)
     dec = rng.uniform(800, 1000, requests) * (cell.gen / 128)
@@ -78,7 +93,7 @@ def write_cell(d: Path, cell: C.Cell, rng, t0: int, requests: int, period_ms: in
     (d / "telemetry_meta.json").write_text(json.dumps(tmeta))
     meta = {"schema": 1, "status": "accepted", "generated": True,
             "cell": {"mode": cell.mode, "backend": cell.backend, "model": cell.model, "ctx": cell.ctx, "gen": cell.gen},
-            "backend": {"kind": cell.backend}, "model": {"name": cell.model, "quant": "Q4_K_M"},
+            "backend": {"kind": cell.backend}, "model": model,
             "platform": {"platform": "jetson", "state_before": {"device_name": "GENERATED"}},
             "telemetry": tmeta, "versions": {"aiperf": "0.13.0"},
             "timestamps": {"telemetry_start_ns": t0, "idle_end_ns": t0 + 3000 * MS,
@@ -93,7 +108,8 @@ def generate(wd: Path, requests: int = 20, period_ms: int = 20) -> tuple[int, in
     samples = 0
     cells = C.cells(cfg)
     for i, cell in enumerate(cells):
-        samples += write_cell(raw_dir(cell, wd), cell, rng, T0 + i * 40_000 * MS, requests, period_ms)
+        model = generated_model(cell.model, cfg["models"][cell.model])
+        samples += write_cell(raw_dir(cell, wd), cell, rng, T0 + i * 40_000 * MS, requests, period_ms, model)
     shutil.copy(REPO / "config/jetson-orin-nano-super.yaml", wd / "config.yaml")
     return len(cells), samples
 
