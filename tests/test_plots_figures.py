@@ -204,6 +204,22 @@ def test_roofline_utilisation_by_hand(view):
     assert r["value"] == pytest.approx(100 * 500_000_000 * tok_s("15W", "llamacpp", "m-big", 512) / 100e9)
 
 
+def test_model_size_not_recorded_is_said_not_a_crash(tmp_path):
+    # a capture whose cell.json has no model size (or params): the summary holds None there
+    s = hand_summary()
+    s["model_size_bytes"] = s["model_size_bytes"].astype(object)
+    s.loc[s["model"] == "m-big", ["model_size_bytes", "params_m"]] = None
+    view = ResultsView(s, hand_requests(s), tmp_path, CFG, n_boot=20)
+    t = tables.best_total_tok_j(view).set_index("Model")
+    assert t.at["m-big", "GGUF MB"] == "not recorded" and t.at["m-big", "Params (M)"] == "not recorded"
+    assert t.at["m-small", "GGUF MB"] == pytest.approx(50.0) and t.at["m-small", "Params (M)"] == 100
+    d = roofline.roofline_data(view, 100.0).set_index(["model", "series"])
+    assert np.isnan(d.at[("m-big", "15W"), "value"])
+    assert d.at[("m-small", "15W"), "value"] == pytest.approx(
+        100 * 50_000_000 * tok_s("15W", "llamacpp", "m-small", 512) / 100e9)
+    plt.close("all")
+
+
 def test_prefill_resolved_map_states(view):
     fig, d = energy.prefill_resolved_map(view)
     st = d.set_index(["mode", "backend", "model", "ctx"])["prefill"]

@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 
 from ..config import Cell
+from .rowio import read_table
 from .trials import pool
 
 
 def _concat(paths) -> pd.DataFrame:
-    frames = [pd.read_parquet(p) for p in paths]
+    frames = [read_table(p) for p in paths]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -40,8 +41,8 @@ def trial_rows(cell_paths, energy_paths) -> pd.DataFrame:
     """One row per capture: cell.parquet beside its energy.parquet (the two lists are aligned)."""
     rows = []
     for cell_path, energy_path in zip(cell_paths, energy_paths, strict=True):
-        cell = with_identity(pd.read_parquet(cell_path))
-        energy = with_identity(pd.read_parquet(energy_path)).drop(columns=["trial"], errors="ignore")
+        cell = with_identity(read_table(cell_path))
+        energy = with_identity(read_table(energy_path)).drop(columns=["trial"], errors="ignore")
         if cell.empty:
             continue
         if not energy.empty:

@@ -23,7 +23,9 @@ def roofline_data(view: ResultsView, peak_gbs: float) -> pd.DataFrame:
         for mode, backend, name in view.series():
             key = (model, mode, backend)
             if key in c.index:
-                size = float(c.at[key, "model_size_bytes"]) if "model_size_bytes" in c else np.nan
+                # not recorded (None in the summary) -> NaN: no bar, never a TypeError
+                size = float(pd.to_numeric(c.at[key, "model_size_bytes"], errors="coerce")) \
+                    if "model_size_bytes" in c else np.nan
                 tps = float(c.at[key, col])
             else:
                 size = tps = np.nan

@@ -16,6 +16,17 @@ def _get(df, col):
     return df[col] if col in df else pd.Series(np.nan, index=df.index)
 
 
+NOT_RECORDED = "not recorded"
+
+
+def recorded_first(d: pd.DataFrame, col: str, scale: float = 1.0):
+    """The first recorded value of `col` in `d` times `scale`, else "not recorded": a capture whose
+    cell.json lacks the field (an older record, a server that does not report it) is a table cell
+    that says so, not a crash on None."""
+    v = pd.to_numeric(_get(d, col), errors="coerce").dropna()
+    return float(v.iloc[0]) * scale if len(v) else NOT_RECORDED
+
+
 def cell_active_s(d: pd.DataFrame) -> pd.Series:
     """Active (request) seconds a cell's energy covers: e_total_j / p_active_w."""
     return pd.to_numeric(_get(d, "e_total_j"), errors="coerce") / pd.to_numeric(_get(d, "p_active_w"), errors="coerce")
@@ -257,8 +268,8 @@ def best_total_tok_j(view: ResultsView) -> pd.DataFrame:
     rows = []
     for model in view.models:
         d = s[s["model"] == model]
-        base = {"Model": model, "Params (M)": _get(d, "params_m").iloc[0] if len(d) else np.nan,
-                "GGUF MB": _get(d, "model_size_bytes").iloc[0] / 1e6 if len(d) else np.nan}
+        base = {"Model": model, "Params (M)": recorded_first(d, "params_m"),
+                "GGUF MB": recorded_first(d, "model_size_bytes", scale=1e-6)}
         for label, col in (("Best total tok/J", "seed_total_tok_per_j"),
                            ("Best total tok/J (joulebench)", "total_tok_per_j")):
             v = pd.to_numeric(_get(d, col), errors="coerce")
