@@ -49,7 +49,7 @@ def combine_pairs(pair_dirs, outputs: dict, record: dict) -> None:
         frames = [pd.read_parquet(Path(d) / f"{name}.parquet") for d in pair_dirs]
         frames = [f for f in frames if not f.empty]
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        order = [c for c in TABLES[name] if c in df]
+        order = [c for c in Cell.columns(df, TABLES[name]) if c in df]
         if order:
             df = df.sort_values(order, kind="stable").reset_index(drop=True)
         out = Path(out)
