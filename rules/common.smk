@@ -169,6 +169,9 @@ DEVICE_RESOURCES = {
 for _name in DEVICE_RESOURCES:
     if _name not in workflow.global_resources:
         workflow.register_resource(_name, 1)
+# Boards that are SLURM nodes: the slurm executor reads these resources (partition per device
+# kind, constraint per board); only where a device sets them.
+DEVICE_RESOURCES.update(JC.slurm_resources(config))
 
 
 def device_wide(wildcards):

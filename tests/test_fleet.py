@@ -90,6 +90,7 @@ def test_bad_device_names_the_key(default_config, mutate, message):
 
 def test_targets_and_per_device_resources_through_snakemake(tmp_path, default_config):
     cfg = fleet_config(default_config)
+    cfg["devices"]["orin-1"]["slurm"] = {"partition": "jetson-orin-nano", "constraint": "orin-1"}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     every = _capture_targets(tmp_path)
     assert len(every) == 12 and all(re.match(r"results/raw/(orin-1|ws)/(15W|25W)/llamacpp/", t) for t in every)
@@ -99,6 +100,9 @@ def test_targets_and_per_device_resources_through_snakemake(tmp_path, default_co
     text = _snakemake(tmp_path, "-n", "-p", "results/ws/15W/llamacpp")
     # each capture takes its own device's resource (1 in total, registered by the workflow)
     assert text.count("resources: tmpdir=/tmp, device_orin_1=0, device_ws=1, device=0") == 4, text[-3000:]
+    # a board that is a SLURM node: its partition and constraint, for the slurm executor
+    text = _snakemake(tmp_path, "-n", "-p", "results/orin-1/25W/llamacpp")
+    assert text.count("device_orin_1=1, device_ws=0, slurm_partition=jetson-orin-nano, constraint=orin-1") == 4
 
 
 def test_submit_argv_local_and_configured(default_config):

@@ -334,6 +334,24 @@ def device_resource(name: str) -> str:
     return "device_" + re.sub(r"\W", "_", name)
 
 
+# devices.NAME.slurm keys -> the resource names snakemake-executor-plugin-slurm reads
+SLURM_RESOURCES = {"partition": "slurm_partition", "constraint": "constraint"}
+
+
+def slurm_resources(cfg: dict) -> dict:
+    """Capture-rule resources for boards that are SLURM nodes: {resource: wildcards -> value},
+    only for the keys some device sets (a device without one gets the executor's default)."""
+    from .paths import device_from_tag
+
+    devs = cfg.get("devices") or {}
+    out = {}
+    for key, resource in SLURM_RESOURCES.items():
+        values = {n: d["slurm"][key] for n, d in devs.items() if key in d.get("slurm", {})}
+        if values:
+            out[resource] = lambda wc, values=values: values.get(device_from_tag(wc.device))
+    return out
+
+
 def cells(cfg: dict) -> list[Cell]:
     """Every cell of the sweep, in capture order: devices, then modes, then backends, then models
     as blocks; inside a model, each concurrency (one server: --parallel N), inside it the trials
