@@ -43,6 +43,9 @@ def test_devices_are_the_outermost_axis_with_their_own_settings(default_config):
     assert ws["platform"] == "nvidia-gpu" and ws["backends"]["llamacpp"]["port"] == 18555
     assert ws["pinning"]["enabled"] is True  # merged over the top level, not replacing it
     assert C.device_config(ws, "ws") == ws  # idempotent: a capture's config can be given again
+    # so what a capture records (from its device's config) is what a later run checks (whole config)
+    cell = next(c for c in cells if c.device == "ws")
+    assert C.cell_settings_hash(ws, cell) == C.cell_settings_hash(cfg, cell)
     assert C.device_config(cfg, "orin-1")["backends"]["llamacpp"]["port"] == 18080
     # the device is part of what a capture depends on: the same point on two boards differs
     a, b = (Cell("25W", "llamacpp", "gemma3-270m", 128, 32, device=d) for d in ("orin-1", "ws"))
@@ -136,6 +139,16 @@ def test_submit_and_status_of_a_real_local_job(tmp_path, default_config):
     log = (tmp_path / fleet.FLEET_LOGS / "ok.log").read_text()
     assert re.search(r"affinity list: 1$", log, re.M), log  # the device's core (taskset -c 1)
     assert fleet.status("999999999", tmp_path) == "failed"  # gone without a status: killed
+
+
+def test_a_fleet_pair_of_another_config_is_named_as_stray(tmp_path):
+    from joulebench.metrics.combine import stray_pairs
+
+    for pair in ("a/default/llamacpp", "default/llamacpp", "b/default/llamacpp"):
+        (tmp_path / pair).mkdir(parents=True)
+        (tmp_path / pair / "summary.parquet").write_bytes(b"")
+    assert [d for d, _ in stray_pairs(tmp_path, ["a/default/llamacpp"])] == [
+        f"{tmp_path.as_posix()}/b/default/llamacpp", f"{tmp_path.as_posix()}/default/llamacpp"]
 
 
 def test_summary_pools_per_device(tmp_path):

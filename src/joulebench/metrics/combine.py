@@ -72,7 +72,9 @@ def stray_pairs(results: Path, pairs) -> list[tuple[str, dict]]:
     (folder, its BUILT_FOR record or {})."""
     wanted = {f"{p}" for p in pairs}
     out = []
-    for summary in sorted(Path(results).glob("*/*/summary.parquet")):
+    # (mode, backend) pairs, and a fleet's (device, mode, backend) ones
+    found = [*Path(results).glob("*/*/summary.parquet"), *Path(results).glob("*/*/*/summary.parquet")]
+    for summary in sorted(found):
         pair = summary.parent.relative_to(results).as_posix()
         if pair in wanted or f"{RESULTS}/{pair.split('/')[0]}" in RUN_FOLDERS:
             continue
