@@ -16,6 +16,18 @@ include: "rules/aggregate.smk"
 include: "rules/plot.smk"
 
 
+# Under a cluster executor (a fleet, docs/fleet.md) only captures go to the devices; the analysis
+# runs where snakemake runs. No effect on a local run.
+localrules:
+    all,
+    parse_cell,
+    split_cell,
+    aggregate_pair,
+    aggregate_all,
+    plot,
+    figures,
+
+
 rule all:
     default_target: True
     input:

@@ -5,17 +5,13 @@
 
 rule aggregate_pair:
     input:
-        unpack(
-            lambda wc: cell_inputs(
-                cells_for(wc.mode, wc.backend, existing_only=pair_from_captured(wc))
-            )
-        ),
+        unpack(lambda wc: cell_inputs(cells_of_pair_job(wc))),
     output:
         directory(JP.PAIR_DIR),
     log:
-        JP.log_file("aggregate", "{mode}_{backend}"),
+        JP.log_file("aggregate", "{device}{mode}_{backend}"),
     benchmark:
-        JP.benchmark_file("aggregate_pair", "{mode}_{backend}")
+        JP.benchmark_file("aggregate_pair", "{device}{mode}_{backend}")
     run:
         aggregate_pair_into(log[0], input, output[0])
 

@@ -1,4 +1,5 @@
-# Capture one cell on the device. Never two at once (resource `device`, set to 1 in the profile).
+# Capture one cell on the device. Never two at once (resource `device`, set to 1 in the profile;
+# on a fleet one resource per device, common.smk).
 # No input and no params: editing code or analysis settings never re-measures a captured cell.
 
 
@@ -15,7 +16,8 @@ rule capture:
     conda:
         "../envs/capture.yaml"
     resources:
-        device=1,
+        **DEVICE_RESOURCES,
+        device=device_wide,
     params:
         # provenance only; the profile's rerun-triggers ignore params
         configfile=CONFIG_FILE,

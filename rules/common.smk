@@ -54,7 +54,10 @@ except ConfigError as exc:
     raise WorkflowError(str(exc))
 
 CELLS = JC.cells(config)
-PAIRS = sorted({f"{c.mode}/{c.backend}" for c in CELLS})
+# "{device}{mode}/{backend}" (PAIR_DIR under results/): "mode/backend" without devices
+PAIRS = sorted(
+    {JP.pair_dir(c.device, c.mode, c.backend)[len(JP.RESULTS) + 1 :] for c in CELLS}
+)
 RAW = JP.RAW
 CELLDIR = JP.CELLS
 CELL = JP.CELL_PATTERN
@@ -69,6 +72,7 @@ _ALLOWED = JC.wildcard_values(config)
 
 
 wildcard_constraints:
+    device=_alternatives(_ALLOWED["device"]),
     mode=_alternatives(_ALLOWED["mode"]),
     backend=_alternatives(_ALLOWED["backend"]),
     model=_alternatives(_ALLOWED["model"]),
@@ -97,12 +101,13 @@ def only_captured():
     return not wants_all and not config.get("figures", {}).get("capture_missing", False)
 
 
-def cells_for(mode=None, backend=None, existing_only=False):
+def cells_for(mode=None, backend=None, existing_only=False, device=None):
     out = [
         c
         for c in CELLS
         if (mode is None or c.mode == mode)
         and (backend is None or c.backend == backend)
+        and (device is None or c.device == device)
     ]
     if existing_only:
         out = [c for c in out if captured(c)]
@@ -132,10 +137,45 @@ def summary_pairs():
     captured cell when only plotting what exists)."""
     pairs = PAIRS
     if only_captured():
-        pairs = [p for p in PAIRS if any(captured(c) for c in cells_for(*p.split("/")))]
+        pairs = [p for p in PAIRS if any(captured(c) for c in cells_of_pair(p))]
         if not pairs:
             cells_for(existing_only=True)  # raises: no cell captured yet
     return [f"{JP.RESULTS}/{p}" for p in pairs]
+
+
+def cells_of_pair(pair):
+    return [
+        c
+        for c in CELLS
+        if JP.pair_dir(c.device, c.mode, c.backend) == f"{JP.RESULTS}/{pair}"
+    ]
+
+
+def cells_of_pair_job(wc):
+    """The cells one aggregate_pair job reads (its device, mode and backend)."""
+    device = JP.device_from_tag(wc.device)  # None without devices: every cell
+    return cells_for(wc.mode, wc.backend, pair_from_captured(wc), device)
+
+
+# A fleet (devices:): each device's captures are serialised by a resource of its own, 1 in total
+# unless --resources says otherwise, so different devices capture in parallel (docs/fleet.md).
+# Without devices every capture takes `device` (1 in the profile), as before.
+DEVICE_RESOURCES = {
+    JC.device_resource(name): (
+        lambda wc, tag=JP.device_tag(name): int(wc.device == tag)
+    )
+    for name in config.get("devices") or {}
+}
+for _name in DEVICE_RESOURCES:
+    if _name not in workflow.global_resources:
+        workflow.register_resource(_name, 1)
+# Boards that are SLURM nodes: the slurm executor reads these resources (partition per device
+# kind, constraint per board); only where a device sets them.
+DEVICE_RESOURCES.update(JC.slurm_resources(config))
+
+
+def device_wide(wildcards):
+    return 0 if wildcards.device else 1
 
 
 def built_for_this(cells=None):

@@ -9,6 +9,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -40,10 +41,22 @@ class Cell:
     gen: int
     concurrency: int = field(default=1, kw_only=True)
     trial: int = 1
+    # the board it is captured on: None without a `devices:` section (then no column, no path part)
+    device: str | None = field(default=None, kw_only=True)
 
     # columns naming the sweep point (one summary row) and one capture (one per-trial row)
     KEY: ClassVar[tuple[str, ...]] = ("mode", "backend", "model", "ctx", "gen", "concurrency")
     ROW: ClassVar[tuple[str, ...]] = KEY + ("trial",)
+    # the outermost identity column, only where devices are configured ("device" is the provenance
+    # column of the hardware's own name, on every row)
+    DEVICE: ClassVar[str] = "fleet_device"
+
+    @classmethod
+    def columns(cls, present, base: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        """The identity columns of a table with these columns: `base` (KEY) led by the device
+        column where the table has one (a fleet sweep), else exactly `base`."""
+        base = cls.KEY if base is None else base
+        return (cls.DEVICE, *base) if cls.DEVICE in present else tuple(base)
 
     @property
     def key(self) -> tuple:
@@ -54,27 +67,31 @@ class Cell:
     def block(self) -> tuple:
         """The cells one block capture measures together (one server, one aiperf run). The server
         differs per concurrency (--parallel N, N slots of context), so concurrency is in it."""
-        return (self.mode, self.backend, self.model, self.concurrency, self.trial)
+        block = (self.mode, self.backend, self.model, self.concurrency, self.trial)
+        return block if self.device is None else (self.device, *block)
 
     def row(self) -> dict:
         """Identity columns of a per-trial row (and the `cell` object of cell.json)."""
-        return {k: getattr(self, k) for k in self.ROW}
+        row = {k: getattr(self, k) for k in self.ROW}
+        return row if self.device is None else {self.DEVICE: self.device, **row}
 
     @classmethod
     def from_row(cls, row) -> "Cell":
         """From a row or cell.json's `cell` object; captures from before trials (or concurrency)
         existed are trial 1 (concurrency 1)."""
-        trial, conc = row.get("trial"), row.get("concurrency")
+        trial, conc, device = row.get("trial"), row.get("concurrency"), row.get(cls.DEVICE)
         return cls(str(row["mode"]), str(row["backend"]), str(row["model"]), int(row["ctx"]),
                    int(row["gen"]), 1 if trial is None else int(trial),
-                   concurrency=1 if conc is None else int(conc))
+                   concurrency=1 if conc is None else int(conc),
+                   device=device if isinstance(device, str) and device else None)
 
     @classmethod
     def from_wildcards(cls, wc) -> "Cell":
-        from .paths import concurrency_from_tag, trial_from_tag
+        from .paths import concurrency_from_tag, device_from_tag, trial_from_tag
 
         return cls(wc.mode, wc.backend, wc.model, int(wc.ctx), int(wc.gen), trial_from_tag(wc.trial),
-                   concurrency=concurrency_from_tag(wc.concurrency))
+                   concurrency=concurrency_from_tag(wc.concurrency),
+                   device=device_from_tag(getattr(wc, "device", "")))
 
 
 def config_base(config_file: str | os.PathLike) -> Path:
@@ -195,7 +212,7 @@ def check_semantics(cfg: dict, source: str = "config") -> None:
                     f"{source}: config key 'backends.{name}.extra_args[{i}]': one argument per item, "
                     f"no surrounding whitespace (got {arg!r})"
                 )
-    names = [*cfg["modes"], *cfg["backends"], *cfg["models"]]
+    names = [*cfg["modes"], *cfg["backends"], *cfg["models"], *(cfg.get("devices") or {})]
     lowered = [n.lower() for n in names]
     dupes = sorted({n for n in names if lowered.count(n.lower()) > 1})
     if dupes:
@@ -204,6 +221,35 @@ def check_semantics(cfg: dict, source: str = "config") -> None:
             "and names differing only in case collide on some filesystems)"
         )
     check_cross_fields(cfg, source)
+    check_devices(cfg, source)
+
+
+def check_devices(cfg: dict, source: str = "config") -> None:
+    """Each device's own config (device_config) must be a valid config: its modes and backends
+    exist, its overrides are valid settings, its pinning does not overlap."""
+    import jsonschema
+
+    devs = cfg.get("devices") or {}
+    resources = [device_resource(n) for n in devs]
+    clash = sorted({n for n, r in zip(devs, resources) if resources.count(r) > 1})
+    if clash:
+        raise ConfigError(f"{source}: device names {clash} give the same Snakemake resource name")
+    schema = load_schema()
+    for name, dev in devs.items():
+        where = f"{source}: config key 'devices.{name}"
+        for axis in ("modes", "backends"):
+            unknown = [v for v in dev.get(axis, ()) if v not in cfg[axis]]
+            if unknown:
+                raise ConfigError(f"{where}.{axis}': {unknown} not in the config's {axis} {list(cfg[axis])}")
+        own = {k: v for k, v in device_config(cfg, name).items() if k != "devices"}
+        if not own["modes"] or not own["backends"]:
+            raise ConfigError(f"{where}': no modes or no backends left to run")
+        errors = sorted(jsonschema.validators.validator_for(schema)(schema).iter_errors(own),
+                        key=lambda e: list(map(str, e.absolute_path)))
+        if errors:
+            raise ConfigError(f"{where}' gives an invalid configuration:\n  "
+                              + "\n  ".join(_describe(e) for e in errors[:10]))
+        check_semantics(own, f"{source} (device {name})")
 
 
 def yaml_error(path, exc: yaml.YAMLError) -> str:
@@ -248,31 +294,92 @@ def concurrencies(cfg: dict) -> list[int]:
     return [int(n) for n in cfg["sweep"]["concurrency"]]
 
 
+def devices(cfg: dict) -> list[str | None]:
+    """The boards of the sweep in config order; [None] without a `devices:` section (one machine,
+    today's paths)."""
+    return list(cfg.get("devices") or {}) or [None]
+
+
+# top-level keys a device may override (merged over the top level: one board's platform, pinning,
+# backend ports); `modes` and `backends` also narrow what the board runs
+DEVICE_OVERRIDES = ("platform", "pinning")
+
+
+def device_config(cfg: dict, name: str | None) -> dict:
+    """The config one device captures with: the top level with the device's own settings merged
+    over it, only its modes and backends, and `devices` holding only it. Idempotent, so a config
+    it returned can be given again. None (no devices) returns cfg itself."""
+    if name is None:
+        return cfg
+    try:
+        dev = cfg["devices"][name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"config key 'devices.{name}': no such device") from None
+    out = copy.deepcopy(cfg)
+    for key in DEVICE_OVERRIDES:
+        if key in dev:
+            out[key] = {**out.get(key, {}), **dev[key]} if isinstance(dev[key], dict) else dev[key]
+    if "modes" in dev:
+        out["modes"] = {m: cfg["modes"][m] for m in dev["modes"] if m in cfg["modes"]}
+    if "backends" in dev:
+        out["backends"] = {b: {**cfg["backends"][b], **(over or {})}
+                           for b, over in dev["backends"].items() if b in cfg["backends"]}
+    out["devices"] = {name: dev}
+    return out
+
+
+def device_resource(name: str) -> str:
+    """The Snakemake resource that keeps one device's captures from overlapping (capture rule;
+    each is 1 in total, so different devices capture in parallel)."""
+    return "device_" + re.sub(r"\W", "_", name)
+
+
+# devices.NAME.slurm keys -> the resource names snakemake-executor-plugin-slurm reads
+SLURM_RESOURCES = {"partition": "slurm_partition", "constraint": "constraint"}
+
+
+def slurm_resources(cfg: dict) -> dict:
+    """Capture-rule resources for boards that are SLURM nodes: {resource: wildcards -> value},
+    only for the keys some device sets (a device without one gets the executor's default)."""
+    from .paths import device_from_tag
+
+    devs = cfg.get("devices") or {}
+    out = {}
+    for key, resource in SLURM_RESOURCES.items():
+        values = {n: d["slurm"][key] for n, d in devs.items() if key in d.get("slurm", {})}
+        if values:
+            out[resource] = lambda wc, values=values: values.get(device_from_tag(wc.device))
+    return out
+
+
 def cells(cfg: dict) -> list[Cell]:
-    """Every cell of the sweep, in capture order: modes, then backends, then models as blocks;
-    inside a model, each concurrency (one server: --parallel N), inside it the trials one after
-    the other, the cells of even trials in reverse order (ABBA: a slow drift over the block shifts
-    every cell's trial mean alike)."""
+    """Every cell of the sweep, in capture order: devices, then modes, then backends, then models
+    as blocks; inside a model, each concurrency (one server: --parallel N), inside it the trials
+    one after the other, the cells of even trials in reverse order (ABBA: a slow drift over the
+    block shifts every cell's trial mean alike)."""
     out = []
-    for mode in cfg["modes"]:
-        for backend in cfg["backends"]:
-            for model in cfg["models"]:
-                points = [(int(ctx), int(gen)) for ctx in cfg["sweep"]["prompt_tokens"]
-                          for gen in cfg["sweep"]["gen_tokens"]]
-                for conc in concurrencies(cfg):
-                    for trial in range(1, trials(cfg) + 1):
-                        order = points if trial % 2 else points[::-1]
-                        out.extend(Cell(mode, backend, model, ctx, gen, trial, concurrency=conc)
-                                   for ctx, gen in order)
+    for device in devices(cfg):
+        dcfg = device_config(cfg, device)
+        for mode in dcfg["modes"]:
+            for backend in dcfg["backends"]:
+                for model in cfg["models"]:
+                    points = [(int(ctx), int(gen)) for ctx in cfg["sweep"]["prompt_tokens"]
+                              for gen in cfg["sweep"]["gen_tokens"]]
+                    for conc in concurrencies(cfg):
+                        for trial in range(1, trials(cfg) + 1):
+                            order = points if trial % 2 else points[::-1]
+                            out.extend(Cell(mode, backend, model, ctx, gen, trial, concurrency=conc,
+                                            device=device) for ctx, gen in order)
     return out
 
 
 def wildcard_values(cfg: dict) -> dict[str, list[str]]:
     """The values each path wildcard may take in this sweep (Snakemake's wildcard_constraints)."""
-    from .paths import concurrency_tag, trial_tag
+    from .paths import concurrency_tag, device_tag, trial_tag
 
     sweep = cfg["sweep"]
     return {
+        "device": [device_tag(d) for d in devices(cfg)],
         "mode": list(cfg["modes"]), "backend": list(cfg["backends"]), "model": list(cfg["models"]),
         "ctx": [str(v) for v in sweep["prompt_tokens"]], "gen": [str(v) for v in sweep["gen_tokens"]],
         "concurrency": [concurrency_tag(n) for n in concurrencies(cfg)],
@@ -310,7 +417,9 @@ def config_hash(cfg: dict) -> str:
 
 
 def cell_settings_hash(cfg: dict, cell: Cell) -> str:
-    """Hash of exactly what one cell's capture depends on (its mode, backend, model, sweep knobs)."""
+    """Hash of exactly what one cell's capture depends on (its device's platform, mode, backend,
+    model, sweep knobs)."""
+    cfg = device_config(cfg, cell.device)
     sweep = {k: v for k, v in cfg["sweep"].items() if k not in NOT_PER_CAPTURE}
     relevant = {
         "platform": cfg["platform"],

@@ -5,6 +5,10 @@ a sweep with one trial at concurrency 1 has exactly the paths it had before eith
 trial k >= 2 is the sibling `ctx{ctx}_gen{gen}_t{k}`, concurrency N >= 2 `ctx{ctx}_gen{gen}_c{N}`
 (`_c{N}_t{k}` for both; docs/raw-format.md). Each tag is a wildcard of its own whose values are
 listed in full (wildcard_constraints), so `gen=64` never swallows `_t2` or `_c2`.
+
+A config with a `devices:` section puts the device outermost: `{device}` is `orin-1/` there (so
+`results/raw/orin-1/25W/llamacpp/...` and the pair `results/orin-1/25W/llamacpp/`), and empty
+without one, so a one-machine config keeps exactly today's paths (docs/fleet.md).
 """
 from __future__ import annotations
 
@@ -25,9 +29,9 @@ SUMMARY = f"{RESULTS}/summary.parquet"  # one row per (mode, backend, model, ctx
 REQUESTS = f"{RESULTS}/requests.parquet"
 TRIALS = f"{RESULTS}/trials.parquet"
 FIGURES = f"{RESULTS}/figures"
-PAIR_DIR = RESULTS + "/{mode}/{backend}"  # one (mode, backend) pair's own summary, requests, trials
+PAIR_DIR = RESULTS + "/{device}{mode}/{backend}"  # one (mode, backend) pair's own summary, requests, trials
 RUN_STATE = f"{RESULTS}/.run"  # a run's bookkeeping (runtime/rundir.py)
-CELL_PATTERN = "{mode}/{backend}/{model}/ctx{ctx}_gen{gen}{concurrency}{trial}"
+CELL_PATTERN = "{device}{mode}/{backend}/{model}/ctx{ctx}_gen{gen}{concurrency}{trial}"
 
 
 def _tag(letter: str, value: int) -> str:
@@ -59,8 +63,26 @@ def concurrency_from_tag(tag: str) -> int:
     return _from_tag("c", "concurrency", tag)
 
 
+def device_tag(device: str | None) -> str:
+    """The device's path part: `name/` (outermost), or nothing on a config without devices."""
+    return "" if device is None else f"{device}/"
+
+
+def device_from_tag(tag: str) -> str | None:
+    if not tag:
+        return None
+    if not tag.endswith("/") or "/" in tag[:-1]:
+        raise ValueError(f"not a device tag: {tag!r} (expected '' or 'NAME/')")
+    return tag[:-1]
+
+
+def pair_dir(device: str | None, mode: str, backend: str) -> str:
+    """One (device, mode, backend) pair's folder (PAIR_DIR)."""
+    return PAIR_DIR.format(device=device_tag(device), mode=mode, backend=backend)
+
+
 def cell_suffix(cell: Cell) -> str:
-    return CELL_PATTERN.format(mode=cell.mode, backend=cell.backend, model=cell.model, ctx=cell.ctx,
+    return CELL_PATTERN.format(device=device_tag(cell.device), mode=cell.mode, backend=cell.backend, model=cell.model, ctx=cell.ctx,
                                gen=cell.gen, concurrency=concurrency_tag(cell.concurrency),
                                trial=trial_tag(cell.trial))
 

@@ -9,10 +9,16 @@ from .paths import SUPERSEDED
 
 
 def missing_cells_table(cells, is_captured, limit: int = 40) -> str:
-    """A short table of what a run would capture: per (mode, backend, model), missing/total."""
-    total = Counter((c.mode, c.backend, c.model) for c in cells)
+    """A short table of what a run would capture: per (mode, backend, model), missing/total; on a
+    fleet the mode column reads `device/mode`."""
+    from .paths import device_tag
+
+    def group(c):
+        return (device_tag(c.device) + c.mode, c.backend, c.model)
+
+    total = Counter(group(c) for c in cells)
     missing = [c for c in cells if not is_captured(c)]
-    miss = Counter((c.mode, c.backend, c.model) for c in missing)
+    miss = Counter(group(c) for c in missing)
     lines = [f"joulebench: {len(missing)} of {len(cells)} cells not captured yet"]
     if not missing:
         return lines[0]
@@ -27,7 +33,7 @@ def missing_cells_table(cells, is_captured, limit: int = 40) -> str:
         if shown >= limit:
             lines.append(f"  ... and {len([k for k in miss if miss[k]]) - shown} more groups")
             break
-        these = [c for c in missing if (c.mode, c.backend, c.model) == key]
+        these = [c for c in missing if group(c) == key]
         cells_txt = " ".join(f"{c.ctx}x{c.gen}" + (f"@{c.concurrency}" if c.concurrency > 1 else "")
                              + (f"#{c.trial}" if c.trial > 1 else "") for c in these[:8]) + (
             " ..." if len(these) > 8 else "")

@@ -9,6 +9,7 @@ prompts, idle baseline, load, collect) -> requests checked, records written, cel
 from __future__ import annotations
 
 import errno
+import os
 import time
 from pathlib import Path
 
@@ -29,7 +30,11 @@ DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # reported in one line,
 
 
 def capture(cfg: dict, cell: C.Cell, cell_json: Path, config_path: Path, root: Path = Path(".")) -> dict:
-    """Capture one cell (or its block) holding the machine's device lock throughout."""
+    """Capture one cell (or its block) holding the machine's device lock throughout. A fleet
+    cell is captured with its device's own config, run state and lock (this process is its job)."""
+    if cell.device is not None:
+        cfg = C.device_config(cfg, cell.device)
+        os.environ[rundir.DEVICE_ENV] = cell.device
     lock = DeviceLock(root).acquire(say=say)
     try:
         with sigterm_raises():

@@ -1,6 +1,7 @@
 """A cell's record (cell.json): its identity, settings, versions and everything the run measured."""
 from __future__ import annotations
 
+import os
 import platform as _pf
 import sys
 
@@ -25,6 +26,10 @@ def cell_record(cfg: dict, cell: C.Cell, run: BlockRun, n_requests: int) -> dict
         "schema": 1,
         "status": "accepted",
         "cell": cell.row(),
+        # a fleet cell: the device as configured (how it was reached, its cores and overrides) and
+        # the cores this capture was allowed to run on (what a local submit's taskset gave it)
+        **({"fleet_device": {"name": cell.device, **cfg["devices"][cell.device],
+                             "cpus_allowed": sorted(os.sched_getaffinity(0))}} if cell.device else {}),
         "config_file": str(run.config_path),
         "config_hash": C.config_hash(cfg),
         "cell_settings_hash": C.cell_settings_hash(cfg, cell),

@@ -46,7 +46,7 @@ def trial_rows(cell_paths, energy_paths) -> pd.DataFrame:
         if cell.empty:
             continue
         if not energy.empty:
-            key = list(Cell.KEY)
+            key = list(Cell.columns(cell))
             if not cell[key].reset_index(drop=True).equals(energy[key].reset_index(drop=True)):
                 raise ValueError(f"{energy_path}: identity {energy[key].iloc[0].to_dict()} is not that of "
                                  f"{cell_path} {cell[key].iloc[0].to_dict()}")
@@ -59,18 +59,19 @@ def trial_rows(cell_paths, energy_paths) -> pd.DataFrame:
 
 def build_summary(cell_paths, energy_paths, max_rel_ci: float) -> pd.DataFrame:
     """max_rel_ci: config key energy.max_rel_ci (the gate on a tok/J interval's half-width)."""
-    return pool(trial_rows(cell_paths, energy_paths), Cell.KEY, max_rel_ci)
+    per_trial = trial_rows(cell_paths, energy_paths)
+    return pool(per_trial, Cell.columns(per_trial), max_rel_ci)
 
 
 def aggregate_to(cell_paths, energy_paths, request_paths, summary_out, requests_out, trials_out, *,
                  max_rel_ci: float, csv=False) -> None:
     per_trial = trial_rows(cell_paths, energy_paths)
-    summary = pool(per_trial, Cell.KEY, max_rel_ci)
+    summary = pool(per_trial, Cell.columns(per_trial), max_rel_ci)
     requests = with_identity(_concat(request_paths))
     if not requests.empty:
-        order = [c for c in (*Cell.ROW, "request_idx") if c in requests]
+        order = [c for c in (*Cell.columns(requests, Cell.ROW), "request_idx") if c in requests]
         requests = requests.sort_values(order).reset_index(drop=True)
-    trials = pool(per_trial, Cell.ROW, max_rel_ci)
+    trials = pool(per_trial, Cell.columns(per_trial, Cell.ROW), max_rel_ci)
     for df, out in ((summary, summary_out), (requests, requests_out), (trials, trials_out)):
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -92,6 +92,9 @@ def provenance_columns(meta: dict) -> dict:
         "cell_settings_hash": meta.get("cell_settings_hash"),
         "captured_at": (meta.get("timestamps") or {}).get("capture_start_iso"),
         "capture_start_ns": (meta.get("timestamps") or {}).get("capture_start_ns"),
+        # a fleet cell's device as configured (host, cores, submit): only where there is one
+        **({"fleet_device_config": json.dumps(meta["fleet_device"], sort_keys=True)}
+           if "fleet_device" in meta else {}),
         "capture_seconds": (meta.get("step_seconds") or {}).get("total"),
         "aiperf_seconds": (meta.get("step_seconds") or {}).get("aiperf"),
         "host": meta.get("host"),

@@ -49,7 +49,7 @@ def combine_pairs(pair_dirs, outputs: dict, record: dict) -> None:
         frames = [pd.read_parquet(Path(d) / f"{name}.parquet") for d in pair_dirs]
         frames = [f for f in frames if not f.empty]
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        order = [c for c in TABLES[name] if c in df]
+        order = [c for c in Cell.columns(df, TABLES[name]) if c in df]
         if order:
             df = df.sort_values(order, kind="stable").reset_index(drop=True)
         out = Path(out)
@@ -72,7 +72,9 @@ def stray_pairs(results: Path, pairs) -> list[tuple[str, dict]]:
     (folder, its BUILT_FOR record or {})."""
     wanted = {f"{p}" for p in pairs}
     out = []
-    for summary in sorted(Path(results).glob("*/*/summary.parquet")):
+    # (mode, backend) pairs, and a fleet's (device, mode, backend) ones
+    found = [*Path(results).glob("*/*/summary.parquet"), *Path(results).glob("*/*/*/summary.parquet")]
+    for summary in sorted(found):
         pair = summary.parent.relative_to(results).as_posix()
         if pair in wanted or f"{RESULTS}/{pair.split('/')[0]}" in RUN_FOLDERS:
             continue

@@ -30,10 +30,12 @@ def render_frames(summary: pd.DataFrame, requests: pd.DataFrame | None, out_dir,
     matplotlib.use("Agg")
     from .catalogue import render_catalogue
     from .common import ResultsView, provenance
+    from .fleet import fold_config, fold_devices
     from .style import apply_theme
 
     apply_theme()
-    view = ResultsView(summary, requests, Path(out_dir), cfg, n_boot=n_boot)
+    view = ResultsView(fold_devices(summary), fold_devices(requests), Path(out_dir), fold_config(cfg),
+                       n_boot=n_boot)
     if summary.empty:
         view.placeholder("no_results", "summary.parquet holds no cells", "nothing was measured")
     else:
@@ -58,10 +60,13 @@ def missing_cells(summary: pd.DataFrame, cfg: dict) -> pd.DataFrame | None:
     have = set()
     if not summary.empty:
         conc = summary["concurrency"] if "concurrency" in summary else pd.Series(1, index=summary.index)
+        device = summary[Cell.DEVICE] if Cell.DEVICE in summary else [None] * len(summary)
         have = set(zip(summary["mode"], summary["backend"], summary["model"], summary["ctx"].astype(int),
-                       summary["gen"].astype(int), conc.astype(int)))
+                       summary["gen"].astype(int), conc.astype(int), device))
     # the sweep's defaults (trials, concurrency) live in the schema only; the figures may get a partial config
     props = load_schema()["properties"]["sweep"]["properties"]
     sweep = {**{k: v["default"] for k, v in props.items() if "default" in v}, **cfg["sweep"]}
-    rows = [dict(zip(key, c.key)) for c in cells({**cfg, "sweep": sweep}) if c.trial == 1 and c.key not in have]
-    return pd.DataFrame(rows, columns=key)
+    wanted = [c for c in cells({**cfg, "sweep": sweep}) if c.trial == 1 and (*c.key, c.device) not in have]
+    if cfg.get("devices"):
+        key = [Cell.DEVICE, *key]
+    return pd.DataFrame([{k: v for k, v in c.row().items() if k in key} for c in wanted], columns=key)

@@ -311,6 +311,20 @@ def write_table(df: pd.DataFrame, base: Path, index: bool = False) -> list[str]:
     return [base.with_suffix(".csv").name, base.with_suffix(".md").name]
 
 
+def fleet_provenance(s: pd.DataFrame) -> dict:
+    """A fleet's devices, each with its hardware, host and configured settings (none without one)."""
+    from ..config import Cell
+
+    if Cell.DEVICE not in s:
+        return {}
+    out = {}
+    for name, rows in s.groupby(Cell.DEVICE):
+        what = {c: ", ".join(sorted({str(v) for v in rows[c].dropna()}))
+                for c in ("device", "host", "platform", "fleet_device_config") if c in rows}
+        out[f"fleet device {name}"] = "; ".join(f"{k}: {v}" for k, v in what.items())
+    return out
+
+
 def provenance(view: ResultsView) -> dict:
     s = view.summary
     first = lambda c: ", ".join(sorted({str(v) for v in s[c].dropna().unique()})) if c in s else "n/a"  # noqa: E731
@@ -328,6 +342,7 @@ def provenance(view: ResultsView) -> dict:
         "prompt lengths": ", ".join(map(str, view.ctxs)), "generation lengths": ", ".join(map(str, view.gens)),
         "canonical cell": f"ctx {view.canonical[0]}, gen {view.canonical[1]}",
         "platform": first("platform"), "device": first("device"),
+        **fleet_provenance(s),
         "backend versions": first("backend_version"), "llama.cpp build": first("llama_cpp_build"),
         "aiperf": first("aiperf_version"), "joulebench": first("joulebench_version"),
         "energy method": first("energy_method"), "energy reason": first("energy_reason"),

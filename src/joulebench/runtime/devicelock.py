@@ -4,7 +4,8 @@ Snakemake's resource `device: 1` only holds inside one snakemake process: two ru
 terminals (or in two checkouts) would load one server at once and accept wrong numbers. So every
 capture holds an flock on one file per machine (under the cache directory, shared by checkouts;
 JOULEBENCH_DEVICE_LOCK moves it) for its whole duration. The kernel drops an flock when its holder
-dies, so a killed capture never leaves it held.
+dies, so a killed capture never leaves it held. A capture on a fleet device (devices:) locks a
+file of its own, `device-NAME.lock` beside it, so different devices capture at once.
 
 The file also records who holds it (capture pid, its snakemake run, host, checkout, since when).
 The run keeps its claim between its capture jobs: while it still goes, another run's capture does
@@ -33,8 +34,12 @@ POLL_S = 1.0
 def lock_path() -> Path:
     from ..paths import cache_dir
 
+    from .rundir import current_device
+
     given = os.environ.get(LOCK_ENV)
-    return Path(given) if given else cache_dir() / "device.lock"
+    path = Path(given) if given else cache_dir() / "device.lock"
+    device = current_device()  # a fleet device: its own lock (two "devices" may share one machine)
+    return path.with_name(f"{path.stem}-{device}{path.suffix}") if device else path
 
 
 def wait_seconds() -> float:

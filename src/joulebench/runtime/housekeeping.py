@@ -17,7 +17,7 @@ from .devicelock import DeviceLock, read_holder
 from .forced import note_forced
 from .owner import claim_ownership, is_snakemake_main, left_behind
 from .processes import cmdline
-from .rundir import clients_dir, servers_dir
+from .rundir import clients_dir, devices_with_state, on_device, servers_dir
 
 
 def _say(msg: str) -> None:
@@ -40,6 +40,9 @@ def at_start(root: Path, cleanup: bool = True) -> None:
         _say(f"gave {len(adopted)} accepted captures from before accepted.json existed their second name "
              "(kept from now on if Snakemake takes them for incomplete)")
     stop_leftovers(root, why="left by a killed run")
+    for device in devices_with_state(root):
+        with on_device(device):
+            stop_leftovers(root, why=f"left by a killed run on device {device}")
 
 
 def before_jobs(dag_settings) -> None:
@@ -76,8 +79,13 @@ def stop_leftovers(root: Path, why: str, this_run_too: bool = False, unowned_too
 
 def at_end(root: Path) -> None:
     """onsuccess / onerror: stop this run's servers and aiperf, and any a dead run left; a server
-    another live run now uses (it took it over by reusing it) is its to stop."""
+    another live run now uses (it took it over by reusing it) is its to stop. Fleet devices that
+    share this file system and machine too (each under its own lock; a remote board's jobs stop
+    nothing here)."""
     stop_leftovers(root, why="of this run", this_run_too=True)
+    for device in devices_with_state(root):
+        with on_device(device):
+            stop_leftovers(root, why=f"of this run on device {device}", this_run_too=True)
 
 
 def clear_stale_locks(root: Path) -> bool:

@@ -55,7 +55,7 @@ def split_cell_files(cell_json, requests_in, requests_out, energy_out, max_rel_c
     req = pd.read_parquet(requests_in)
     tmeta = meta.get("telemetry") or {}
     source = tmeta.get("source", "none")
-    ident = {k: req[k].iloc[0] for k in Cell.KEY if k in req}  # the sweep point, whatever axes it has
+    ident = {k: req[k].iloc[0] for k in Cell.columns(req) if k in req}  # the sweep point, whatever axes it has
     if source == "none":
         row = no_energy(tmeta.get("reason") or "no power sensor", source)
         for c in REQUEST_ENERGY_COLUMNS:
