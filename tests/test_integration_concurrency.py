@@ -3,6 +3,7 @@ the pair checks the paths, the server's slots, exact lengths on every request, t
 and the load and goodput columns."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -72,7 +73,13 @@ def test_exact_lengths_and_load_columns(conc_dir):
         assert row["goodput_fraction"] == 1.0 and row["goodput_rps"] == pytest.approx(row["request_throughput_rps"])
         assert (row["slo_ttft_ms"], row["slo_itl_ms"]) == (SLO["ttft_ms"], SLO["itl_ms"])
         assert row["queue_delay_ms_p50"] > 0 and row["queue_delay_ms_p95"] >= row["queue_delay_ms_p50"]
-        assert row["server_metrics_samples"] >= 2 and row["server_metrics_reason"] is None
+        # the scrape worked; the only NaN gauge is the KV-cache one, which llama.cpp 11434 does not
+        # export, and the reason names it (and nothing the server did export)
+        reason = row["server_metrics_reason"]
+        assert row["server_metrics_samples"] >= 2
+        assert reason is None or (reason.startswith("not exported by the server: kv_cache_usage_ratio (")
+                                  and "requests_processing" not in reason and "requests_deferred" not in reason)
+        assert (reason is None) == np.isfinite(row["server_kv_cache_usage_ratio_max"])
         assert row["server_requests_deferred_max"] == 0  # N slots for N in flight: nothing waits for a slot
         # the server's own count of the cell's generated tokens, from its /metrics counter
         assert row["server_tokens_predicted"] == GEN * REQUESTS
