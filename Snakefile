@@ -10,7 +10,6 @@ min_version("8.0")
 
 include: "rules/common.smk"
 include: "rules/capture.smk"
-include: "rules/parse.smk"
 include: "rules/split.smk"
 include: "rules/aggregate.smk"
 include: "rules/plot.smk"
@@ -20,8 +19,7 @@ include: "rules/plot.smk"
 # runs where snakemake runs. No effect on a local run.
 localrules:
     all,
-    parse_cell,
-    split_cell,
+    parse_split_pair,
     aggregate_pair,
     aggregate_all,
     plot,

@@ -1,11 +1,12 @@
-# Per-trial Parquet -> one row per cell (summary, trials pooled with 95 % intervals), one row per
-# trial and one per request, per pair; the overall tables are the config's pair tables put
-# together (metrics/combine.py: one definition of "the summary").
+# One pair's trial rows -> one row per cell (summary, trials pooled with 95 % intervals), one row
+# per trial and one per request; the overall tables are the config's pair tables put together
+# (metrics/combine.py: one definition of "the summary").
 
 
 rule aggregate_pair:
     input:
-        unpack(lambda wc: cell_inputs(cells_of_pair_job(wc))),
+        trials=JP.PAIR_TRIAL_ROWS,
+        requests=JP.PAIR_REQUEST_ROWS,
     output:
         directory(JP.PAIR_DIR),
     log:

@@ -9,8 +9,6 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from joulebench import config as JC  # noqa: E402
 from joulebench import paths as JP  # noqa: E402
 from joulebench.errors import ConfigError  # noqa: E402
-from joulebench.metrics.aggregate import aggregate_to  # noqa: E402
-from joulebench.metrics.cell_table import parse_cell  # noqa: E402
 from joulebench.metrics.combine import (  # noqa: E402
     built_for,
     combine_pairs,
@@ -20,7 +18,6 @@ from joulebench.metrics.combine import (  # noqa: E402
 )
 from joulebench.models.sources import model_file_problems  # noqa: E402
 from joulebench.scripting import in_log  # noqa: E402
-from joulebench.split import split_cell_files  # noqa: E402
 from joulebench.runtime import housekeeping  # noqa: E402
 from snakemake.settings.enums import Quietness  # noqa: E402
 from joulebench.workflow import (  # noqa: E402
@@ -152,7 +149,7 @@ def cells_of_pair(pair):
 
 
 def cells_of_pair_job(wc):
-    """The cells one aggregate_pair job reads (its device, mode and backend)."""
+    """The cells one pair job reads (its device, mode and backend)."""
     device = JP.device_from_tag(wc.device)  # None without devices: every cell
     return cells_for(wc.mode, wc.backend, pair_from_captured(wc), device)
 
@@ -183,11 +180,15 @@ def built_for_this(cells=None):
 
 
 def aggregate_pair_into(logfile, inputs, folder):
-    in_log(
+    from joulebench.analysis.workers import in_workers
+    from joulebench.metrics.aggregate import aggregate_pair
+
+    _, cpu = in_log(
         logfile,
-        aggregate_to,
-        inputs.cells,
-        inputs.energy,
+        in_workers,
+        workflow.cores,
+        aggregate_pair,
+        inputs.trials,
         inputs.requests,
         f"{folder}/summary.parquet",
         f"{folder}/requests.parquet",
@@ -195,18 +196,37 @@ def aggregate_pair_into(logfile, inputs, folder):
         max_rel_ci=config["energy"]["max_rel_ci"],
         csv=True,
     )
-    write_built_for(folder, built_for_this(len(inputs.cells)))
+    write_built_for(folder, built_for_this(n_trial_rows(inputs.trials)))
+    with open(logfile, "a") as log:
+        print(f"pooled in {cpu:.2f} CPU s", file=log)
 
 
-def cell_inputs(cells):
-    """Per-cell analysis outputs that the aggregate rules read."""
-    return {
-        "cells": [JP.cell_file(CELLDIR, c, "cell.parquet") for c in cells],
-        "energy": [JP.cell_file(CELLDIR, c, "energy.parquet") for c in cells],
-        "requests": [
-            JP.cell_file(CELLDIR, c, "requests_energy.parquet") for c in cells
-        ],
-    }
+def n_trial_rows(path):
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def raw_cells(cells):
+    return [JP.cell_file(RAW, c, "cell.json") for c in cells]
+
+
+def parse_split_into(logfile, cell_jsons, outputs, max_rel_ci, workers):
+    """Each raw cell.json's tables go to the same place under results/cells/."""
+    from joulebench.analysis.pair import analyse_pair
+
+    jobs = [(cj, str(Path(CELLDIR) / Path(cj).parent.relative_to(RAW))) for cj in cell_jsons]
+    with open(logfile, "a") as log:
+        in_log(
+            logfile,
+            analyse_pair,
+            jobs,
+            outputs.trials,
+            outputs.requests,
+            max_rel_ci=max_rel_ci,
+            workers=workers,
+            log=log,
+        )
 
 
 def run_starts():
@@ -219,6 +239,7 @@ def run_starts():
     if problems:
         raise WorkflowError("\n".join(problems))
     housekeeping.before_jobs(workflow.dag_settings)
+    housekeeping.no_rate_limit_when_local(workflow)  # its docstring says why
 
 
 def stop_servers():

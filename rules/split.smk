@@ -1,26 +1,24 @@
-# Telemetry samples + request windows -> energy per prefill / decode / idle window.
+# Raw captures -> per-request windows and energy (prefill / decode / idle), one row per trial.
+# One job per (device, mode, backend) pair, not per cell: at seed scale (768 cells) per-cell jobs
+# cost more in scheduling than the analysis (benchmarks/RESULTS.md). Each cell's result is kept
+# beside a key of its raw files and the analysis code, so a rerun re-analyses changed cells only
+# (joulebench/analysis/). `run:` keeps the job in Snakemake's process; the cells go to one pool of
+# worker processes (as many as --cores) that every pair job of the run shares. One thread each:
+# Snakemake re-reads the inputs of every job left waiting at each scheduling round, and a waiting
+# pair job has ~100 inputs at seed scale.
 
 
-rule split_cell:
+rule parse_split_pair:
     input:
-        cell=f"{RAW}/{CELL}/cell.json",
-        requests=f"{CELLDIR}/{CELL}/requests.parquet",
+        cells=lambda wc: raw_cells(cells_of_pair_job(wc)),
     output:
-        requests=f"{CELLDIR}/{CELL}/requests_energy.parquet",
-        energy=f"{CELLDIR}/{CELL}/energy.parquet",
+        trials=JP.PAIR_TRIAL_ROWS,
+        requests=JP.PAIR_REQUEST_ROWS,
     log:
-        JP.log_file("split", CELL),
+        JP.log_file("parse_split", "{device}{mode}_{backend}"),
     benchmark:
-        JP.benchmark_file("split_cell", CELL)
+        JP.benchmark_file("parse_split_pair", "{device}{mode}_{backend}")
     params:
         max_rel_ci=config["energy"]["max_rel_ci"],
     run:
-        in_log(
-            log[0],
-            split_cell_files,
-            input.cell,
-            input.requests,
-            output.requests,
-            output.energy,
-            max_rel_ci=params.max_rel_ci,
-        )
+        parse_split_into(log[0], input.cells, output, params.max_rel_ci, workflow.cores)

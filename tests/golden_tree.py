@@ -3,8 +3,8 @@
 The tree: a generated Jetson sweep (2 modes x 2 gens x 2 trials, INA3221-style telemetry, written
 by benchmarks/analysis_scale.write_cell with a fixed seed) plus one cell made of the shared fixture
 aiperf-0.13-llama-server (a real aiperf 0.13 export, no telemetry: energy NaN with its reason).
-It is analysed in-process by the same functions the rules call (parse_cell, split_cell_files,
-aggregate_to), so the summary depends on the analysis code only.
+It is analysed in-process by the same functions the rules call (analysis.pair.analyse_pair,
+metrics.aggregate.aggregate_pair), so the summary depends on the analysis code only.
 
 Regenerate the golden file only when a change is MEANT to alter the summary (say so in the commit):
     git archive main src | tar -x -C /tmp/golden-main      # or the commit to compare against
@@ -60,7 +60,23 @@ def build_tree(wd: Path, fixture: Path) -> list:
 
 
 def analyse(wd: Path, cells: list, out_dir: Path) -> Path:
-    """parse -> split -> aggregate, as the rules do; returns summary.parquet's path."""
+    """parse + split -> aggregate, as the rules do; returns summary.parquet's path."""
+    from joulebench.paths import raw_dir
+
+    summary = out_dir / "summary.parquet"
+    try:
+        from joulebench.analysis.pair import analyse_pair
+        from joulebench.metrics.aggregate import aggregate_pair
+    except ImportError:  # code from before the pair jobs (regenerating at an older commit)
+        return _analyse_per_cell(wd, cells, out_dir)
+    jobs = [(str(raw_dir(cell, wd) / "cell.json"), str(out_dir / f"cell{i}")) for i, cell in enumerate(cells)]
+    analyse_pair(jobs, out_dir / "trial_rows.parquet", out_dir / "request_rows.parquet", max_rel_ci=MAX_REL_CI)
+    aggregate_pair(out_dir / "trial_rows.parquet", out_dir / "request_rows.parquet", summary,
+                   out_dir / "requests.parquet", out_dir / "trials.parquet", max_rel_ci=MAX_REL_CI)
+    return summary
+
+
+def _analyse_per_cell(wd: Path, cells: list, out_dir: Path) -> Path:
     from joulebench.metrics.aggregate import aggregate_to
     from joulebench.metrics.cell_table import parse_cell
     from joulebench.paths import raw_dir

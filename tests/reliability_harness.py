@@ -79,7 +79,7 @@ PHASES = [
     ("mid-request (2nd cell)", r"Phase profiling .* started", 1, (0.0, 0.6)),
     ("writing results", r"Processed \d+ valid requests", 0, (0.0, 2.0)),
     ("promote / accept", r"cell \S+: accepted in", 0, (0.0, 0.6)),
-    ("analysis", r"Rule: parse_cell|rule parse_cell|localrule parse_cell", 0, (0.0, 2.5)),
+    ("analysis", r"Rule: parse_split_pair|rule parse_split_pair|localrule parse_split_pair", 0, (0.0, 2.5)),
 ]
 
 

@@ -166,7 +166,7 @@ def _dag(**kw):
 
 @pytest.mark.parametrize("settings, a_forced, b_forced", [
     (_dag(), False, False),
-    (_dag(forcerun=frozenset({"parse_cell"})), False, False),
+    (_dag(forcerun=frozenset({"parse_split_pair"})), False, False),
     (_dag(forcerun=frozenset({"capture"})), True, True),
     (_dag(forceall=True), True, True),
     (_dag(forcerun=frozenset({"results/raw/a/cell.json"})), True, False),

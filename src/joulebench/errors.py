@@ -17,4 +17,7 @@ class ParseError(JoulebenchError):
     def __init__(self, path, message, line=None):
         where = f"{path}:{line}" if line is not None else f"{path}"
         super().__init__(f"{where}: {message}")
-        self.path, self.line = path, line
+        self.path, self.message, self.line = path, message, line
+
+    def __reduce__(self):  # crosses process boundaries intact (the analysis runs in worker processes)
+        return type(self), (self.path, self.message, self.line)

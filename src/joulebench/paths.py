@@ -30,6 +30,9 @@ REQUESTS = f"{RESULTS}/requests.parquet"
 TRIALS = f"{RESULTS}/trials.parquet"
 FIGURES = f"{RESULTS}/figures"
 PAIR_DIR = RESULTS + "/{device}{mode}/{backend}"  # one (mode, backend) pair's own summary, requests, trials
+# one pair's parsed and split captures, all cells together (the parse + split rule's outputs)
+PAIR_TRIAL_ROWS = CELLS + "/{device}{mode}/{backend}/trial_rows.parquet"
+PAIR_REQUEST_ROWS = CELLS + "/{device}{mode}/{backend}/request_rows.parquet"
 RUN_STATE = f"{RESULTS}/.run"  # a run's bookkeeping (runtime/rundir.py)
 CELL_PATTERN = "{device}{mode}/{backend}/{model}/ctx{ctx}_gen{gen}{concurrency}{trial}"
 

@@ -65,9 +65,21 @@ def build_summary(cell_paths, energy_paths, max_rel_ci: float) -> pd.DataFrame:
 
 def aggregate_to(cell_paths, energy_paths, request_paths, summary_out, requests_out, trials_out, *,
                  max_rel_ci: float, csv=False) -> None:
-    per_trial = trial_rows(cell_paths, energy_paths)
+    """From per-cell tables (cell.parquet, energy.parquet, requests_energy.parquet)."""
+    write_pooled(trial_rows(cell_paths, energy_paths), with_identity(_concat(request_paths)),
+                 summary_out, requests_out, trials_out, max_rel_ci=max_rel_ci, csv=csv)
+
+
+def aggregate_pair(trial_rows_in, request_rows_in, summary_out, requests_out, trials_out, *,
+                   max_rel_ci: float, csv=False) -> None:
+    """From one pair's trial rows and request rows (the parse + split rule's outputs)."""
+    write_pooled(read_table(trial_rows_in), read_table(request_rows_in), summary_out, requests_out, trials_out,
+                 max_rel_ci=max_rel_ci, csv=csv)
+
+
+def write_pooled(per_trial, requests, summary_out, requests_out, trials_out, *, max_rel_ci: float,
+                 csv=False) -> None:
     summary = pool(per_trial, Cell.columns(per_trial), max_rel_ci)
-    requests = with_identity(_concat(request_paths))
     if not requests.empty:
         order = [c for c in (*Cell.columns(requests, Cell.ROW), "request_idx") if c in requests]
         requests = requests.sort_values(order).reset_index(drop=True)

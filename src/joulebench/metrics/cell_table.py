@@ -142,9 +142,10 @@ def tok_s_rel_unc(df: pd.DataFrame) -> dict:
     return out
 
 
-def parse_cell(cell_json: str | Path, requests_out: str | Path, cell_out: str | Path) -> None:
+def parse_tables(cell_json: str | Path, meta: dict | None = None) -> tuple[pd.DataFrame, dict]:
+    """One cell's requests (one row each) and its cell row, in memory (no file written)."""
     cell_json = Path(cell_json)
-    meta = load_cell_json(cell_json)
+    meta = meta if meta is not None else load_cell_json(cell_json)
     aiperf_dir = cell_json.parent / "aiperf"
     cell = Cell.from_row(meta["cell"])
     ident = cell.row()
@@ -156,6 +157,11 @@ def parse_cell(cell_json: str | Path, requests_out: str | Path, cell_out: str | 
            **server_metrics.summarise(cell_json.parent, int(df["start_ns"].min()), int(df["end_ns"].max())),
            **goodput_columns(df, slo_of(meta)),
            **tok_s_rel_unc(df)}
+    return df, row
+
+
+def parse_cell(cell_json: str | Path, requests_out: str | Path, cell_out: str | Path) -> None:
+    df, row = parse_tables(cell_json)
     Path(requests_out).parent.mkdir(parents=True, exist_ok=True)
     df.to_parquet(requests_out, index=False)
     write_row(row, cell_out)

@@ -139,3 +139,19 @@ def adopt_legacy_captures(root: Path) -> list[Path]:
         os.link(marker, keeper)
         adopted.append(marker.parent)
     return adopted
+
+
+def no_rate_limit_when_local(workflow) -> bool:
+    """Switch Snakemake's job-rate limiter off on a local run, once its scheduler exists (onstart).
+
+    The limiter (--max-jobs-per-timespan, default 100/1s) paces submissions to a cluster. On a
+    local run it only re-wakes the scheduler: every wake-up starts one more 1 s timer chain and
+    re-reads the size of every waiting job's inputs (~300,000 stat calls in a seed-scale analysis,
+    a third of its CPU), and the last timer holds Snakemake's exit for up to 1 s. A local run here
+    starts a few jobs a second at most. A cluster executor (a fleet) keeps it. True when switched
+    off; a Snakemake without the attribute is left as it is."""
+    scheduler = getattr(workflow, "scheduler", None)
+    if not getattr(workflow, "local_exec", False) or not hasattr(scheduler, "job_rate_limiter"):
+        return False
+    scheduler.job_rate_limiter = None
+    return True

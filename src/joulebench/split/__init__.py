@@ -48,23 +48,29 @@ def no_energy(reason: str, source: str) -> dict:
     return row
 
 
-def split_cell_files(cell_json, requests_in, requests_out, energy_out, max_rel_ci: float) -> None:
-    """max_rel_ci: config key energy.max_rel_ci (the split rule passes it as a param)."""
-    cell_json = Path(cell_json)
-    meta = json.loads(cell_json.read_text())
-    req = pd.read_parquet(requests_in)
+def split_tables(cell_json, meta: dict, req: pd.DataFrame, max_rel_ci: float) -> tuple[pd.DataFrame, dict]:
+    """One cell's requests with their energy columns, and its energy row (identity first), in memory.
+    max_rel_ci: config key energy.max_rel_ci."""
     tmeta = meta.get("telemetry") or {}
     source = tmeta.get("source", "none")
     ident = {k: req[k].iloc[0] for k in Cell.columns(req) if k in req}  # the sweep point, whatever axes it has
     if source == "none":
         row = no_energy(tmeta.get("reason") or "no power sensor", source)
+        req = req.copy()
         for c in REQUEST_ENERGY_COLUMNS:
             req[c] = np.nan
     else:
         from .cell_energy import split_cell  # the measurement core (telemetry samples present)
 
-        req, row = split_cell(cell_json.parent, meta, req, max_rel_ci)
+        req, row = split_cell(Path(cell_json).parent, meta, req, max_rel_ci)
+    return req, {**ident, **row}
+
+
+def split_cell_files(cell_json, requests_in, requests_out, energy_out, max_rel_ci: float) -> None:
+    """The file form of split_tables (one cell's parsed requests.parquet in, two tables out)."""
+    cell_json = Path(cell_json)
+    req, row = split_tables(cell_json, json.loads(cell_json.read_text()), pd.read_parquet(requests_in), max_rel_ci)
     req.to_parquet(requests_out, index=False)
     from ..metrics.rowio import write_row
 
-    write_row({**ident, **row}, energy_out)
+    write_row(row, energy_out)

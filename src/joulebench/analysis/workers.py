@@ -1,0 +1,41 @@
+"""A pool of analysis processes shared by every pair job of one Snakemake run.
+
+Analysis rules are `run:` jobs inside Snakemake's own (threaded) process, so the pool forks from a
+clean server process (forkserver) with the analysis modules imported once, not per job.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+PRELOAD = ["joulebench.analysis.cell", "joulebench.metrics.aggregate"]
+_pools: dict[int, ProcessPoolExecutor] = {}
+_lock = threading.Lock()
+
+
+def pool(workers: int) -> ProcessPoolExecutor:
+    with _lock:
+        if workers not in _pools:
+            methods = multiprocessing.get_all_start_methods()
+            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+            if ctx.get_start_method() == "forkserver":
+                ctx.set_forkserver_preload(PRELOAD)
+            _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        return _pools[workers]
+
+
+def timed(fn, *args, **kwargs):
+    """(fn's value, the CPU seconds it took in the process that ran it)."""
+    cpu = time.process_time()
+    value = fn(*args, **kwargs)
+    return value, time.process_time() - cpu
+
+
+def in_workers(workers: int, fn, *args, **kwargs):
+    """(fn(*args, **kwargs), its CPU seconds), run in the pool (in this process with one worker):
+    a `run:` job's pandas work then does not hold Snakemake's interpreter while other jobs run."""
+    if workers <= 1:
+        return timed(fn, *args, **kwargs)
+    return pool(workers).submit(timed, fn, *args, **kwargs).result()
