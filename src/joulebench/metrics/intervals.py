@@ -22,6 +22,7 @@ centre +- sqrt(2) x the CI half-width: what a user who captures the cell again s
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -71,6 +72,15 @@ def small_sample(n: int) -> float:
     return math.sqrt(n / (n - 1))
 
 
+@functools.lru_cache(maxsize=64)
+def resample_index(seed: int, n_boot: int, n: int) -> np.ndarray:
+    """The bootstrap's draws for n values: the same for every figure of a cell (and every cell with
+    as many requests), so drawn once (read-only)."""
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    idx.flags.writeable = False
+    return idx
+
+
 def bootstrap_rel_sigma(values, statistic: str = "mean", seed: int = SEED, n_boot: int = N_BOOT) -> float:
     """Relative 1-sigma of `statistic` over the finite `values`, bootstrap over them; < 3 -> NaN."""
     v = np.asarray(values, dtype=float)
@@ -80,7 +90,7 @@ def bootstrap_rel_sigma(values, statistic: str = "mean", seed: int = SEED, n_boo
     point = STATISTICS[statistic](v)
     if not point:
         return math.nan
-    idx = np.random.default_rng(seed).integers(0, v.size, size=(n_boot, v.size))
+    idx = resample_index(seed, n_boot, v.size)
     return float(np.std(STATISTICS[statistic](v[idx], axis=1), ddof=1) / abs(point)) * small_sample(v.size)
 
 
@@ -91,7 +101,7 @@ def bootstrap_ratio_rel_sigma(num, den, seed: int = SEED, n_boot: int = N_BOOT) 
     num, den = num[ok], den[ok]
     if num.size < 3 or den.sum() <= 0 or num.sum() <= 0:
         return math.nan
-    idx = np.random.default_rng(seed).integers(0, num.size, size=(n_boot, num.size))
+    idx = resample_index(seed, n_boot, num.size)
     r = num[idx].sum(axis=1) / den[idx].sum(axis=1)
     return float(np.std(r, ddof=1) / (num.sum() / den.sum())) * small_sample(num.size)
 

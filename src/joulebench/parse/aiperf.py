@@ -10,6 +10,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ParseError
@@ -167,20 +168,21 @@ def parse_requests(aiperf_dir: str | Path, include_warmup: bool = False) -> pd.D
         row["isl"] = row["isl_server"] if row["isl_server"] is not None else row["isl_client"]
         row["osl"] = row["osl_server"] if row["osl_server"] is not None else row["osl_client"]
         rows.append(row)
-    df = pd.DataFrame(rows)
-    if df.empty:
+    if not rows:
         raise ParseError(path, "no profiling records")
+    # typed column by column, then one DataFrame (assigning columns one at a time cost ~15 ms a cell)
+    cols = {k: [r[k] for r in rows] for k in rows[0]}
     for col in ("start_ns", "end_ns"):
-        df[col] = df[col].astype("int64")
+        cols[col] = np.array(cols[col], dtype="int64")
     for col in ("ack_ns", "first_token_ns"):
-        df[col] = pd.array(df[col], dtype="Int64")
+        cols[col] = pd.array(cols[col], dtype="Int64")
     float_cols = [c for c in REQUEST_METRICS.values()] + [
         "server_prompt_ms", "server_prompt_per_second", "server_predicted_ms", "server_predicted_per_second"]
     for col in float_cols:
-        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+        cols[col] = pd.to_numeric(pd.Series(cols[col], dtype=object), errors="coerce").to_numpy(dtype="float64")
     for col in ("isl", "osl", "server_prompt_n", "server_predicted_n", "n_inter_chunk"):
-        df[col] = pd.array(pd.to_numeric(df[col], errors="coerce"), dtype="Int64")
-    df = df.sort_values("start_ns").reset_index(drop=True)
+        cols[col] = pd.array(pd.to_numeric(pd.Series(cols[col], dtype=object), errors="coerce"), dtype="Int64")
+    df = pd.DataFrame(cols).sort_values("start_ns").reset_index(drop=True)
     df.insert(0, "request_idx", range(len(df)))  # aiperf's profiling_index is not a sequence
     return df
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..metrics.intervals import resample_index
+
 B = 1000
 
 
@@ -21,8 +23,7 @@ def bootstrap_rel(num: np.ndarray, den: np.ndarray, seed: int = 12345) -> float:
     n = num.size
     if n < 3 or den.sum() <= 0:
         return np.nan
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(B, n))
+    idx = resample_index(seed, B, n)
     r = num[idx].sum(1) / den[idx].sum(1)
     return float(np.std(r, ddof=1) / (num.sum() / den.sum()))
 
