@@ -215,7 +215,9 @@ def parse_split_into(logfile, cell_jsons, outputs, max_rel_ci, workers):
     """Each raw cell.json's tables go to the same place under results/cells/."""
     from joulebench.analysis.pair import analyse_pair
 
-    jobs = [(cj, str(Path(CELLDIR) / Path(cj).parent.relative_to(RAW))) for cj in cell_jsons]
+    jobs = [
+        (cj, str(Path(CELLDIR) / Path(cj).parent.relative_to(RAW))) for cj in cell_jsons
+    ]
     with open(logfile, "a") as log:
         in_log(
             logfile,
