@@ -18,6 +18,7 @@ from joulebench.metrics.combine import (  # noqa: E402
 )
 from joulebench.models.sources import model_file_problems  # noqa: E402
 from joulebench.scripting import in_log  # noqa: E402
+from joulebench.analysis.workers import worker_count  # noqa: E402
 from joulebench.runtime import housekeeping  # noqa: E402
 from snakemake.settings.enums import Quietness  # noqa: E402
 from joulebench.workflow import (  # noqa: E402
@@ -179,6 +180,10 @@ def built_for_this(cells=None):
     return built_for(CONFIG_FILE, JC.config_hash(config), cells)
 
 
+# the analysis rules' worker processes: as many as --cores, never more than this machine's CPUs
+ANALYSIS_WORKERS = worker_count(workflow.cores)
+
+
 def aggregate_pair_into(logfile, inputs, folder):
     from joulebench.analysis.workers import in_workers
     from joulebench.metrics.aggregate import aggregate_pair
@@ -186,7 +191,7 @@ def aggregate_pair_into(logfile, inputs, folder):
     _, cpu = in_log(
         logfile,
         in_workers,
-        workflow.cores,
+        ANALYSIS_WORKERS,
         aggregate_pair,
         inputs.trials,
         inputs.requests,

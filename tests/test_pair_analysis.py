@@ -150,3 +150,11 @@ def test_installed_snakemake_has_the_rate_limiter_attribute():
     import inspect
 
     assert "self.job_rate_limiter" in inspect.getsource(JobScheduler.__init__)
+
+
+def test_worker_count_never_exceeds_this_machine():
+    from joulebench.analysis.workers import worker_count
+
+    assert worker_count(1) == 1 and worker_count(None) == 1 and worker_count(0) == 1
+    assert worker_count(10**9) == os.cpu_count()
+    assert worker_count(2) == min(2, os.cpu_count())

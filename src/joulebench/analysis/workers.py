@@ -6,6 +6,7 @@ clean server process (forkserver) with the analysis modules imported once, not p
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +25,12 @@ def pool(workers: int) -> ProcessPoolExecutor:
                 ctx.set_forkserver_preload(PRELOAD)
             _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
         return _pools[workers]
+
+
+def worker_count(cores) -> int:
+    """Worker processes for `--cores` (under a cluster executor Snakemake's cores can be far more
+    than this machine has, or unset): never more than this machine's CPUs."""
+    return max(1, min(int(cores or 1), os.cpu_count() or 1))
 
 
 def timed(fn, *args, **kwargs):
