@@ -5,7 +5,7 @@ twice in fresh working dirs — one aiperf run per cell, then one per (mode, bac
 with llama-server already built and the tokenizer cached (as on a second run). Prints and appends
 to benchmarks/RESULTS.md:
   serving = sum over measured requests of (end - start), from results/requests.parquet
-  overhead = 1 - serving / wall      (target <= 20 %)
+  overhead = 1 - serving / wall      (targets, issue 17: <= 5 % with block capture, <= 10 % with capture.unit: cell)
 and the per-step split recorded in each cell.json (server start, tokenizer, prompts, aiperf ...).
 
     .venv/bin/python benchmarks/sweep_overhead.py                       # the default sweep as shipped
@@ -85,6 +85,10 @@ def aiperf_startup(wd: Path) -> dict:
     return dict(out)
 
 
+# issue 17: the fixed costs of the default sweep next to its serving time
+TARGETS = {"block": 0.05, "cell": 0.10}
+
+
 def main() -> None:
     import argparse
 
@@ -107,9 +111,10 @@ def main() -> None:
         "|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        ok = "met" if r["overhead"] <= 0.20 else "NOT met"
+        target = TARGETS[r["unit"]]
+        ok = "met" if r["overhead"] <= target else "NOT met"
         lines.append(f"| {r['unit']} | {r['cells']} | {r['requests']} | {r['wall_s']:.1f} | {r['serving_s']:.1f} | "
-                     f"{100 * r['overhead']:.0f} % | <= 20 % ({ok}) |")
+                     f"{100 * r['overhead']:.1f} % | <= {100 * target:.0f} % ({ok}) |")
     lines += ["", "Per-step seconds summed over aiperf runs (from cell.json `step_seconds`):", ""]
     keys = sorted({k for r in results for k in r["steps"]})
     lines.append("| step | " + " | ".join(r["unit"] for r in results) + " |")
