@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
-
 from ..config import Cell
 from ..paths import (
     BENCHMARKS,
@@ -45,6 +43,7 @@ def write_built_for(folder, record: dict) -> None:
 def combine_pairs(pair_dirs, outputs: dict, record: dict) -> None:
     """outputs: {"summary": path, "requests": path, "trials": path}; each table is the rows of
     every pair's table of that name (sorted by cell), written as Parquet and CSV."""
+    import pandas as pd  # here: rules/common.smk imports this module, and every snakemake call parses it
     for name, out in outputs.items():
         frames = [pd.read_parquet(Path(d) / f"{name}.parquet") for d in pair_dirs]
         frames = [f for f in frames if not f.empty]
