@@ -193,11 +193,16 @@ def aggregate_pair_into(logfile, inputs, folder):
         in_workers,
         ANALYSIS_WORKERS,
         aggregate_pair,
-        inputs.trials,
-        inputs.requests,
-        f"{folder}/summary.parquet",
-        f"{folder}/requests.parquet",
-        f"{folder}/trials.parquet",
+        *map(
+            os.path.abspath,  # the worker processes keep the folder they were started in
+            (
+                inputs.trials,
+                inputs.requests,
+                f"{folder}/summary.parquet",
+                f"{folder}/requests.parquet",
+                f"{folder}/trials.parquet",
+            ),
+        ),
         max_rel_ci=config["energy"]["max_rel_ci"],
         csv=True,
     )
@@ -220,8 +225,10 @@ def parse_split_into(logfile, cell_jsons, outputs, max_rel_ci, workers):
     """Each raw cell.json's tables go to the same place under results/cells/."""
     from joulebench.analysis.pair import analyse_pair
 
+    # absolute: the worker processes keep the folder they were started in
     jobs = [
-        (cj, str(Path(CELLDIR) / Path(cj).parent.relative_to(RAW))) for cj in cell_jsons
+        (os.path.abspath(cj), os.path.abspath(Path(CELLDIR) / Path(cj).parent.relative_to(RAW)))
+        for cj in cell_jsons
     ]
     with open(logfile, "a") as log:
         in_log(
