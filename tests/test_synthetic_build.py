@@ -10,10 +10,10 @@ from joulebench.models.presets import PRESETS, SEED_PRESETS
 from joulebench.models.sources import resolve_gguf
 from joulebench.models.synthetic import build_synthetic
 
-try:
-    find_binary("llama-quantize", allow_build=False)
+try:  # llama-quantize is added to a llama-server build the first time it is needed
+    find_binary("llama-server", allow_build=False)
 except JoulebenchError:
-    pytest.skip("llama-quantize not built (joulebench build-llama)", allow_module_level=True)
+    pytest.skip("llama.cpp not built (joulebench build-llama)", allow_module_level=True)
 
 
 

@@ -17,8 +17,7 @@ from joulebench.models.presets import PRESETS, SEED_PRESETS
 from joulebench.models.synthetic import build_synthetic
 
 try:
-    SERVER = find_binary("llama-server", allow_build=False)
-    find_binary("llama-quantize", allow_build=False)
+    SERVER = find_binary("llama-server", allow_build=False)  # llama-quantize: added to it on demand
 except JoulebenchError:
     pytest.skip("llama.cpp not built", allow_module_level=True)
 

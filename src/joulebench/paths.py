@@ -15,8 +15,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import Cell
+if TYPE_CHECKING:  # annotations only: the llama.cpp build imports this module before the venv has yaml
+    from .config import Cell
 
 RESULTS = "results"  # the one root of everything a run writes, relative to the workflow directory
 RAW = f"{RESULTS}/raw"

