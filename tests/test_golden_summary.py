@@ -22,5 +22,5 @@ def test_reanalysed_raw_tree_gives_the_golden_summary(tmp_path, aiperf_fixture_d
     if at_highest_tested("numpy", "scipy", "pandas", "pyarrow"):  # the versions the golden was made with
         pd.testing.assert_frame_equal(got, want, check_exact=True)
         assert made.read_bytes() == GOLDEN.read_bytes()  # same pyarrow here: byte-for-byte
-    else:  # lowest tested versions: scipy 1.13's t quantiles differ from 1.17's by ~1e-11 relative
-        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-9, atol=0)
+    else:  # other scipy: t quantiles differ in the 10th digit (1.13, 1.10), a CI bound in the 9th
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-6, atol=0)  # a code change moves them by %

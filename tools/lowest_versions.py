@@ -6,15 +6,15 @@ seaborn ~=0.13.2 and needs matplotlib >=3.10, scipy >=1.13):
 
   analysis  every direct dependency pinned to the floor pyproject.toml declares (`name==floor`),
             with the dev and models extras; capture-only tests fail there for want of
-            transformers / aiperf / pynvml, and the summary says how many did so
+            transformers / aiperf / pynvml (pytest lists them)
   capture   the capture, dev and models extras resolved with `--resolution lowest-direct`: each
             direct dependency at the lowest version the whole set can be installed with
 
     python3 tools/lowest_versions.py --set capture --venv /tmp/jb-lowest-capture
-    python3 tools/lowest_versions.py --set analysis --python python3.10 -- -x tests/test_metrics.py
+    python3 tools/lowest_versions.py --set analysis -- tests/test_plots_figures.py tests/test_golden_summary.py
 
 Needs a package registry (uv is installed from it into the new environment). Takes ~2 min to
-install and ~9 min for the fast suite on 2 cores: not part of .ci/run.
+install and ~8 min for the fast suite on an idle 2-core machine: not part of .ci/run.
 """
 from __future__ import annotations
 
