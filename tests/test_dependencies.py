@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from dependency_table import VERSION, docs_table
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 try:
     import tomllib
@@ -65,6 +67,10 @@ def declared() -> dict[str, Requirement]:
     return {canonicalize_name(r.name): r for r in map(Requirement, reqs)}
 
 
+def floor(req: Requirement) -> str:
+    return next(s.version for s in req.specifier if s.operator in (">=", "=="))
+
+
 def test_every_third_party_import_is_declared():
     dists = metadata.packages_distributions()
     wanted = declared()
@@ -97,17 +103,47 @@ def test_declared_with_both_bounds_and_installed_inside(name):
 
 
 def test_docs_table_matches_pyproject():
-    rows = {}
-    for line in (REPO / "docs" / "dependencies.md").read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 5 and re.match(r"[<>=~]", cells[2]):
-            rows[canonicalize_name(cells[0].split(" (")[0])] = cells
-    wanted = declared()
+    rows, wanted = docs_table(), declared()
     assert rows.keys() == wanted.keys()
     for name, cells in rows.items():
-        assert Requirement(f"x{cells[2]}").specifier == wanted[name].specifier, f"docs/dependencies.md: {name}"
-    # "highest tested" is this environment: it must be the installed version
-    assert {n: c[4] for n, c in rows.items()} == {n: metadata.version(n) for n in rows}
+        assert Requirement(f"x{cells[1]}").specifier == wanted[name].specifier, f"docs/dependencies.md: {name}"
+
+
+def test_the_declared_floor_is_the_lowest_version_tested():
+    # "lowest tested" lists what tools/lowest_versions.py installed: first the version the floor pins
+    # (analysis set), then any the capture extra raised it to; each inside the declared range
+    for name, cells in docs_table().items():
+        tested = VERSION.findall(cells[3])
+        assert tested, f"docs/dependencies.md: {name} has no lowest tested version"
+        req = declared()[name]
+        assert Version(tested[0]) == Version(floor(req)), f"{name}: floor {floor(req)}, lowest tested {tested[0]}"
+        assert all(req.specifier.contains(v, prereleases=True) for v in tested), f"{name}: {tested} vs {req}"
+
+
+def installed_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def test_this_environment_is_one_the_table_records():
+    # the development environment is the "highest tested" column; a lowest-version environment
+    # (tools/lowest_versions.py; its analysis set lacks the capture extra) has each package it
+    # installed at one of its "lowest tested" versions
+    rows = docs_table()
+    have = {n: installed_version(n) for n in rows}
+    present = {n for n, v in have.items() if v}
+    lowest = {n for n in present if have[n] in VERSION.findall(rows[n][3])}
+    assert have == {n: c[4] for n, c in rows.items()} or lowest == present, (
+        f"installed {have} is neither the highest tested nor a lowest tested set "
+        f"(not at a lowest version: {sorted(present - lowest)})")
+
+
+def test_the_table_parsers_known_answer():
+    assert floor(Requirement("x>=1.26,<3")) == "1.26" and floor(Requirement("x==0.19.0")) == "0.19.0"
+    assert VERSION.findall("2.0.0; 2.3.3 with capture") == ["2.0.0", "2.3.3"]
+    assert VERSION.findall("12.535.77") == ["12.535.77"] and VERSION.findall("—") == []
 
 
 def private_uses(path: Path) -> set[tuple[str, str]]:

@@ -93,7 +93,8 @@ def test_vs_mode_lines_values_gap_and_errorbars(view):
     assert [t.get_text() for t in ax.get_xticklabels()] == ["7W", "15W"]
     lines = {c.get_label(): c for c in ax.containers}
     assert set(lines) == {"m-small (llama.cpp)", "m-small (Ollama)", "m-big (llama.cpp)", "m-big (Ollama)"}
-    y = lines["m-small (llama.cpp)"].lines[0].get_ydata()
+    # errorbar keeps y as an object array; numpy < 2 cannot compare those with allclose
+    y = np.asarray(lines["m-small (llama.cpp)"].lines[0].get_ydata(), dtype=float)
     assert np.allclose(y, [tok_s("7W", "llamacpp", "m-small", 512), tok_s("15W", "llamacpp", "m-small", 512)])
     y_gap = np.asarray(lines["m-big (Ollama)"].lines[0].get_ydata(), dtype=float)
     assert y_gap[0] == pytest.approx(tok_s("7W", "ollama", "m-big", 512)) and np.isnan(y_gap[1])  # a gap, not 0
@@ -112,7 +113,7 @@ def test_facet_panels_series_and_ylim(view):
     assert labels == ["7W", "15W", "7W-ollama", "15W-ollama"]
     assert visible[0].get_ylim()[1] == pytest.approx(1.15 * np.nanmax(np.r_[data["value"], data["hi"]]))
     assert [t.get_text() for t in visible[0].get_xticklabels()] == ["128", "512"]
-    series = {c.get_label(): c.lines[0].get_ydata() for c in visible[0].containers}
+    series = {c.get_label(): np.asarray(c.lines[0].get_ydata(), dtype=float) for c in visible[0].containers}
     assert np.allclose(series["15W"], [128 / 2.0, 512 / 2.0])
 
 
