@@ -6,10 +6,10 @@ import time
 import traceback
 from pathlib import Path
 
-from ..errors import JoulebenchError
-from ..metrics.cell_table import load_cell_json, parse_tables
 import pyarrow as pa
 
+from ..errors import JoulebenchError
+from ..metrics.cell_table import load_cell_json, parse_tables
 from ..metrics.rowio import row_table, write_arrow
 from ..split import split_tables
 from . import cache
@@ -50,8 +50,9 @@ def analyse_cell(cell_json: str, out_dir: str, max_rel_ci: float) -> str:
 
 
 def analyse_cell_reporting(cell_json: str, out_dir: str, max_rel_ci: float) -> tuple[str, str | None, float]:
-    """For a worker process: (outcome, error text, CPU seconds spent). The text, not the exception,
-    crosses the process boundary (the project's errors are not all picklable), naming file and line."""
+    """For a worker process: (outcome, error text, CPU seconds spent). A failure comes back as text
+    naming file and line (with the traceback of an unexpected error, which an exception raised
+    across the process boundary would lose), so the pair job can try every cell first."""
     cpu = time.process_time()
     try:
         outcome, error = analyse_cell(cell_json, out_dir, max_rel_ci), None

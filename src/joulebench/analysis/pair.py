@@ -3,6 +3,7 @@ and request rows (the aggregate pools them)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import JoulebenchError
 from ..metrics.aggregate import seed_columns, with_identity
@@ -10,6 +11,9 @@ from ..metrics.rowio import frame_of, read_arrow, write_table
 from . import cache
 from .cell import analyse_cell_reporting
 from .workers import pool
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def analyse_cells(jobs: list[tuple[str, str]], max_rel_ci: float, workers: int = 1) -> dict[str, int]:
