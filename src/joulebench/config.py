@@ -6,6 +6,7 @@ and by this module, so a bad key fails identically inside and outside Snakemake.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -107,8 +108,17 @@ def config_relative(value: str | os.PathLike, base: str | os.PathLike) -> Path:
 
 
 def load_schema() -> dict:
-    with open(SCHEMA_PATH) as fh:
-        return yaml.safe_load(fh)
+    """The config schema (a fresh copy: callers may build on it)."""
+    return copy.deepcopy(_parsed_schema())
+
+
+@functools.lru_cache(maxsize=1)
+def _parsed_schema() -> dict:
+    # parsed once per process, with libyaml where PyYAML has it: the pure-Python parser took
+    # ~0.25 s per load, and every snakemake call loads the schema more than once
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(SCHEMA_PATH, encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=loader)
 
 
 def _path_of(error) -> str:
