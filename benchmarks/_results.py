@@ -1,7 +1,14 @@
-"""Where every benchmark script records its result: appended to benchmarks/RESULTS.md."""
+"""Where every benchmark script records its result: appended to benchmarks/RESULTS.md, and, when
+benchmarks/pipeline_cost.py runs the script, each figure against its target for the side-by-side
+table (a JSON line per figure in the file that driver names)."""
+from __future__ import annotations
+
+import json
+import os
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+TARGETS_ENV = "JOULEBENCH_TARGETS_OUT"
 
 
 def publish(text: str) -> None:
@@ -9,3 +16,20 @@ def publish(text: str) -> None:
     print(text)
     with open(RESULTS, "a") as fh:
         fh.write("\n" + text)
+
+
+def record_target(what: str, measured: float, target: float, unit: str, note: str = "") -> None:
+    """One measured figure against its target (every target here is an upper bound: `measured <=
+    target` is met). Written only when pipeline_cost.py runs the script (TARGETS_ENV names the file)."""
+    path = os.environ.get(TARGETS_ENV)
+    if not path:
+        return
+    row = {"what": what, "measured": float(measured), "target": float(target), "unit": unit, "note": note,
+           "load_1min": os.getloadavg()[0]}
+    with open(path, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def read_targets(path: str | os.PathLike) -> list[dict]:
+    p = Path(path)
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.exists() else []
