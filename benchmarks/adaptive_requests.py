@@ -38,7 +38,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO / "src"))
-from _results import publish  # noqa: E402
+from _results import publish, record_target  # noqa: E402
 
 from joulebench import config as C  # noqa: E402
 from joulebench.backends import make_backend  # noqa: E402
@@ -165,6 +165,10 @@ def main() -> None:
     (out / "adaptive.json").write_text(json.dumps(
         {**res, "cells": [{k: v for k, v in c.items() if k != "recs"} for c in cells]}, indent=1, default=float))
     publish(report(cells, res, args, load, time.monotonic() - t0, with_energy, min_requests))
+    fixed_s, adaptive_s = sum(c["fixed_s"] for c in cells), sum(c["sweep_s"] for c in cells)
+    record_target("request time to the seed's precision, adaptive / 20 fixed", adaptive_s / fixed_s, 0.5, "x",
+                  note=f"{len(cells)} cells of {os.path.relpath(args.config, REPO)}; the sweep target is the worst "
+                       f"cell's {FIXED}-request width")
 
 
 def report(cells, res, args, load, wall, with_energy, min_requests) -> str:
