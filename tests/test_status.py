@@ -162,3 +162,26 @@ def test_live_block_capture_lists_its_mates_and_reads_the_block_folder(tmp_path,
     (work / "profile_export.jsonl").write_text(json.dumps({"metadata": {"benchmark_phase": "profiling"}}) + "\n")
     [live] = read_status(cfg, tmp_path).live
     assert (live.cells, live.requests_done, live.requests_planned) == ([asked, mate], 1, 40)
+
+
+def test_before_the_first_cell_a_live_capture_gives_a_provisional_eta(tmp_path, sweep_config):
+    """A block run accepts its cells only at its end: until then the live run's own pace is the
+    only measure. 10 measured requests of ctx512_gen64 (576 tokens each) in the 100 s since the
+    first one started -> 100 / 5760 s per unit; pending: 2 trials x 20 x (160 + 192 + 544 + 576)
+    = 58880 units, less the 5760 done -> 53120 x 100 / 5760 = 922.2 s."""
+    cfg = C.load(sweep_config)
+    now = 1_800_000_000.0
+    stage = raw_dir(cell(cfg, 512, 64), tmp_path) / f".staging-{os.getpid()}"
+    (stage / "aiperf").mkdir(parents=True)
+    first = int((now - 100) * 1e9)
+    recs = [{"metadata": {"benchmark_phase": "warmup", "request_start_ns": first - 10**9}}] + [
+        {"metadata": {"benchmark_phase": "profiling", "request_start_ns": first + i * 10**9}} for i in range(10)]
+    (stage / "aiperf" / "profile_export.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    st = read_status(cfg, tmp_path, now_s=now)
+    assert st.eta_s == pytest.approx(53120 * 100 / 5760)
+    text = format_status(st, tmp_path)
+    assert "ETA 15 min 22 s (provisional, from the live capture's pace: 10 measured requests in 1 min 40 s" in text
+    assert "counted in full" not in text
+    # once a cell is accepted, its measured wall time decides again
+    three_of_eight(tmp_path, cfg)
+    assert read_status(cfg, tmp_path, now_s=now).eta_method.startswith("capture wall time")

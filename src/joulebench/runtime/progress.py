@@ -7,6 +7,8 @@ ETA method (a ratio estimator): the capture wall time of the accepted cells (cap
 capture_end_ns in cell.json; the cells of one block run share one window, counted once) divided by
 their total work, each cell's work being requests x (ctx + gen); times the pending cells' work.
 Time between captures (parsing, Snakemake) is not in it, so the ETA is a lower estimate.
+Before the first cell is accepted (a block run accepts its cells only at its end), a provisional
+ETA takes the pace of the live capture's measured requests so far instead (LIVE_METHOD).
 """
 from __future__ import annotations
 
@@ -28,6 +30,10 @@ from .processes import pid_alive, start_ticks
 METHOD = "capture wall time of {n} accepted cells ({runs} capture runs), per request x (ctx+gen), " \
          "applied to the {m} pending cells' requests x (ctx+gen){auto}; time between captures not included"
 
+LIVE_METHOD = "provisional, from the live capture's pace: {done} measured requests in {elapsed} since its first " \
+              "one, per request x (ctx+gen) at its cells' mean ctx+gen ({mean:.0f}), applied to the pending " \
+              "cells' requests x (ctx+gen) less the requests done; time between captures not included"
+
 
 @dataclass
 class Captured:
@@ -46,6 +52,7 @@ class Live:
     requests_done: int | None       # profiling records aiperf has flushed so far (None: not readable)
     requests_planned: int | None
     note: str = ""
+    first_request_ns: int | None = None  # request_start_ns of its first measured request
 
 
 @dataclass
@@ -109,20 +116,25 @@ def process_started_s(pid: int) -> float | None:
     return None if ticks is None else boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
-def profiling_records(export: Path) -> int | None:
-    """Measured (non-warm-up) records aiperf has flushed to its streamed export so far."""
+def profiling_records(export: Path) -> tuple[int | None, int | None]:
+    """(measured records aiperf has flushed to its streamed export so far, the earliest
+    request_start_ns among them); (None, None) where the export cannot be read."""
     try:
         lines = export.read_text().splitlines()
     except OSError:
-        return None
-    done = 0
+        return None, None
+    done, first = 0, None
     for line in lines:
         try:
             meta = json.loads(line).get("metadata") or {}
         except ValueError:
             continue  # the line being written
-        done += meta.get("benchmark_phase") == "profiling"
-    return done
+        if meta.get("benchmark_phase") == "profiling":
+            done += 1
+            start = meta.get("request_start_ns")
+            if isinstance(start, int) and (first is None or start < first):
+                first = start
+    return done, first
 
 
 def live_captures(cfg: dict, pending: list[C.Cell], root: Path) -> list[Live]:
@@ -147,10 +159,10 @@ def live_captures(cfg: dict, pending: list[C.Cell], root: Path) -> list[Live]:
         block_work = block_work_dir(asked, pid)
         work_dir = block_work if block_work.is_dir() else staging_dir(asked, pid)
         export = work_dir / AIPERF_DIR / "profile_export.jsonl"
-        done = profiling_records(export)
+        done, first = profiling_records(export)
         note = "" if done is not None else f"aiperf has not written {export} yet (server start, idle baseline)"
         started = process_started_s(pid) or min(d.stat().st_mtime for d in entry["dirs"])
-        out.append(Live(pid, entry["cells"], started, done, int(per_cell) * len(entry["cells"]), note))
+        out.append(Live(pid, entry["cells"], started, done, int(per_cell) * len(entry["cells"]), note, first))
     return out
 
 
@@ -161,9 +173,31 @@ def read_status(cfg: dict, root: str | Path = ".", now_s: float | None = None) -
     for cell in cells:
         got = read_captured(cell, root)
         (captured.append(got) if got else pending.append(cell))
+    now_s = time.time() if now_s is None else now_s
+    live = live_captures(cfg, pending, root)
     seconds, method = eta(captured, pending, cfg["sweep"])
-    return Status(len(cells), captured, pending, live_captures(cfg, pending, root), seconds, method,
-                  time.time() if now_s is None else now_s)
+    if seconds is None:
+        seconds, method = live_eta(live, pending, cfg["sweep"], now_s) or (seconds, method)
+    return Status(len(cells), captured, pending, live, seconds, method, now_s)
+
+
+def live_eta(live: list[Live], pending: list[C.Cell], sweep: dict, now_s: float) -> tuple[float, str] | None:
+    """A provisional ETA from the first live capture's measured requests so far (LIVE_METHOD), or
+    None when no live capture has a timed measured request yet."""
+    run = next((lv for lv in live if lv.requests_done and lv.first_request_ns), None)
+    if run is None:
+        return None
+    elapsed = now_s - run.first_request_ns / 1e9
+    if elapsed <= 0:
+        return None
+    mean_tokens = sum(c.ctx + c.gen for c in run.cells) / len(run.cells)
+    per_work = elapsed / (run.requests_done * mean_tokens)
+    per_cell = sweep["precision"]["max_requests"] if adaptive.is_auto(sweep) else sweep["requests"]
+    left = sum(work(c, int(per_cell)) for c in pending) - run.requests_done * mean_tokens
+    how = LIVE_METHOD.format(done=run.requests_done, elapsed=duration(elapsed), mean=mean_tokens)
+    if adaptive.is_auto(sweep):
+        how += f" (requests: auto, taken at their maximum {per_cell}: an upper estimate)"
+    return max(left, 0.0) * per_work, how
 
 
 def duration(seconds: float) -> str:
@@ -205,6 +239,7 @@ def format_status(st: Status, root: str | Path = ".") -> str:
     elif st.eta_s is None:
         lines.append(st.eta_method)
     else:
-        running = "; the cells being captured counted in full" if st.live else ""
+        running = "; the cells being captured counted in full" if st.live and st.eta_method.startswith("capture wall") \
+            else ""
         lines.append(f"ETA {duration(st.eta_s)} ({st.eta_method}{running})")
     return "\n".join(lines)
