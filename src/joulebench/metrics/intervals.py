@@ -36,10 +36,11 @@ RERUN_FACTOR = math.sqrt(2.0)  # a repeat of equal size: var(A - B) = 2 var(A)
 
 def t_quantile(df, level: float = LEVEL):
     """Two-sided Student-t quantile (scalar or array); df = inf gives the normal one (1.96 at 95 %),
-    df < 1 gives NaN."""
-    from scipy import stats
+    df < 1 gives NaN. scipy.special.stdtrit is what scipy.stats.t.ppf computes (the same values,
+    bit for bit), without importing scipy.stats (~1.6 s in every analysis worker)."""
+    from scipy.special import stdtrit
 
-    q = stats.t.ppf(1 - (1 - level) / 2, np.where(np.asarray(df, dtype=float) >= 1, df, np.nan))
+    q = stdtrit(np.where(np.asarray(df, dtype=float) >= 1, df, np.nan), 1 - (1 - level) / 2)
     return float(q) if np.ndim(q) == 0 else q
 
 
