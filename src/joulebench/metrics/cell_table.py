@@ -129,16 +129,24 @@ def client_decode_tok_s(df: pd.DataFrame) -> pd.Series:
 
 
 def tok_s_rel_unc(df: pd.DataFrame) -> dict:
-    """Within-trial relative 1-sigma of every TOK_S_FIGURES figure (bootstrap over requests)."""
-    cols = {**{c: df[c] for c in df.columns}, "client_decode_tok_s": client_decode_tok_s(df)}
-    out = {}
+    """Within-trial relative 1-sigma of every TOK_S_FIGURES figure (bootstrap over requests). Each
+    column is converted once and each (statistic, column) bootstrapped once: two figures share one."""
+    columns, done, out = {}, {}, {}
+
+    def values(name):
+        if name not in columns:
+            series = client_decode_tok_s(df) if name == "client_decode_tok_s" else df[name]
+            columns[name] = series.to_numpy(dtype="float64", na_value=np.nan)
+        return columns[name]
+
     for figure, (statistic, source) in TOK_S_FIGURES.items():
-        if statistic == "ratio":
-            num, den = source
-            rel = intervals.bootstrap_ratio_rel_sigma(cols[num].astype("float64"), cols[den].astype("float64"))
-        else:
-            rel = intervals.bootstrap_rel_sigma(cols[source].astype("float64"), statistic)
-        out[f"{figure}_rel_unc"] = rel
+        if (statistic, source) not in done:
+            if statistic == "ratio":
+                num, den = source
+                done[statistic, source] = intervals.bootstrap_ratio_rel_sigma(values(num), values(den))
+            else:
+                done[statistic, source] = intervals.bootstrap_rel_sigma(values(source), statistic)
+        out[f"{figure}_rel_unc"] = done[statistic, source]
     return out
 
 
