@@ -14,7 +14,6 @@ from ..parse.aiperf import parse_aggregate, parse_requests
 from . import intervals, server_metrics
 from .load import goodput_columns, load_columns
 from .slo import slo_of
-from .rowio import write_row
 
 # summary tok/s figure -> (statistic, per-request column) it is computed with; each gets a
 # within-trial relative 1-sigma `<figure>_rel_unc` and, in the summary, a 95 % interval
@@ -166,10 +165,3 @@ def parse_tables(cell_json: str | Path, meta: dict | None = None) -> tuple[pd.Da
            **goodput_columns(df, slo_of(meta)),
            **tok_s_rel_unc(df)}
     return df, row
-
-
-def parse_cell(cell_json: str | Path, requests_out: str | Path, cell_out: str | Path) -> None:
-    df, row = parse_tables(cell_json)
-    Path(requests_out).parent.mkdir(parents=True, exist_ok=True)
-    df.to_parquet(requests_out, index=False)
-    write_row(row, cell_out)

@@ -1,6 +1,5 @@
-"""One-row Parquet tables (cell.parquet, energy.parquet), written without pandas' per-column
-conversion machinery: ~4x faster for a 240-column row, which matters at 768 cells; and the per-cell
-tables read back the same way."""
+"""A cell's one-row table (its trial row) built without pandas' per-column conversion machinery:
+~4x faster for a 240-column row, which matters at 768 cells; and the per-cell tables read back."""
 from __future__ import annotations
 
 import math
@@ -34,11 +33,6 @@ def row_table(row: dict) -> pa.Table:
     except ImportError:
         na = None
     return pa.Table.from_pylist([{k: _plain(v, na) for k, v in row.items()}])
-
-
-def write_row(row: dict, path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(row_table(row), path, write_statistics=False)
 
 
 # A cell's own tables (results/cells/<cell>/*.arrow) are Arrow IPC files: read back ~10x faster
