@@ -16,7 +16,7 @@ from joulebench import fleet
 from joulebench import paths as P
 from joulebench.config import Cell
 from joulebench.errors import ConfigError
-from joulebench.metrics.aggregate import aggregate_to
+from joulebench.metrics.aggregate import seed_columns, write_pooled
 
 from test_trials import _capture_targets, _snakemake
 
@@ -153,17 +153,11 @@ def test_a_fleet_pair_of_another_config_is_named_as_stray(tmp_path):
 
 def test_summary_pools_per_device(tmp_path):
     """Two devices measuring the same point stay two rows (the device leads the key)."""
-    paths = []
-    for i, device in enumerate(("a", "b")):
-        row = {"fleet_device": device, "mode": "m", "backend": "be", "model": "x", "ctx": 64, "gen": 8,
-               "concurrency": 1, "trial": 1, "output_tok_s_per_user_avg": 10.0 * (i + 1)}
-        cell = tmp_path / f"{device}_cell.parquet"
-        pd.DataFrame([row]).to_parquet(cell)
-        energy = tmp_path / f"{device}_energy.parquet"
-        pd.DataFrame([{k: row[k] for k in (*Cell.columns(row), "trial")}]).to_parquet(energy)
-        paths.append((cell, energy))
+    rows = [{"fleet_device": device, "mode": "m", "backend": "be", "model": "x", "ctx": 64, "gen": 8,
+             "concurrency": 1, "trial": 1, "output_tok_s_per_user_avg": 10.0 * (i + 1)}
+            for i, device in enumerate(("a", "b"))]
     out = tmp_path / "out"
-    aggregate_to([c for c, _ in paths], [e for _, e in paths], [], out / "s.parquet", out / "r.parquet",
+    write_pooled(seed_columns(pd.DataFrame(rows)), pd.DataFrame(), out / "s.parquet", out / "r.parquet",
                  out / "t.parquet", max_rel_ci=0.1)
     summary = pd.read_parquet(out / "s.parquet")
     assert list(summary.columns[:2]) == ["fleet_device", "mode"]

@@ -1,8 +1,7 @@
-"""One pair's cells parsed and split in one job (joulebench/analysis/): the same tables as the
-per-cell functions, in one process or in worker processes; a cell re-analysed exactly when its raw
-files, the analysis code or the analysis settings changed; a bad capture named with its file and
-line while the good cells' results are kept."""
-import json
+"""One pair's cells parsed and split in one job (joulebench/analysis/): the same tables as one job
+per cell and step wrote through Parquet, in one process or in worker processes; a cell re-analysed
+exactly when its raw files, the analysis code or the analysis settings changed; a bad capture named
+with its file and line while the good cells' results are kept."""
 import os
 import sys
 from pathlib import Path
@@ -18,11 +17,12 @@ from joulebench import paths as P
 from joulebench.analysis import cache
 from joulebench.analysis.pair import analyse_cells, analyse_pair, pair_tables
 from joulebench.errors import JoulebenchError
-from joulebench.metrics.aggregate import trial_rows, with_identity
-from joulebench.metrics.cell_table import parse_cell
+from joulebench.config import Cell
+from joulebench.metrics.aggregate import seed_columns, with_identity
+from joulebench.metrics.cell_table import load_cell_json, parse_tables
 from joulebench.metrics.rowio import frame_of, read_table
 from joulebench.runtime.housekeeping import no_rate_limit_when_local
-from joulebench.split import split_cell_files
+from joulebench.split import split_tables
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -48,17 +48,28 @@ def tree(tmp_path):
 
 
 def _per_cell_reference(tmp, jobs):
-    """What the per-cell functions (one job per cell and step before) make of the same captures."""
-    cell_rows, energy_rows, requests = [], [], []
+    """The same captures the way one job per cell and step made them: each cell's parse and split
+    written as Parquet through pandas, read back, the energy row beside the parsed row (identity
+    checked), the seed's figures added to the rows put together."""
+    trials, requests = [], []
     for i, (cj, _) in enumerate(jobs):
         w = tmp / "ref" / str(i)
-        parse_cell(cj, w / "requests.parquet", w / "cell.parquet")
-        split_cell_files(cj, w / "requests.parquet", w / "re.parquet", w / "energy.parquet", max_rel_ci=MAX_REL_CI)
-        cell_rows.append(w / "cell.parquet")
-        energy_rows.append(w / "energy.parquet")
-        requests.append(w / "re.parquet")
-    reqs = pd.concat([with_identity(read_table(p)) for p in requests], ignore_index=True)
-    return trial_rows(cell_rows, energy_rows), reqs
+        w.mkdir(parents=True)
+        meta = load_cell_json(cj)
+        req, cell_row = parse_tables(cj, meta)
+        req.to_parquet(w / "requests.parquet", index=False)
+        req, energy_row = split_tables(cj, meta, pd.read_parquet(w / "requests.parquet"), MAX_REL_CI)
+        req.to_parquet(w / "re.parquet", index=False)
+        for name, row in (("cell", cell_row), ("energy", energy_row)):
+            pa.Table.from_pylist([{k: None if v is pd.NA else v for k, v in row.items()}]).to_pandas().to_parquet(
+                w / f"{name}.parquet", index=False)
+        cell = with_identity(read_table(w / "cell.parquet"))
+        energy = with_identity(read_table(w / "energy.parquet")).drop(columns=["trial"])
+        key = list(Cell.columns(cell))
+        assert cell[key].equals(energy[key])
+        trials.append(pd.concat([cell, energy.drop(columns=key)], axis=1))
+        requests.append(with_identity(read_table(w / "re.parquet")))
+    return seed_columns(pd.concat(trials, ignore_index=True)), pd.concat(requests, ignore_index=True)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -1,5 +1,5 @@
 """Bad telemetry: out-of-order and duplicated stamps, empty sample file, sensor stopping half-way,
-the seed method on the H100 per-request fixture, and split_cell_files end to end."""
+the seed method on the H100 per-request fixture, and split_tables end to end."""
 import json
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from joulebench.split import CELL_ENERGY_COLUMNS, REQUEST_ENERGY_COLUMNS, split_cell_files
+from joulebench.split import CELL_ENERGY_COLUMNS, REQUEST_ENERGY_COLUMNS, split_tables
 from joulebench.split.cell_energy import split_cell
 from joulebench.split.seed_method import seed_decode_tok_per_j
 from joulebench.split.simulate import Profile, make_cell, default_max_rel_ci
@@ -81,17 +81,14 @@ def test_seed_method_overstates_short_decode_windows(name, lo, hi):
     assert pooled == pytest.approx(summary["decode_tok_per_J_counter"], rel=0.05)
 
 
-def test_split_cell_files_end_to_end(tmp_path):
+def test_split_tables_end_to_end(tmp_path):
     meta, req, _ = make_cell(tmp_path, "nvml", Profile(prefill_ms=(65, 90), decode_ms=(430, 520), idle_w=130,
                                                         prefill_w=230, decode_w=220, gap_ms=(5, 15), tau_ms=5))
     for k, v in dict(mode="m", backend="llamacpp", model="x", ctx=2048, gen=256).items():
         req[k] = v
     (tmp_path / "cell.json").write_text(json.dumps(meta))
-    req.to_parquet(tmp_path / "req.parquet")
-    split_cell_files(tmp_path / "cell.json", tmp_path / "req.parquet", tmp_path / "r.parquet", tmp_path / "e.parquet",
-                     max_rel_ci=default_max_rel_ci())
-    e = pd.read_parquet(tmp_path / "e.parquet")
-    r = pd.read_parquet(tmp_path / "r.parquet")
+    r, row = split_tables(tmp_path / "cell.json", meta, req, max_rel_ci=default_max_rel_ci())
+    e = pd.DataFrame([row])
     missing = [c for c in CELL_ENERGY_COLUMNS + ["energy_source", "energy_method", "energy_rail", "energy_reason"]
                if c not in e]
     assert missing == [] and all(c in r for c in REQUEST_ENERGY_COLUMNS)

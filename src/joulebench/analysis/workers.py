@@ -10,8 +10,10 @@ import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
-PRELOAD = ["joulebench.analysis.cell", "joulebench.metrics.aggregate"]
+# scipy.special: the t quantile of every interval (imported where used, so not by the two above)
+PRELOAD = ["joulebench.analysis.cell", "joulebench.metrics.aggregate", "scipy.special"]
 _pools: dict[int, ProcessPoolExecutor] = {}
 _lock = threading.Lock()
 
@@ -23,8 +25,30 @@ def pool(workers: int) -> ProcessPoolExecutor:
             ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
             if ctx.get_start_method() == "forkserver":
                 ctx.set_forkserver_preload(PRELOAD)
+                _start_forkserver_on_this_package()
             _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
         return _pools[workers]
+
+
+def _start_forkserver_on_this_package() -> None:
+    """Python 3.11's forkserver ignores the parent's sys.path (forkserver.main drops it): its
+    workers would import joulebench from wherever the interpreter finds it (an installed copy,
+    another checkout) instead of the package this run imported, and run other code than the
+    analysis key names. So the server starts with this package's folder first on PYTHONPATH."""
+    from multiprocessing import forkserver
+
+    import joulebench
+
+    root = str(Path(joulebench.__file__).resolve().parents[1])
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, before) if p)
+    try:
+        forkserver.ensure_running()
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
 
 
 def worker_count(cores) -> int:

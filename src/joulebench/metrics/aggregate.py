@@ -1,4 +1,4 @@
-"""Per-trial Parquet -> per-trial rows, the summary (one row per cell, trials pooled) and requests."""
+"""A pair's trial rows -> the summary (one row per cell, trials pooled), per-trial rows and requests."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,12 +9,6 @@ import pandas as pd
 from ..config import Cell
 from .rowio import read_table
 from .trials import pool
-
-
-def _concat(paths) -> pd.DataFrame:
-    frames = [read_table(p) for p in paths]
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def seed_columns(s: pd.DataFrame) -> pd.DataFrame:
@@ -35,39 +29,6 @@ def with_identity(frame: pd.DataFrame) -> pd.DataFrame:
         if col not in frame and not frame.empty:
             frame.insert(min(len(frame.columns), list(Cell.ROW).index(col)), col, 1)
     return frame
-
-
-def trial_rows(cell_paths, energy_paths) -> pd.DataFrame:
-    """One row per capture: cell.parquet beside its energy.parquet (the two lists are aligned)."""
-    rows = []
-    for cell_path, energy_path in zip(cell_paths, energy_paths, strict=True):
-        cell = with_identity(read_table(cell_path))
-        energy = with_identity(read_table(energy_path)).drop(columns=["trial"], errors="ignore")
-        if cell.empty:
-            continue
-        if not energy.empty:
-            key = list(Cell.columns(cell))
-            if not cell[key].reset_index(drop=True).equals(energy[key].reset_index(drop=True)):
-                raise ValueError(f"{energy_path}: identity {energy[key].iloc[0].to_dict()} is not that of "
-                                 f"{cell_path} {cell[key].iloc[0].to_dict()}")
-            cell = pd.concat([cell, energy.drop(columns=key)], axis=1)
-        rows.append(cell)
-    if not rows:
-        return pd.DataFrame()
-    return seed_columns(pd.concat(rows, ignore_index=True))
-
-
-def build_summary(cell_paths, energy_paths, max_rel_ci: float) -> pd.DataFrame:
-    """max_rel_ci: config key energy.max_rel_ci (the gate on a tok/J interval's half-width)."""
-    per_trial = trial_rows(cell_paths, energy_paths)
-    return pool(per_trial, Cell.columns(per_trial), max_rel_ci)
-
-
-def aggregate_to(cell_paths, energy_paths, request_paths, summary_out, requests_out, trials_out, *,
-                 max_rel_ci: float, csv=False) -> None:
-    """From per-cell tables (cell.parquet, energy.parquet, requests_energy.parquet)."""
-    write_pooled(trial_rows(cell_paths, energy_paths), with_identity(_concat(request_paths)),
-                 summary_out, requests_out, trials_out, max_rel_ci=max_rel_ci, csv=csv)
 
 
 def aggregate_pair(trial_rows_in, request_rows_in, summary_out, requests_out, trials_out, *,

@@ -14,7 +14,6 @@ from ..parse.aiperf import parse_aggregate, parse_requests
 from . import intervals, server_metrics
 from .load import goodput_columns, load_columns
 from .slo import slo_of
-from .rowio import write_row
 
 # summary tok/s figure -> (statistic, per-request column) it is computed with; each gets a
 # within-trial relative 1-sigma `<figure>_rel_unc` and, in the summary, a 95 % interval
@@ -129,16 +128,24 @@ def client_decode_tok_s(df: pd.DataFrame) -> pd.Series:
 
 
 def tok_s_rel_unc(df: pd.DataFrame) -> dict:
-    """Within-trial relative 1-sigma of every TOK_S_FIGURES figure (bootstrap over requests)."""
-    cols = {**{c: df[c] for c in df.columns}, "client_decode_tok_s": client_decode_tok_s(df)}
-    out = {}
+    """Within-trial relative 1-sigma of every TOK_S_FIGURES figure (bootstrap over requests). Each
+    column is converted once and each (statistic, column) bootstrapped once: two figures share one."""
+    columns, done, out = {}, {}, {}
+
+    def values(name):
+        if name not in columns:
+            series = client_decode_tok_s(df) if name == "client_decode_tok_s" else df[name]
+            columns[name] = series.to_numpy(dtype="float64", na_value=np.nan)
+        return columns[name]
+
     for figure, (statistic, source) in TOK_S_FIGURES.items():
-        if statistic == "ratio":
-            num, den = source
-            rel = intervals.bootstrap_ratio_rel_sigma(cols[num].astype("float64"), cols[den].astype("float64"))
-        else:
-            rel = intervals.bootstrap_rel_sigma(cols[source].astype("float64"), statistic)
-        out[f"{figure}_rel_unc"] = rel
+        if (statistic, source) not in done:
+            if statistic == "ratio":
+                num, den = source
+                done[statistic, source] = intervals.bootstrap_ratio_rel_sigma(values(num), values(den))
+            else:
+                done[statistic, source] = intervals.bootstrap_rel_sigma(values(source), statistic)
+        out[f"{figure}_rel_unc"] = done[statistic, source]
     return out
 
 
@@ -158,10 +165,3 @@ def parse_tables(cell_json: str | Path, meta: dict | None = None) -> tuple[pd.Da
            **goodput_columns(df, slo_of(meta)),
            **tok_s_rel_unc(df)}
     return df, row
-
-
-def parse_cell(cell_json: str | Path, requests_out: str | Path, cell_out: str | Path) -> None:
-    df, row = parse_tables(cell_json)
-    Path(requests_out).parent.mkdir(parents=True, exist_ok=True)
-    df.to_parquet(requests_out, index=False)
-    write_row(row, cell_out)

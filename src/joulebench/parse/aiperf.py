@@ -179,12 +179,32 @@ def parse_requests(aiperf_dir: str | Path, include_warmup: bool = False) -> pd.D
     float_cols = [c for c in REQUEST_METRICS.values()] + [
         "server_prompt_ms", "server_prompt_per_second", "server_predicted_ms", "server_predicted_per_second"]
     for col in float_cols:
-        cols[col] = pd.to_numeric(pd.Series(cols[col], dtype=object), errors="coerce").to_numpy(dtype="float64")
+        cols[col] = _floats(cols[col])
     for col in ("isl", "osl", "server_prompt_n", "server_predicted_n", "n_inter_chunk"):
-        cols[col] = pd.array(pd.to_numeric(pd.Series(cols[col], dtype=object), errors="coerce"), dtype="Int64")
-    df = pd.DataFrame(cols).sort_values("start_ns").reset_index(drop=True)
+        cols[col] = _ints(cols[col])
+    df = pd.DataFrame(cols)
+    if not (np.diff(cols["start_ns"]) > 0).all():  # in order already (the usual export): no sort needed
+        df = df.sort_values("start_ns").reset_index(drop=True)
     df.insert(0, "request_idx", range(len(df)))  # aiperf's profiling_index is not a sequence
     return df
+
+
+def _plain_numbers(values: list, types: tuple) -> bool:
+    return all(v is None or type(v) in types for v in values)
+
+
+def _floats(values: list) -> np.ndarray:
+    """float64, None and anything non-numeric NaN (numbers and None straight to numpy: ~10x faster)."""
+    if _plain_numbers(values, (float, int)):
+        return np.array([np.nan if v is None else v for v in values], dtype="float64")
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype="float64")
+
+
+def _ints(values: list):
+    """Nullable Int64, anything non-numeric NA."""
+    if _plain_numbers(values, (int,)):
+        return pd.array(values, dtype="Int64")
+    return pd.array(pd.to_numeric(pd.Series(values, dtype=object), errors="coerce"), dtype="Int64")
 
 
 def parse_aggregate(aiperf_dir: str | Path) -> dict:

@@ -6,7 +6,6 @@ measurement (docs/energy-method.md); it never needs the sensor library.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +63,3 @@ def split_tables(cell_json, meta: dict, req: pd.DataFrame, max_rel_ci: float) ->
 
         req, row = split_cell(Path(cell_json).parent, meta, req, max_rel_ci)
     return req, {**ident, **row}
-
-
-def split_cell_files(cell_json, requests_in, requests_out, energy_out, max_rel_ci: float) -> None:
-    """The file form of split_tables (one cell's parsed requests.parquet in, two tables out)."""
-    cell_json = Path(cell_json)
-    req, row = split_tables(cell_json, json.loads(cell_json.read_text()), pd.read_parquet(requests_in), max_rel_ci)
-    req.to_parquet(requests_out, index=False)
-    from ..metrics.rowio import write_row
-
-    write_row(row, energy_out)

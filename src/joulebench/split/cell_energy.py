@@ -172,7 +172,6 @@ def split_cell(raw_dir, meta: dict, req: pd.DataFrame, max_rel_ci: float):
     """max_rel_ci: config key energy.max_rel_ci (largest 95 % relative half-width still reported)."""
     from . import REQUEST_ENERGY_COLUMNS, no_energy
 
-    req = req.copy()
     tr = load(Path(raw_dir), meta)
     start, first, end, valid = request_windows(req)
     tcfg = (meta.get("settings") or {}).get("telemetry") or {}
@@ -180,6 +179,7 @@ def split_cell(raw_dir, meta: dict, req: pd.DataFrame, max_rel_ci: float):
     base = {"energy_rejected_lines": tr.rejected_lines, "energy_problems": "; ".join(tr.problems) or None,
             "energy_samples": tr.n_samples}
     if head is None:
+        req = req.copy()
         for c in REQUEST_ENERGY_COLUMNS:
             req[c] = np.nan
         req["energy_covered"] = False
@@ -189,9 +189,14 @@ def split_cell(raw_dir, meta: dict, req: pd.DataFrame, max_rel_ci: float):
     results = {name: rail_split(r, req, meta, start, first, end, valid, max_rel_ci) for name, r in tr.rails.items()}
     h = results[head]
     pre, dec, cov = h["pre"], h["dec"], h["cov"]
-    req["e_prefill_j"], req["e_decode_j"] = pre["per_request"], dec["per_request"]
-    req["n_prefill_samples"], req["n_decode_samples"] = pre["n_samples"], dec["n_samples"]
-    req["energy_covered"] = cov
+    per_request = {"e_prefill_j": pre["per_request"], "e_decode_j": dec["per_request"],
+                   "n_prefill_samples": pre["n_samples"], "n_decode_samples": dec["n_samples"], "energy_covered": cov}
+    if any(c in req for c in per_request):  # split again: overwritten in place
+        req = req.copy()
+        for c, v in per_request.items():
+            req[c] = v
+    else:  # one step, not five inserts
+        req = pd.concat([req, pd.DataFrame(per_request, index=req.index)], axis=1)
     coverage = float(cov.sum() / len(cov)) if len(cov) else 0.0
     reasons = [x for x in (pre["reason"], dec["reason"]) if x]
     if coverage < MIN_COVERAGE:

@@ -17,6 +17,20 @@ import numpy as np
 from .trace import Rail
 
 
+def _once(fn):
+    """fn(rail) computed once per rail, kept in rail.derived (read-only arrays)."""
+    def cached(rail: Rail):
+        if fn.__name__ not in rail.derived:
+            value = fn(rail)
+            for a in value if isinstance(value, tuple) else ():
+                a.flags.writeable = False
+            rail.derived[fn.__name__] = value
+        return rail.derived[fn.__name__]
+    cached.__doc__, cached.__name__ = fn.__doc__, fn.__name__
+    return cached
+
+
+@_once
 def curve(rail: Rail) -> tuple[np.ndarray, np.ndarray]:
     t, v = rail.t_ns, rail.value
     if rail.kind == "counter":
@@ -30,6 +44,7 @@ def curve(rail: Rail) -> tuple[np.ndarray, np.ndarray]:
     return x, np.concatenate([[0.0], np.cumsum(v * np.diff(x) / 1e9)])
 
 
+@_once
 def period_ns(rail: Rail) -> float:
     """Sensor update period: median spacing of the curve's points (change points for counters)."""
     t, _ = curve(rail)
@@ -58,6 +73,7 @@ def window_energy(cx: np.ndarray, cy: np.ndarray, a: np.ndarray, b: np.ndarray) 
     return np.interp(b, cx, cy) - np.interp(a, cx, cy)
 
 
+@_once
 def exact_points(rail: Rail) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative energy at the start and end of every reading window (power rails): a window's
     energy is exact (reading x window); a gap between windows takes the mean of its two readings."""

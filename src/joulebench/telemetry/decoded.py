@@ -26,6 +26,9 @@ class Rail:
     seed_w: np.ndarray | None = None
     window_ns: float = 0.0  # power: averaging window ending at each stamp (0: instantaneous)
     sparse: bool = False  # power: readings too far apart to integrate across window edges
+    # what split/integrate.py derives from the series (energy curve, period), computed once per
+    # rail: a cell's split asks for it ~40 times (read-only arrays: the series never change)
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass
@@ -57,6 +60,12 @@ def clean(t: np.ndarray, v: np.ndarray, name: str, problems: list[str], *extra: 
 
 def series(samples, group: str, key: str, scale: float):
     """(t_ns, value x scale) of samples[group][key] where present."""
+    try:  # every sample has it (the usual capture): two plain passes
+        v = [s[group][key] for s in samples]
+        if None not in v:
+            return np.array([s["t_ns"] for s in samples], dtype=np.int64), np.array(v, dtype=float) * scale
+    except (KeyError, TypeError):
+        pass
     have = [s for s in samples if (s.get(group) or {}).get(key) is not None]
     t = np.array([s["t_ns"] for s in have], dtype=np.int64)
     v = np.array([s[group][key] for s in have], dtype=float)
@@ -64,7 +73,11 @@ def series(samples, group: str, key: str, scale: float):
 
 
 def rails_in(samples, *groups: str) -> list[str]:
-    return sorted({k for s in samples for g in groups for k in (s.get(g) or {})})
+    names = set()
+    for g in groups:
+        for s in samples:
+            names.update(s.get(g) or ())
+    return sorted(names)
 
 
 def thermal_frame(samples, rail: str, columns: dict[str, str]) -> pd.DataFrame:
