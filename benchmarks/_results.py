@@ -18,14 +18,16 @@ def publish(text: str) -> None:
         fh.write("\n" + text)
 
 
-def record_target(what: str, measured: float, target: float, unit: str, note: str = "") -> None:
+def record_target(what: str, measured: float, target: float, unit: str, note: str = "",
+                  load: float | None = None) -> None:
     """One measured figure against its target (every target here is an upper bound: `measured <=
-    target` is met). Written only when pipeline_cost.py runs the script (TARGETS_ENV names the file)."""
+    target` is met; target 0: a figure without one). `load`: the 1-min load average when it was taken
+(now by default). Written only when pipeline_cost.py runs the script (TARGETS_ENV names the file)."""
     path = os.environ.get(TARGETS_ENV)
     if not path:
         return
     row = {"what": what, "measured": float(measured), "target": float(target), "unit": unit, "note": note,
-           "load_1min": os.getloadavg()[0]}
+           "load_1min": os.getloadavg()[0] if load is None else float(load)}
     with open(path, "a") as fh:
         fh.write(json.dumps(row) + "\n")
 
