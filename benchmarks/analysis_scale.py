@@ -128,12 +128,13 @@ def worker_log_sizes(wd: Path) -> dict[Path, int]:
 
 def worker_cpu(wd: Path, before: dict[Path, int]) -> float:
     """CPU seconds the analysis worker processes reported in the logs during one step (the pool's
-    processes are not children Snakemake waits for, so its rusage misses them)."""
+    processes are not children Snakemake waits for, so its rusage misses them; work done in the
+    job's own process is in Snakemake's rusage already)."""
     total = 0.0
     for f, size in worker_log_sizes(wd).items():
         text = f.read_text()[before.get(f, 0):]
         total += sum(float(m) for m in re.findall(r"([0-9.]+) CPU s in \d+ worker", text))
-        total += sum(float(m) for m in re.findall(r"pooled in ([0-9.]+) CPU s", text))
+        total += sum(float(m) for m in re.findall(r"pooled in ([0-9.]+) CPU s in a worker", text))
     return total
 
 

@@ -185,7 +185,7 @@ ANALYSIS_WORKERS = worker_count(workflow.cores)
 
 
 def aggregate_pair_into(logfile, inputs, folder):
-    from joulebench.analysis.workers import in_workers
+    from joulebench.analysis.workers import in_workers, pool_running
     from joulebench.metrics.aggregate import aggregate_pair
 
     _, cpu = in_log(
@@ -207,8 +207,9 @@ def aggregate_pair_into(logfile, inputs, folder):
         csv=True,
     )
     write_built_for(folder, built_for_this(n_trial_rows(inputs.trials)))
+    where = "a worker process" if pool_running(ANALYSIS_WORKERS) else "the job's own process"
     with open(logfile, "a") as log:
-        print(f"pooled in {cpu:.2f} CPU s", file=log)
+        print(f"pooled in {cpu:.2f} CPU s in {where}", file=log)
 
 
 def n_trial_rows(path):

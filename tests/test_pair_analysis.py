@@ -15,6 +15,7 @@ import pytest
 from joulebench import config as C
 from joulebench import paths as P
 from joulebench.analysis import cache
+from joulebench.analysis import pair as pair_module
 from joulebench.analysis.pair import analyse_cells, analyse_pair, pair_tables
 from joulebench.errors import JoulebenchError
 from joulebench.config import Cell
@@ -72,8 +73,14 @@ def _per_cell_reference(tmp, jobs):
     return seed_columns(pd.concat(trials, ignore_index=True)), pd.concat(requests, ignore_index=True)
 
 
+@pytest.fixture
+def pool_for_few_cells(monkeypatch):
+    """The pool for this tree's 4 cells (a real run starts it from POOL_MIN_CELLS stale cells)."""
+    monkeypatch.setattr(pair_module, "POOL_MIN_CELLS", 2)
+
+
 @pytest.mark.parametrize("workers", [1, 2])
-def test_pair_tables_equal_the_per_cell_functions(tree, workers):
+def test_pair_tables_equal_the_per_cell_functions(tree, workers, pool_for_few_cells):
     tmp, cells, jobs = tree
     analyse_pair(jobs, tmp / "t.parquet", tmp / "r.parquet", max_rel_ci=MAX_REL_CI, workers=workers)
     want_trials, want_requests = _per_cell_reference(tmp, jobs)
@@ -117,7 +124,7 @@ def test_tables_without_their_key_are_not_current(tree):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_bad_capture_is_named_and_the_others_are_kept(tree, workers):
+def test_a_bad_capture_is_named_and_the_others_are_kept(tree, workers, pool_for_few_cells):
     tmp, cells, jobs = tree
     export = Path(jobs[1][0]).parent / "aiperf" / "profile_export.jsonl"
     lines = export.read_text().splitlines()
@@ -128,8 +135,18 @@ def test_a_bad_capture_is_named_and_the_others_are_kept(tree, workers):
     assert "1 of 4 cells could not be analysed" in str(err.value)
     assert f"{export}:5: invalid JSON" in str(err.value)
     assert not (tmp / "t.parquet").exists()
-    kept = [cache.is_current(Path(out), cache.key(Path(cj).parent, {"max_rel_ci": MAX_REL_CI})) for cj, out in jobs]
+    kept = [cache.is_current(Path(out), cache.key(Path(cj).parent, cache.settings(MAX_REL_CI))) for cj, out in jobs]
     assert kept == [True, False, True, True]
+
+
+def test_few_stale_cells_are_analysed_without_starting_a_pool(tree):
+    """One re-measured cell must not pay for a pool's start (~1.5 s against ~45 ms of analysis)."""
+    from joulebench.analysis.workers import pool_running
+
+    tmp, cells, jobs = tree
+    assert not pool_running(3)  # no other test uses 3 workers
+    counts = analyse_cells(jobs, MAX_REL_CI, workers=3)
+    assert (counts["analysed"], counts["where"]) == (4, "the job's own process") and not pool_running(3)
 
 
 def test_frame_of_matches_pandas_concat_and_falls_back_on_type_conflicts():
@@ -205,7 +222,7 @@ def test_snakemake_reanalyses_only_a_remeasured_cell(tmp_path):
 
     snakemake(tmp_path)
     assert analysed("15W_llamacpp") == [(2, 0)] and analysed("25W_llamacpp") == [(2, 0)]
-    assert "in 2 worker process(es)" in (tmp_path / P.log_file("parse_split", "15W_llamacpp")).read_text()
+    assert "CPU s in the job's own process" in (tmp_path / P.log_file("parse_split", "15W_llamacpp")).read_text()
     (P.raw_dir(cells[0], tmp_path) / "cell.json").touch()
     assert "Nothing to be done" in snakemake(tmp_path)
     # cells[0] (15W, gen 32) measured again: other draws, same format

@@ -41,6 +41,11 @@ def raw_fingerprint(raw_dir: Path) -> list[list]:
     return sorted(out)
 
 
+def settings(max_rel_ci: float) -> dict:
+    """The analysis settings a cell's tables depend on (config: energy.max_rel_ci)."""
+    return {"max_rel_ci": max_rel_ci}
+
+
 def key(raw_dir: Path, settings: dict) -> dict:
     return {"code": code_version(), "settings": settings, "raw": raw_fingerprint(Path(raw_dir))}
 

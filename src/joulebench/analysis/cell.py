@@ -34,7 +34,7 @@ def analyse_cell(cell_json: str, out_dir: str, max_rel_ci: float) -> str:
     """Parse + split one capture into out_dir unless its tables are current. Returns "cached" or
     "analysed"; raises JoulebenchError (file and line named) on bad raw data."""
     cell_json, out = Path(cell_json), Path(out_dir)
-    want = cache.key(cell_json.parent, {"max_rel_ci": max_rel_ci})
+    want = cache.key(cell_json.parent, cache.settings(max_rel_ci))
     if cache.is_current(out, want):
         return "cached"
     out.mkdir(parents=True, exist_ok=True)

@@ -10,25 +10,34 @@ from ..metrics.aggregate import seed_columns, with_identity
 from ..metrics.rowio import frame_of, read_arrow, write_table
 from . import cache
 from .cell import analyse_cell_reporting
-from .workers import pool
+from .workers import POOL_MIN_CELLS, pool, pool_running
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
 def analyse_cells(jobs: list[tuple[str, str]], max_rel_ci: float, workers: int = 1) -> dict[str, int]:
-    """jobs: (raw cell.json, its folder under results/cells). Every cell is tried, so one bad
-    capture keeps the others' results; then the failures are raised together."""
-    if workers > 1 and len(jobs) > 1:
-        futures = [pool(workers).submit(analyse_cell_reporting, cj, out, max_rel_ci) for cj, out in jobs]
+    """jobs: (raw cell.json, its folder under results/cells). Cells whose tables are current are
+    kept; the others are analysed, in the worker pool when there are enough of them (workers.py).
+    Every cell is tried, so one bad capture keeps the others' results; then the failures are raised
+    together."""
+    stale = [(cj, out) for cj, out in jobs if not is_current(cj, out, max_rel_ci)]
+    pooled = workers > 1 and len(stale) > 1 and (len(stale) >= POOL_MIN_CELLS or pool_running(workers))
+    if pooled:
+        futures = [pool(workers).submit(analyse_cell_reporting, cj, out, max_rel_ci) for cj, out in stale]
         results = [f.result() for f in futures]
     else:
-        results = [analyse_cell_reporting(cj, out, max_rel_ci) for cj, out in jobs]
+        results = [analyse_cell_reporting(cj, out, max_rel_ci) for cj, out in stale]
     failed = [err for outcome, err, _ in results if outcome == "failed"]
     if failed:
         raise JoulebenchError(f"{len(failed)} of {len(jobs)} cells could not be analysed:\n" + "\n".join(failed))
-    counts = {o: sum(1 for r, _, _ in results if r == o) for o in ("analysed", "cached")}
-    return {**counts, "cpu_s": sum(cpu for _, _, cpu in results)}
+    analysed = sum(1 for r, _, _ in results if r == "analysed")
+    return {"analysed": analysed, "cached": len(jobs) - analysed, "cpu_s": sum(cpu for _, _, cpu in results),
+            "where": f"{workers} worker processes" if pooled else "the job's own process"}
+
+
+def is_current(cell_json: str, out_dir: str, max_rel_ci: float) -> bool:
+    return cache.is_current(Path(out_dir), cache.key(Path(cell_json).parent, cache.settings(max_rel_ci)))
 
 
 def pair_tables(out_dirs: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -47,4 +56,4 @@ def analyse_pair(jobs: list[tuple[str, str]], trials_out: str, requests_out: str
     if log is not None:
         print(f"{len(jobs)} cells: {counts['analysed']} analysed, {counts['cached']} unchanged since their "
               f"last analysis (key: {cache.KEY_FILE} beside each cell's tables); {counts['cpu_s']:.2f} CPU s "
-              f"in {workers} worker process(es)", file=log)
+              f"in {counts['where']}", file=log)

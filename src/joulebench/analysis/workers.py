@@ -18,6 +18,17 @@ _pools: dict[int, ProcessPoolExecutor] = {}
 _lock = threading.Lock()
 
 
+# Fewer cells than this to analyse (one re-measured cell, a few new ones) run in the job's own
+# process unless the run already has a pool: starting one (the forkserver importing pandas, scipy
+# and the analysis modules, then the workers) takes ~1.5 s, ~30 cells' analysis.
+POOL_MIN_CELLS = 16
+
+
+def pool_running(workers: int) -> bool:
+    with _lock:
+        return workers in _pools
+
+
 def pool(workers: int) -> ProcessPoolExecutor:
     with _lock:
         if workers not in _pools:
@@ -65,8 +76,9 @@ def timed(fn, *args, **kwargs):
 
 
 def in_workers(workers: int, fn, *args, **kwargs):
-    """(fn(*args, **kwargs), its CPU seconds), run in the pool (in this process with one worker):
-    a `run:` job's pandas work then does not hold Snakemake's interpreter while other jobs run."""
-    if workers <= 1:
+    """(fn(*args, **kwargs), its CPU seconds), run in the run's pool where the analysis started one
+    (else in this process, as with one worker): a `run:` job's pandas work then does not hold
+    Snakemake's interpreter while other jobs run."""
+    if workers <= 1 or not pool_running(workers):
         return timed(fn, *args, **kwargs)
     return pool(workers).submit(timed, fn, *args, **kwargs).result()
