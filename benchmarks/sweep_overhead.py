@@ -16,16 +16,13 @@ the run beside the wall time (the machine may be shared).
 """
 from __future__ import annotations
 
-import json
 import os
-import re
 import resource
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
