@@ -1,9 +1,11 @@
 """Figures drawn again only when their inputs changed (plots/reuse.py): the same summary, requests,
 config and code give the set kept from last time, copied byte for byte; a changed summary draws."""
-import pytest
+import json
 
-import joulebench.plots as plots
+import pytest
 from test_plots_figures import CFG, hand_requests, hand_summary
+
+from joulebench import plots
 
 
 class Drew(Exception):
@@ -29,8 +31,6 @@ def test_figures_are_copied_back_when_nothing_changed_and_drawn_when_the_summary
     assert {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir()} == drawn
     assert sorted(p.name for p in again) == sorted(drawn)
     # any input changed: drawn again (the code that drew them, a config value, a summary value)
-    import json
-
     manifest = keep / ".drawn-from.json"
     kept = json.loads(manifest.read_text())
     assert "plots/catalogue.py" in kept["code"] and "data/config.schema.yaml" in kept["code"]
