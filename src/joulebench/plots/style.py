@@ -91,9 +91,7 @@ COLOUR_CODES = dict(zip("bgrmyck", ["#4C72B0", "#55A868", "#C44E52", "#8172B3", 
 
 
 def apply_theme() -> None:
-    from cycler import cycler
-
-    plt.rcParams.update({**DARKGRID, "axes.prop_cycle": cycler(color=SEABORN_DEEP)})
+    plt.rcParams.update({**DARKGRID, "axes.prop_cycle": matplotlib.cycler(color=SEABORN_DEEP)})
     for code, colour in COLOUR_CODES.items():
         matplotlib.colors.colorConverter.colors[code] = matplotlib.colors.to_rgb(colour)
 
