@@ -88,7 +88,8 @@ def itemise(wd: Path, wall_s: float, serving_s: float) -> dict[str, float]:
         for s in PRE_STEPS:
             items[f"capture step: {s}"] += steps.get(s, 0.0)
         pre = (ts["aiperf_start_ns"] - ts["capture_start_ns"]) / 1e9
-        items["capture: between steps (sampler start, block folders)"] += pre - sum(steps.get(s, 0.0) for s in PRE_STEPS)
+        outside = pre - sum(steps.get(s, 0.0) for s in PRE_STEPS)
+        items["capture: before and between the steps (imports, block folders, sampler start)"] += outside
         start, end = ts["aiperf_start_ns"] / 1e9, ts["aiperf_end_ns"] / 1e9
         m = aiperf_marks(run["log"]) if run["log"].exists() else {}
         first = m.get("warmup", m.get("profiling"))
