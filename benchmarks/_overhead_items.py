@@ -8,6 +8,7 @@ of its phases). The items add up to the wall time; what no file accounts for is 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 from collections import defaultdict
@@ -28,6 +29,7 @@ STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) ")
 # the capture steps before aiperf starts, in order (capture/steps.py)
 PRE_STEPS = ("mode", "model_and_tokenizer", "server_ready", "cooldown", "prompts", "idle_baseline")
 ANALYSIS_RULES = ("parse_split_pair", "aggregate_pair", "aggregate_all")
+LOCK_WAIT = "waiting for the device lock (another checkout's capture)"
 
 
 def aiperf_marks(log: Path) -> dict[str, float]:
@@ -57,6 +59,25 @@ def job_seconds(wd: Path) -> dict[str, dict[str, float]]:
     return out
 
 
+LOG_LINE = re.compile(r"^\[joulebench (\d\d:\d\d:\d\d)\] (.*)$")
+
+
+def lock_waits(wd: Path) -> dict[str, float]:
+    """Seconds each capture job waited for another checkout's capture (device lock): from its
+    "waiting up to" line to its next line (1 s resolution), by benchmark key."""
+    out = {}
+    root = wd / "results/logs/capture"
+    for log in root.rglob("*.log"):
+        stamps = [(m.group(1), m.group(2)) for m in map(LOG_LINE.match, log.read_text(errors="replace").splitlines())
+                  if m]
+        for (t, text), (t_next, _) in itertools.pairwise(stamps):
+            if "waiting up to" in text and "for the device" in text:
+                secs = [int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in (x.split(":") for x in (t, t_next))]
+                out[str(log.relative_to(root).with_suffix(""))] = (secs[1] - secs[0]) % 86400
+                break
+    return out
+
+
 def aiperf_runs(wd: Path) -> list[dict]:
     """One entry per aiperf run: the measuring cell's record, its benchmark key and aiperf's log."""
     runs = {}
@@ -76,7 +97,9 @@ def itemise(wd: Path, wall_s: float, serving_s: float) -> dict[str, float]:
     """Seconds per item, in the order they happen; they add up to wall_s."""
     items: dict[str, float] = defaultdict(float)
     jobs = job_seconds(wd)
-    captures = dict(jobs.get("capture", {}))
+    waits = lock_waits(wd)
+    captures = {k: v - waits.get(k, 0.0) for k, v in jobs.get("capture", {}).items()}
+    items[LOCK_WAIT] = sum(waits.values())
     in_steps = 0.0
     for run in aiperf_runs(wd):
         meta, ts = run["meta"], run["meta"]["timestamps"]

@@ -30,7 +30,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _overhead_items import itemise, snakemake_elapsed  # noqa: E402
+from _overhead_items import LOCK_WAIT, itemise, snakemake_elapsed  # noqa: E402
 from _results import publish  # noqa: E402
 
 
@@ -70,9 +70,11 @@ def measured(wd: Path, wall: float) -> dict:
     """Serving, overhead, per-step and per-item seconds of one finished sweep folder."""
     req = pd.read_parquet(wd / "results/requests.parquet")
     serving = float(((req["end_ns"] - req["start_ns"]) / 1e9).sum())
-    return {"wall_s": wall, "serving_s": serving, "overhead": 1 - serving / wall,
-            "cells": int(req.groupby(["ctx", "gen"]).ngroups), "requests": len(req),
-            "items": itemise(wd, wall, serving), "dir": str(wd)}
+    items = itemise(wd, wall, serving)
+    # another checkout's capture holding the device is not this sweep's overhead (a shared machine)
+    waited = items[LOCK_WAIT]
+    return {"wall_s": wall, "serving_s": serving, "overhead": 1 - serving / (wall - waited), "waited_s": waited,
+            "cells": int(req.groupby(["ctx", "gen"]).ngroups), "requests": len(req), "items": items, "dir": str(wd)}
 
 
 # issue 17: the fixed costs of the default sweep next to its serving time
@@ -106,14 +108,16 @@ def main() -> None:
         f"sweep with {per_cell} requests per cell, real components, llama-server built and tokenizer cached "
         "beforehand; wall = the whole `snakemake --cores 1`, figures included).",
         "",
-        "| capture unit | cells | requests | wall s | serving measured requests s | overhead | target | "
-        "CPU s (all processes) | load avg before / after |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| capture unit | cells | requests | wall s | of which waiting for another checkout's capture s | "
+        "serving measured requests s | overhead (wall less that wait) | target | CPU s (all processes) | "
+        "load avg before / after |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         target = TARGETS[r["unit"]]
         ok = "met" if r["overhead"] <= target else "NOT met"
-        lines.append(f"| {r['unit']} | {r['cells']} | {r['requests']} | {r['wall_s']:.1f} | {r['serving_s']:.1f} | "
+        lines.append(f"| {r['unit']} | {r['cells']} | {r['requests']} | {r['wall_s']:.1f} | {r['waited_s']:.0f} | "
+                     f"{r['serving_s']:.1f} | "
                      f"{100 * r['overhead']:.1f} % | <= {100 * target:.0f} % ({ok}) | {r['cpu_s']:.1f} | "
                      f"{r['load'][0]:.2f} / {r['load'][1]:.2f} |")
     lines += ["", "Where the wall time went (seconds; benchmarks/_overhead_items.py):", "", *item_table(results)]
@@ -127,9 +131,11 @@ def item_table(results: list[dict]) -> list[str]:
              "| serving the measured requests | " + " | ".join(f"{r['serving_s']:.1f}" for r in results) + " |"]
     for k in keys:
         lines.append(f"| {k} | " + " | ".join(f"{r['items'].get(k, 0.0):.1f}" for r in results) + " |")
-    lines.append("| **overhead (all but serving)** | "
-                 + " | ".join(f"{r['wall_s'] - r['serving_s']:.1f}" for r in results) + " |")
+    lines.append("| **overhead (all but serving, less the lock wait)** | "
+                 + " | ".join(f"{r['wall_s'] - r['serving_s'] - r['waited_s']:.1f}" for r in results) + " |")
     lines.append("| **wall** | " + " | ".join(f"{r['wall_s']:.1f}" for r in results) + " |")
+    lines.append("| **overhead % (of the wall less the lock wait)** | "
+                 + " | ".join(f"{100 * r['overhead']:.1f} %" for r in results) + " |")
     return lines
 
 
