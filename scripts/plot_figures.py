@@ -8,8 +8,9 @@ from joulebench.scripting import run_logged  # noqa: E402
 
 def main(sm):
     from joulebench.plots import render_all
+    from joulebench.plots.reuse import CACHE
 
-    render_all(sm.input.summary, sm.input.requests, sm.output[0], sm.config)
+    render_all(sm.input.summary, sm.input.requests, sm.output[0], sm.config, keep_in=CACHE)
 
 
 run_logged(snakemake, main)  # noqa: F821

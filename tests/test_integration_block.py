@@ -49,12 +49,16 @@ def test_each_cell_holds_only_its_own_requests(block_dir):
 
 
 def test_aiperf_sends_joulebench_prompts_verbatim(block_dir):
-    """`--prompt-corpus random` only skips tokenizing aiperf's synthetic corpus: every request
-    aiperf built (its inputs.json) carries the exact-length prompt and output length from the file."""
+    """`--prompt-corpus random` and the stand-in tokenizer (capture/aiperf_tokenizer.py) only skip
+    aiperf's work on synthetic prompts: every request aiperf built (its inputs.json) carries the
+    exact-length prompt and output length from the file (the lengths the server counted: above)."""
+    from joulebench.capture.aiperf_tokenizer import REPO_ID
+
     block = next((block_dir / "results/raw/default/llamacpp/gemma3-270m").glob("block-*"))
     meta = json.loads(next(block.parent.glob("ctx*/cell.json")).read_text())
     argv = meta["aiperf_argv"]
     assert argv[argv.index("--prompt-corpus") + 1] == "random"
+    assert argv[argv.index("--tokenizer") + 1] == REPO_ID and meta["model"]["tokenizer"] != REPO_ID
     ours = [json.loads(line) for line in (block / "prompts.jsonl").read_text().splitlines()]
     sent = json.loads((block / "aiperf/inputs.json").read_text())["data"]
     assert len(sent) == len(ours) == 4 * 3 + 1  # + the warm-up request

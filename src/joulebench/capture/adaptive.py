@@ -31,10 +31,6 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from ..metrics import intervals
-
 FLUSH_S = 0.2
 FLUSH_ENV = {"AIPERF_METRICS_EXPORT_FLUSH_INTERVAL": str(FLUSH_S)}
 
@@ -66,6 +62,11 @@ def _value(rec: dict, key: str) -> float:
 
 def widths(records: list[dict], level: float, with_energy: bool) -> dict[str, float]:
     """Relative 95 % half-width of each stopping figure over these (completed) records."""
+    # here, not at the top: a capture job that only adopts its cell imports neither (nor pandas)
+    import numpy as np
+
+    from ..metrics import intervals
+
     tok_s = np.array([_value(r, "output_token_throughput_per_user") for r in records])
     out = {"output_tok_s_per_user_mean": intervals.mean_rel_halfwidth(tok_s, level)}
     if with_energy:

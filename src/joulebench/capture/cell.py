@@ -22,9 +22,7 @@ from ..runtime.devicelock import DeviceLock
 from ..runtime.processes import Terminated, sigterm_raises
 from . import block as blocks
 from . import writeonce
-from .accept import checked_records, promote_all
 from .log import say
-from .steps import Timings, measure
 
 DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # reported in one line, naming the path
 
@@ -68,6 +66,10 @@ def _capture(cfg: dict, cell: C.Cell, cell_json: Path, config_path: Path, root: 
         adopted = blocks.adopt_pending(cfg, cell, cell_dir, root)
         if adopted:
             return adopted
+    # imported only to measure: a job that keeps or adopts its cell does without pandas & co (~0.5 s)
+    from .accept import checked_records, promote_all
+    from .steps import Timings, measure
+
     block = blocks.open_block(cfg, cell, cell_dir, root, split)
     sweep = cfg["sweep"]
     say(f"{block.describe()}: {sweep['requests']} requests per cell (+{sweep['warmup_requests']} warm-up)")

@@ -7,13 +7,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..backends.base import Backend, Endpoint, ModelInfo
+from ..backends.base import Backend, Endpoint
 from ..errors import CaptureError
 from ..runtime import rundir
 from ..runtime.clients import run_aiperf
 from . import adaptive, pinning
 from .aiperf_cause import aiperf_failure_cause
 from .aiperf_cmd import aiperf_argv, aiperf_binary
+from .aiperf_tokenizer import aiperf_tokenizer
 from .server_metrics import MetricsScraper
 
 AIPERF_DIR = "aiperf"  # aiperf's artifact folder inside the run's folder
@@ -30,7 +31,7 @@ class Load:
     adaptive: dict | None  # sweep.requests: auto: where and why the run stopped
 
 
-def run_load(cfg: dict, model: ModelInfo, backend: Backend, endpoint: Endpoint, dataset: Path, n_lines: int,
+def run_load(cfg: dict, backend: Backend, endpoint: Endpoint, dataset: Path, n_lines: int,
              warm: int, sampler, with_energy: bool, log_start: int, work: Path, root: Path,
              stamps: dict, concurrency: int = 1) -> Load:
     """Run aiperf over the dataset with `concurrency` requests in flight; the server's /metrics is
@@ -40,12 +41,13 @@ def run_load(cfg: dict, model: ModelInfo, backend: Backend, endpoint: Endpoint, 
     aiperf_dir = work / AIPERF_DIR
     binary = aiperf_binary(cfg["aiperf"]["binary"])
     run_sweep = {**sweep, "requests": n_lines - warm}
-    argv = aiperf_argv(binary, endpoint, model.tokenizer_id, dataset, run_sweep, aiperf_dir,
+    # aiperf tokenizes nothing here (file prompts, server token counts): a stand-in, not the model's
+    tokenizer, tokenizer_home = aiperf_tokenizer()
+    argv = aiperf_argv(binary, endpoint, tokenizer, dataset, run_sweep, aiperf_dir,
                        cfg["aiperf"]["extra_args"], concurrency=concurrency)
     client_prefix = pinning.prefix(cfg["pinning"], "client")
     env = dict(os.environ)
-    if model.hf_home:
-        env.update(HF_HOME=str(model.hf_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env.update(HF_HOME=str(tokenizer_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     timeout = n_lines * float(sweep["request_timeout_s"]) + 300
     stopper = None
     if adaptive.is_auto(sweep):

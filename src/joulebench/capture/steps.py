@@ -176,7 +176,7 @@ def measure(cfg: dict, block: Block, config_path: Path, root: Path, timings: Tim
     with timings.step("idle_baseline"):
         idle_baseline(cfg, sampler, with_energy, stamps)
     with timings.step("aiperf"):
-        load = run_load(cfg, model, server.backend, server.endpoint, prompts.dataset, len(prompts.line_cell),
+        load = run_load(cfg, server.backend, server.endpoint, prompts.dataset, len(prompts.line_cell),
                         prompts.warm, sampler, with_energy, log_start, block.work, root, stamps,
                         concurrency=first.concurrency)
 

@@ -103,23 +103,33 @@ def build_tokenizer(model: str, gguf_path: Path, template: Path | None) -> tuple
     if chat:
         tokenizer.chat_template = chat
 
+    def fill(tmp: Path) -> None:
+        tokenizer.save_pretrained(tmp)
+        # compact JSON (33 MB -> 14 MB for gemma3) and a class name every transformers version knows
+        tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"), pretty=False)
+        tok_config_path = tmp / "tokenizer_config.json"
+        saved_cfg = json.loads(tok_config_path.read_text())
+        saved_cfg["tokenizer_class"] = "PreTrainedTokenizerFast"
+        tok_config_path.write_text(json.dumps(saved_cfg, indent=2) + "\n")
+        if chat and not (tmp / "chat_template.jinja").exists():
+            (tmp / "chat_template.jinja").write_text(chat)
+
+    install_snapshot(repo_id, fill)
+    return repo_id, hf_home()
+
+
+def install_snapshot(repo_id: str, fill) -> Path:
+    """A tokenizer folder written by fill(folder), moved whole into the cache layout (a reader never
+    sees half of it). AutoTokenizer insists on a config.json; an empty one makes it use tokenizer_class."""
+    snap = snapshot_dir(repo_id)
     tmp = snap.with_name(f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tokenizer.save_pretrained(tmp)
-    # compact JSON (33 MB -> 14 MB for gemma3) and a class name every transformers version knows
-    tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"), pretty=False)
-    tok_config_path = tmp / "tokenizer_config.json"
-    saved_cfg = json.loads(tok_config_path.read_text())
-    saved_cfg["tokenizer_class"] = "PreTrainedTokenizerFast"
-    tok_config_path.write_text(json.dumps(saved_cfg, indent=2) + "\n")
-    # AutoTokenizer insists on a config.json; an empty one makes it use tokenizer_class.
+    tmp.mkdir(parents=True)
+    fill(tmp)
     (tmp / "config.json").write_text("{}\n")
-    if chat and not (tmp / "chat_template.jinja").exists():
-        (tmp / "chat_template.jinja").write_text(chat)
-    snap.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(snap, ignore_errors=True)
     os.replace(tmp, snap)
     refs = snap.parent.parent / "refs"
     refs.mkdir(exist_ok=True)
     (refs / "main").write_text(SNAPSHOT)
-    return repo_id, hf_home()
+    return snap

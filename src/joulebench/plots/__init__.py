@@ -16,10 +16,24 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 
-def render_all(summary_path, requests_path, out_dir, cfg: dict | None = None) -> list[Path]:
+def render_all(summary_path, requests_path, out_dir, cfg: dict | None = None, keep_in: Path | None = None) -> list[Path]:
+    """Every figure and table into out_dir. With keep_in (a folder of the run state), a set drawn
+    from the same summary, requests, config and code is copied from there instead (reuse.py)."""
+    cfg = cfg or {}
+    if keep_in is not None:
+        from . import reuse
+
+        key = reuse.inputs_key(summary_path, requests_path, cfg)
+        kept = reuse.restore(key, Path(out_dir), Path(keep_in))
+        if kept is not None:
+            print(f"joulebench: figures unchanged (same summary, requests, config and code): copied from {keep_in}",
+                  file=sys.stderr)
+            return kept
     summary = pd.read_parquet(summary_path)
     requests = pd.read_parquet(requests_path) if requests_path and Path(requests_path).exists() else None
-    view = render_frames(summary, requests, out_dir, cfg or {})
+    view = render_frames(summary, requests, out_dir, cfg)
+    if keep_in is not None:
+        reuse.keep(key, Path(out_dir), Path(keep_in))
     return [Path(out_dir) / f for e in view.entries for f in e.files]
 
 

@@ -226,17 +226,28 @@ class ResultsView:
         return png
 
     def placeholder(self, name: str, reason: str, what: str, how: str = "", reference: str = "") -> Path:
-        fig, ax = plt.subplots(figsize=(4.5, 1.6))
-        ax.axis("off")
-        ax.text(0.5, 0.62, name, ha="center", va="center", fontsize=8, weight="bold")
-        ax.text(0.5, 0.3, f"not drawn: {reason}", ha="center", va="center", fontsize=8, wrap=True)
-        if self.label:
-            ax.text(0.5, 0.05, self.label, ha="center", va="center", fontsize=7, color="red")
+        fig, (title, why, label) = self._placeholder_canvas()
+        title.set_text(name)
+        why.set_text(f"not drawn: {reason}")
+        label.set_text(self.label or "")
         png = self.out / f"{name}.png"
         fig.savefig(png, dpi=90)
-        plt.close(fig)
         self.entries.append(Entry(name, "figure", what, how, reference, status="no data", reason=reason, files=[png.name]))
         return png
+
+    def _placeholder_canvas(self):
+        """One figure for every "not drawn" PNG, only its texts changed (a default sweep has ~45)."""
+        if getattr(self, "_placeholder", None) is None:
+            from matplotlib.figure import Figure
+
+            fig = Figure(figsize=(4.5, 1.6))
+            ax = fig.add_subplot()
+            ax.axis("off")
+            texts = (ax.text(0.5, 0.62, "", ha="center", va="center", fontsize=8, weight="bold"),
+                     ax.text(0.5, 0.3, "", ha="center", va="center", fontsize=8, wrap=True),
+                     ax.text(0.5, 0.05, "", ha="center", va="center", fontsize=7, color="red"))
+            self._placeholder = (fig, texts)
+        return self._placeholder
 
     def table(self, df: pd.DataFrame, name: str, what: str, how: str, reference: str = "", reason: str = "") -> list:
         status = "ok" if not df.empty else "no data"

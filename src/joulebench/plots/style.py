@@ -67,13 +67,33 @@ def backend_line(backend: str, backends: list[str]) -> dict:
     return {"linestyle": "--", "marker": "s", "alpha": OTHER_BACKEND_ALPHA}
 
 
-def apply_theme() -> None:
-    try:
-        import seaborn as sns
+# seaborn 0.13's set_theme(style="darkgrid") without seaborn: importing it costs ~1.6 CPU s per
+# render (it imports scipy.stats) for a theme that is only these rcParams and its colour codes
+# ("k" is (.1, .1, .1): error bars). `image.cmap` is left out (seaborn's `rocket` exists only once
+# seaborn is imported; every image here names its cmap). tests/test_plots_render.py checks this
+# against seaborn's own.
+SEABORN_DEEP = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3",
+                "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
+DARKGRID = {
+    "axes.axisbelow": True, "axes.edgecolor": "white", "axes.facecolor": "#EAEAF2", "axes.grid": True,
+    "axes.labelcolor": ".15", "axes.labelsize": 12.0, "axes.linewidth": 1.25, "axes.titlesize": 12.0,
+    "font.sans-serif": ["Arial", "DejaVu Sans", "Liberation Sans", "Bitstream Vera Sans", "sans-serif"],
+    "font.size": 12.0, "grid.color": "white", "grid.linewidth": 1.0,
+    "legend.fontsize": 11.0, "legend.title_fontsize": 12.0, "lines.solid_capstyle": "round",
+    "patch.edgecolor": "w", "patch.force_edgecolor": True, "text.color": ".15",
+    "xtick.bottom": False, "xtick.color": ".15", "xtick.labelsize": 11.0, "xtick.major.size": 6.0,
+    "xtick.major.width": 1.25, "xtick.minor.size": 4.0, "xtick.minor.width": 1.0,
+    "ytick.color": ".15", "ytick.labelsize": 11.0, "ytick.left": False, "ytick.major.size": 6.0,
+    "ytick.major.width": 1.25, "ytick.minor.size": 4.0, "ytick.minor.width": 1.0,
+}
+COLOUR_CODES = dict(zip("bgrmyck", ["#4C72B0", "#55A868", "#C44E52", "#8172B3", "#CCB974", "#64B5CD",
+                                    (0.1, 0.1, 0.1)]))
 
-        sns.set_theme(style="darkgrid", font_scale=1.0)
-    except ImportError:  # pragma: no cover
-        plt.style.use("ggplot")
+
+def apply_theme() -> None:
+    plt.rcParams.update({**DARKGRID, "axes.prop_cycle": matplotlib.cycler(color=SEABORN_DEEP)})
+    for code, colour in COLOUR_CODES.items():
+        matplotlib.colors.colorConverter.colors[code] = matplotlib.colors.to_rgb(colour)
 
 
 def figure_legend(fig, axes, **kw) -> None:
