@@ -1,0 +1,54 @@
+# joulebench's per-target recipe for llama.cpp (benchmarks/RESULTS.md, issue 16).
+#
+# Passed as -DCMAKE_PROJECT_INCLUDE=<a copy of this file in the build folder>: CMake includes it
+# right after every project() call; at the top-level one it defers its work to the end of the
+# top-level CMakeLists.txt, when every target exists. The variables come from
+# joulebench/toolchain/llamacpp.py (recipe_args):
+#   JOULEBENCH_TARGET_OPTS    target=flag items (e.g. llama=-O1): the flag is appended to the
+#                             target's C/C++ compile options, after the release flags (the last -O
+#                             wins); targets not named (ggml, ggml-base, ggml-cpu) keep the release flags
+#   JOULEBENCH_UNITY_TARGETS  targets compiled as unity builds (heavy headers parsed once per batch)
+#   JOULEBENCH_UNITY_BATCH    sources per unity batch
+if(NOT CMAKE_CURRENT_SOURCE_DIR STREQUAL CMAKE_SOURCE_DIR)
+  return()  # a sub-project's project() (ggml): the top-level one does the work
+endif()
+if(CMAKE_VERSION VERSION_LESS 3.19)
+  message(FATAL_ERROR "joulebench: the llama.cpp build recipe (${CMAKE_CURRENT_LIST_FILE}) needs "
+                      "CMake >= 3.19 (cmake_language DEFER); this is ${CMAKE_VERSION}")
+endif()
+set(JOULEBENCH_RECIPE_FILE "${CMAKE_CURRENT_LIST_FILE}")
+
+function(joulebench_require_targets kind)
+  foreach(target IN LISTS ARGN)
+    if(NOT TARGET "${target}")
+      message(FATAL_ERROR "joulebench: llama.cpp has no target '${target}' (${kind} in "
+                          "${JOULEBENCH_RECIPE_FILE}; set in joulebench/toolchain/llamacpp.py): "
+                          "this llama.cpp's targets differ from the recipe's, update the recipe")
+    endif()
+  endforeach()
+endfunction()
+
+function(joulebench_apply_recipe)
+  set(opt_targets "")
+  foreach(item IN LISTS JOULEBENCH_TARGET_OPTS)
+    if(NOT item MATCHES "^([^=]+)=(.+)$")
+      message(FATAL_ERROR "joulebench: JOULEBENCH_TARGET_OPTS item '${item}' is not target=flag")
+    endif()
+    list(APPEND opt_targets "${CMAKE_MATCH_1}")
+  endforeach()
+  joulebench_require_targets(JOULEBENCH_TARGET_OPTS ${opt_targets})
+  joulebench_require_targets(JOULEBENCH_UNITY_TARGETS ${JOULEBENCH_UNITY_TARGETS})
+  foreach(item IN LISTS JOULEBENCH_TARGET_OPTS)
+    string(REGEX MATCH "^([^=]+)=(.+)$" _ "${item}")
+    set_property(TARGET "${CMAKE_MATCH_1}" APPEND PROPERTY COMPILE_OPTIONS
+                 "$<$<COMPILE_LANGUAGE:C,CXX>:${CMAKE_MATCH_2}>")
+  endforeach()
+  foreach(target IN LISTS JOULEBENCH_UNITY_TARGETS)
+    set_target_properties("${target}" PROPERTIES UNITY_BUILD ON
+                          UNITY_BUILD_BATCH_SIZE "${JOULEBENCH_UNITY_BATCH}")
+  endforeach()
+  message(STATUS "joulebench recipe: compile options ${JOULEBENCH_TARGET_OPTS}; "
+                 "unity builds (batch ${JOULEBENCH_UNITY_BATCH}) for ${JOULEBENCH_UNITY_TARGETS}")
+endfunction()
+
+cmake_language(DEFER DIRECTORY "${CMAKE_SOURCE_DIR}" CALL joulebench_apply_recipe)
