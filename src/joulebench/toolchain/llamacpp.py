@@ -276,14 +276,17 @@ def binary_version(binary: Path) -> dict:
         raise JoulebenchError(f"{binary}: cannot run --version: {exc}") from exc
     text = out.stdout + out.stderr
     m = re.search(r"build (\d+), commit (\w+)", text)
+    record = _build_record(Path(binary).parent.parent)
     return {
         "binary": str(binary),
         "build": int(m.group(1)) if m else None,
         "commit": m.group(2) if m else None,
         "version_text": text.strip().splitlines()[0] if text.strip() else "",
         "built_with": next((l.strip() for l in text.splitlines() if "built with" in l), None),
-        # our own builds say how they were configured (e.g. AMX left out); others: None
-        "cmake_args": _build_record(Path(binary).parent.parent).get("cmake_args"),
+        # our own builds say how they were configured (e.g. AMX left out) and with which recipe
+        # (recipe_fingerprint; builds made before the recipe existed: None); others: None
+        "cmake_args": record.get("cmake_args"),
+        "build_recipe": record.get("recipe"),
     }
 
 
