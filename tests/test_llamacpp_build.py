@@ -176,19 +176,20 @@ def toy_project(tmp_path_factory):
     root = tmp_path_factory.mktemp("toy")
     src = root / "src"
     (src / "ggml").mkdir(parents=True)
-    for name in ("a.c", "a2.c", "ggml/k.c"):
+    (src / "lib").mkdir()
+    for name in ("lib/a.c", "lib/a2.c", "ggml/k.c"):
         (src / name).write_text("int f_%s(void) { return 0; }\n" % name.replace("/", "_").replace(".", "_"))
     (src / "CMakeLists.txt").write_text(
-        "cmake_minimum_required(VERSION 3.14)\nproject(toy C)\n"
-        "add_subdirectory(ggml)\nadd_library(llama STATIC a.c a2.c)\n")
+        "cmake_minimum_required(VERSION 3.14)\nproject(toy C)\nadd_subdirectory(ggml)\nadd_subdirectory(lib)\n")
     (src / "ggml" / "CMakeLists.txt").write_text("project(ggml C)\nadd_library(ggml STATIC k.c)\n")
+    (src / "lib" / "CMakeLists.txt").write_text("add_library(llama STATIC a.c a2.c)\n")
 
-    def configure(target_opts: str, unity: str = "") -> subprocess.CompletedProcess:
+    def configure(target_opts: str, unity: str = "", skip: str = "") -> subprocess.CompletedProcess:
         return subprocess.run(
             ["cmake", "-S", str(src), "-B", str(root / "b"), "-DCMAKE_BUILD_TYPE=Release",
              "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON", f"-DCMAKE_PROJECT_INCLUDE={B.RECIPE_FILE}",
              f"-DJOULEBENCH_TARGET_OPTS={target_opts}", f"-DJOULEBENCH_UNITY_TARGETS={unity}",
-             "-DJOULEBENCH_UNITY_BATCH=8"],
+             "-DJOULEBENCH_UNITY_BATCH=8", f"-DJOULEBENCH_UNITY_SKIP={skip}"],
             capture_output=True, text=True, timeout=120)
 
     configure.build = root / "b"
@@ -204,11 +205,21 @@ def test_recipe_file_sets_per_target_flags_and_unity_builds(toy_project):
     commands = json.loads((toy_project.build / "compile_commands.json").read_text())
     last_opt = {Path(c["file"]).name: re.findall(r" -O[0-3gs]\b", c["command"])[-1].strip() for c in commands}
     assert last_opt == {"unity_0_c.c": "-O1", "k.c": "-O3"}  # a.c + a2.c as one batch; ggml untouched
+    out = toy_project("llama=-O1", unity="llama", skip="llama=a2.c")
+    assert out.returncode == 0, out.stderr[-2000:]
+    commands = json.loads((toy_project.build / "compile_commands.json").read_text())
+    assert sorted(Path(c["file"]).name for c in commands) == ["a2.c", "k.c", "unity_0_c.c"]
+
+
+def _said(out: subprocess.CompletedProcess) -> str:
+    return " ".join(out.stderr.split())  # cmake wraps its messages
 
 
 def test_recipe_fails_clearly_on_a_target_this_llama_cpp_lacks(toy_project):
     out = toy_project("llama=-O1;server-context=-Og")
     assert out.returncode != 0
-    assert "no target 'server-context'" in out.stderr and "JOULEBENCH_TARGET_OPTS" in out.stderr
+    assert "no target 'server-context'" in _said(out) and "JOULEBENCH_TARGET_OPTS" in _said(out)
     out = toy_project("llama:-O1")
-    assert out.returncode != 0 and "'llama:-O1' is not target=flag" in out.stderr
+    assert out.returncode != 0 and "'llama:-O1' is not target=value" in _said(out)
+    out = toy_project("llama=-O1", unity="llama", skip="llama=gone.c")
+    assert out.returncode != 0 and "target 'llama' has no source 'gone.c'" in _said(out)

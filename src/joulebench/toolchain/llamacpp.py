@@ -53,6 +53,8 @@ RECIPE = {
     },
     "unity_targets": ("llama-common", "mtmd", "server-context"),
     "unity_batch": 8,
+    # mtmd-helper*.cpp #error when they see mtmd's internal headers, which a shared batch brings in
+    "unity_skip": {"mtmd": ("mtmd-helper.cpp", "mtmd-helper-gen.cpp")},
     # work llama-server does not need here: no web UI download/embedding at build time (also no
     # network during the build), no HTTPS (the server binds 127.0.0.1; models are resolved by joulebench)
     "options": ("-DLLAMA_USE_PREBUILT_UI=OFF", "-DLLAMA_OPENSSL=OFF"),
@@ -68,6 +70,7 @@ def recipe_args(recipe_copy: Path) -> list[str]:
         f"-DJOULEBENCH_TARGET_OPTS={opts}",
         f"-DJOULEBENCH_UNITY_TARGETS={';'.join(RECIPE['unity_targets'])}",
         f"-DJOULEBENCH_UNITY_BATCH={RECIPE['unity_batch']}",
+        f"-DJOULEBENCH_UNITY_SKIP={';'.join(f'{t}={s}' for t, srcs in RECIPE['unity_skip'].items() for s in srcs)}",
     ]
 
 
