@@ -7,7 +7,8 @@ meanwhile):
   llama-bench  pp and tg tok/s (`-r` repetitions per round)
   llama-server one server per build and round, `--requests` identical streamed chat requests at
                temperature 0: TTFT, mean ITL, and whether every text equals build A's first text
-Per build: median over rounds of each round's median; ratio = B / A. Load average beside each round.
+Per build: median over rounds of each round's median; ratio = B / A. Load average beside each round;
+CPU seconds of each fixed piece of work (llama-bench run, server start + requests) beside the tok/s.
 
     .venv/bin/python benchmarks/llama_build_ab.py --a OLD/bin --b NEW/bin [--model GGUF] [--rounds 3]
 """
@@ -18,6 +19,7 @@ import http.client
 import json
 import os
 import platform
+import resource
 import socket
 import statistics
 import subprocess
@@ -30,6 +32,10 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import publish  # noqa: E402
 
+# metric: (label, scale, format)
+METRICS = {"pp": ("pp tok/s", 1, "{:.1f}"), "tg": ("tg tok/s", 1, "{:.2f}"),
+           "bench_cpu": ("llama-bench CPU s", 1, "{:.2f}"), "ttft": ("TTFT ms", 1e3, "{:.1f}"),
+           "itl": ("ITL ms", 1e3, "{:.2f}"), "server_cpu": ("llama-server CPU s", 1, "{:.2f}")}
 PROMPT = ("Explain in three short paragraphs why the sky is blue, what Rayleigh scattering is, and why "
           "sunsets are red. Use plain language.")
 
@@ -45,11 +51,22 @@ def default_model() -> Path:
 
 
 def bench(bin_dir: Path, model: Path, threads: int, reps: int, pp: int, tg: int) -> dict[str, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([str(bin_dir / "llama-bench"), "-m", str(model), "-t", str(threads), "-p", str(pp),
                           "-n", str(tg), "-r", str(reps), "-o", "json"], capture_output=True, text=True,
                          check=True, timeout=1800)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     rows = json.loads(out.stdout)
-    return {("pp" if r["n_prompt"] else "tg"): r["avg_ts"] for r in rows}
+    got = {("pp" if r["n_prompt"] else "tg"): r["avg_ts"] for r in rows}
+    # CPU seconds of the same fixed work: unlike tok/s, barely moved by other load (with -t 1 no
+    # thread spins waiting for a descheduled sibling)
+    got["bench_cpu"] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return got
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def _free_port() -> int:
@@ -99,12 +116,13 @@ def serve(bin_dir: Path, model: Path, threads: int, requests: int, max_tokens: i
             time.sleep(0.5)
         _stream(port, 8)  # warm-up, not counted
         runs = [_stream(port, max_tokens) for _ in range(requests)]
+        server_cpu = _cpu_seconds(proc.pid)  # start-up, warm-up and the requests: the same work for both
     finally:
         proc.terminate()
         proc.wait(timeout=60)
     return {"ttft": statistics.median(r[0] for r in runs),
             "itl": statistics.median(statistics.mean(r[1]) for r in runs),
-            "texts": [r[2] for r in runs]}
+            "texts": [r[2] for r in runs], "server_cpu": server_cpu}
 
 
 def main() -> None:
@@ -125,7 +143,7 @@ def main() -> None:
     args = ap.parse_args()
     model = args.model or default_model()
     builds = {"A": args.a, "B": args.b}
-    got = {k: {"pp": [], "tg": [], "ttft": [], "itl": [], "texts": []} for k in builds}
+    got = {k: {m: [] for m in METRICS} | {"texts": []} for k in builds}
     loads = []
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lock = DeviceLock(REPO).acquire(wait_s=3600, say=print)
@@ -135,19 +153,18 @@ def main() -> None:
                 load = os.getloadavg()[0]
                 b = bench(bin_dir, model, args.threads, args.reps, args.pp, args.tg)
                 s = serve(bin_dir, model, args.threads, args.requests, args.max_tokens)
-                for k in ("pp", "tg"):
-                    got[key][k].append(b[k])
-                for k in ("ttft", "itl"):
-                    got[key][k].append(s[k])
+                for k in METRICS:
+                    got[key][k].append(b[k] if k in b else s[k])
                 got[key]["texts"] += s["texts"]
                 loads.append(load)
                 print(f"round {rnd} {key}: pp {b['pp']:.1f} tg {b['tg']:.2f} tok/s, TTFT {s['ttft']*1e3:.1f} ms, "
-                      f"ITL {s['itl']*1e3:.2f} ms, load {load:.2f}", flush=True)
+                      f"ITL {s['itl']*1e3:.2f} ms, CPU s bench {b['bench_cpu']:.1f} server {s['server_cpu']:.1f}, "
+                      f"load {load:.2f}", flush=True)
     finally:
         lock.release()
     ref = got["A"]["texts"][0]
     same = {k: sum(t == ref for t in got[k]["texts"]) for k in builds}
-    med = {k: {m: statistics.median(got[k][m]) for m in ("pp", "tg", "ttft", "itl")} for k in builds}
+    med = {k: {m: statistics.median(got[k][m]) for m in METRICS} for k in builds}
     lines = [f"## llama.cpp build A/B — {started}, {platform.node()} ({os.cpu_count()} CPUs)", "",
              f"Command: `.venv/bin/python benchmarks/llama_build_ab.py` — A `{args.a}`, B `{args.b}`; model "
              f"`{model.name}`; `-t {args.threads}`; {args.rounds} alternating rounds, each: llama-bench "
@@ -155,9 +172,7 @@ def main() -> None:
              f"(max_tokens {args.max_tokens}) to a fresh llama-server. 1-min load average per round: "
              f"{min(loads):.2f}–{max(loads):.2f}. Per build: median over rounds.", "",
              "| metric | A | B | B / A | per round A | per round B |", "|---|---|---|---|---|---|"]
-    units = {"pp": ("pp tok/s", 1, "{:.1f}"), "tg": ("tg tok/s", 1, "{:.2f}"),
-             "ttft": ("TTFT ms", 1e3, "{:.1f}"), "itl": ("ITL ms", 1e3, "{:.2f}")}
-    for m, (label, scale, fmt) in units.items():
+    for m, (label, scale, fmt) in METRICS.items():
         a, b = med["A"][m] * scale, med["B"][m] * scale
         lines.append(f"| {label} | {fmt.format(a)} | {fmt.format(b)} | {b / a:.3f} | "
                      f"{', '.join(fmt.format(v * scale) for v in got['A'][m])} | "

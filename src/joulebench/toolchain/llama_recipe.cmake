@@ -16,7 +16,8 @@ if(NOT CMAKE_CURRENT_SOURCE_DIR STREQUAL CMAKE_SOURCE_DIR)
 endif()
 if(CMAKE_VERSION VERSION_LESS 3.19)
   message(FATAL_ERROR "joulebench: the llama.cpp build recipe (${CMAKE_CURRENT_LIST_FILE}) needs "
-                      "CMake >= 3.19 (cmake_language DEFER); this is ${CMAKE_VERSION}")
+                      "CMake >= 3.19 (cmake_language DEFER); this is ${CMAKE_VERSION} "
+                      "(`python3 -m pip install --user 'cmake>=3.19'` gives a newer one)")
 endif()
 set(JOULEBENCH_RECIPE_FILE "${CMAKE_CURRENT_LIST_FILE}")
 
