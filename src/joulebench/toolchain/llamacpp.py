@@ -37,11 +37,12 @@ SERVER = TARGETS[0]
 # Those targets get a cheaper optimisation level and, where it compiles, unity builds. ggml,
 # ggml-base, ggml-cpu (and ggml-cuda) are not named: the compute kernels keep the release flags.
 RECIPE_FILE = Path(__file__).with_name("llama_recipe.cmake")
-_PER_TOKEN, _PER_REQUEST, _NEVER_RUN = "-O1", "-Og", "-Og"
+_PER_REQUEST, _NEVER_RUN = "-Og", "-Og"
 RECIPE = {
     "target_opts": {
-        # libllama: graph building, KV cache, sampling run once per token
-        "llama": _PER_TOKEN,
+        # libllama (graph building, KV cache, batch bookkeeping once per token) is not named: at -O1
+        # llama-bench used 4-6 % more CPU for the same work in three A/B runs (benchmarks/RESULTS.md,
+        # "llama.cpp build A/B"), a cost on the measured tok/s path, so it keeps the release flags
         # chat templates, JSON, argument parsing, HTTP: once per request or at start-up
         "llama-common": _PER_REQUEST, "llama-common-base": _PER_REQUEST,
         "server-context": _PER_REQUEST, "llama-server-impl": _PER_REQUEST, "llama-server": _PER_REQUEST,
