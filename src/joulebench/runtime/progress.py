@@ -66,6 +66,12 @@ class Status:
     now_s: float = 0.0
 
 
+def planned_requests(sweep: dict) -> int:
+    """Requests a cell's capture asks aiperf for: the fixed count, or with `requests: auto` the
+    precision rule's maximum (it may stop earlier)."""
+    return int(sweep["precision"]["max_requests"] if adaptive.is_auto(sweep) else sweep["requests"])
+
+
 def work(cell: C.Cell, requests: float) -> float:
     return requests * (cell.ctx + cell.gen)
 
@@ -151,8 +157,7 @@ def live_captures(cfg: dict, pending: list[C.Cell], root: Path) -> list[Live]:
                     entry["dirs"].append(d)
                     if home == raw_dir(cell, root):
                         entry["asked"] = home
-    sweep = cfg["sweep"]
-    per_cell = sweep["precision"]["max_requests"] if adaptive.is_auto(sweep) else sweep["requests"]
+    per_cell = planned_requests(cfg["sweep"])
     out = []
     for pid, entry in sorted(by_pid.items()):
         asked = entry["asked"] or entry["dirs"][0].parent
@@ -162,7 +167,7 @@ def live_captures(cfg: dict, pending: list[C.Cell], root: Path) -> list[Live]:
         done, first = profiling_records(export)
         note = "" if done is not None else f"aiperf has not written {export} yet (server start, idle baseline)"
         started = process_started_s(pid) or min(d.stat().st_mtime for d in entry["dirs"])
-        out.append(Live(pid, entry["cells"], started, done, int(per_cell) * len(entry["cells"]), note, first))
+        out.append(Live(pid, entry["cells"], started, done, per_cell * len(entry["cells"]), note, first))
     return out
 
 
@@ -192,8 +197,8 @@ def live_eta(live: list[Live], pending: list[C.Cell], sweep: dict, now_s: float)
         return None
     mean_tokens = sum(c.ctx + c.gen for c in run.cells) / len(run.cells)
     per_work = elapsed / (run.requests_done * mean_tokens)
-    per_cell = sweep["precision"]["max_requests"] if adaptive.is_auto(sweep) else sweep["requests"]
-    left = sum(work(c, int(per_cell)) for c in pending) - run.requests_done * mean_tokens
+    per_cell = planned_requests(sweep)
+    left = sum(work(c, per_cell) for c in pending) - run.requests_done * mean_tokens
     how = LIVE_METHOD.format(done=run.requests_done, elapsed=duration(elapsed), mean=mean_tokens)
     if adaptive.is_auto(sweep):
         how += f" (requests: auto, taken at their maximum {per_cell}: an upper estimate)"
