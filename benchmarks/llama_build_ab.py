@@ -50,10 +50,10 @@ def default_model() -> Path:
     return resolve_gguf(name, models[name], REPO)
 
 
-def bench(bin_dir: Path, model: Path, threads: int, reps: int, pp: int, tg: int) -> dict[str, float]:
+def bench(bin_dir: Path, model: Path, threads: int, reps: int, pp: int, tg: int, ngl: int = 0) -> dict[str, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([str(bin_dir / "llama-bench"), "-m", str(model), "-t", str(threads), "-p", str(pp),
-                          "-n", str(tg), "-r", str(reps), "-o", "json"], capture_output=True, text=True,
+                          "-n", str(tg), "-r", str(reps), "-ngl", str(ngl), "-o", "json"], capture_output=True, text=True,
                          check=True, timeout=1800)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     rows = json.loads(out.stdout)
@@ -96,9 +96,9 @@ def _stream(port: int, max_tokens: int) -> tuple[float, list[float], str]:
     return stamps[0] - t0, itl, "".join(text)
 
 
-def serve(bin_dir: Path, model: Path, threads: int, requests: int, max_tokens: int) -> dict:
+def serve(bin_dir: Path, model: Path, threads: int, requests: int, max_tokens: int, ngl: int = 0) -> dict:
     port = _free_port()
-    proc = subprocess.Popen([str(bin_dir / "llama-server"), "-m", str(model), "-t", str(threads),
+    proc = subprocess.Popen([str(bin_dir / "llama-server"), "-m", str(model), "-t", str(threads), "-ngl", str(ngl),
                              "--host", "127.0.0.1", "--port", str(port), "-c", "2048", "-np", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -139,6 +139,7 @@ def main() -> None:
     ap.add_argument("--pp", type=int, default=256)
     ap.add_argument("--tg", type=int, default=64)
     ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--ngl", type=int, default=0, help="layers on the GPU (a CUDA build: 99)")
     ap.add_argument("--no-publish", action="store_true")
     args = ap.parse_args()
     model = args.model or default_model()
@@ -151,8 +152,8 @@ def main() -> None:
         for rnd in range(args.rounds):
             for key, bin_dir in builds.items():
                 load = os.getloadavg()[0]
-                b = bench(bin_dir, model, args.threads, args.reps, args.pp, args.tg)
-                s = serve(bin_dir, model, args.threads, args.requests, args.max_tokens)
+                b = bench(bin_dir, model, args.threads, args.reps, args.pp, args.tg, args.ngl)
+                s = serve(bin_dir, model, args.threads, args.requests, args.max_tokens, args.ngl)
                 for k in METRICS:
                     got[key][k].append(b[k] if k in b else s[k])
                 got[key]["texts"] += s["texts"]
@@ -167,7 +168,7 @@ def main() -> None:
     med = {k: {m: statistics.median(got[k][m]) for m in METRICS} for k in builds}
     lines = [f"## llama.cpp build A/B — {started}, {platform.node()} ({os.cpu_count()} CPUs)", "",
              f"Command: `.venv/bin/python benchmarks/llama_build_ab.py` — A `{args.a}`, B `{args.b}`; model "
-             f"`{model.name}`; `-t {args.threads}`; {args.rounds} alternating rounds, each: llama-bench "
+             f"`{model.name}`; `-t {args.threads}`, `-ngl {args.ngl}`; {args.rounds} alternating rounds, each: llama-bench "
              f"pp{args.pp}/tg{args.tg} `-r {args.reps}`, then {args.requests} streamed requests at temperature 0 "
              f"(max_tokens {args.max_tokens}) to a fresh llama-server. 1-min load average per round: "
              f"{min(loads):.2f}–{max(loads):.2f}. Per build: median over rounds.", "",

@@ -150,6 +150,20 @@ def test_recipe_leaves_the_kernels_at_the_release_flags(tmp_path):
     assert "-DLLAMA_USE_PREBUILT_UI=OFF" in args and "-DLLAMA_OPENSSL=OFF" in args
 
 
+@pytest.mark.parametrize("arg, gpu", [("-DGGML_CUDA=ON", True), ("-DGGML_CUDA:BOOL=on", True),
+                                      ("-DGGML_VULKAN=1", True), ("-DGGML_CUDA=OFF", False),
+                                      ("-DGGML_CUDA_F16=ON", False), ("-DLLAMA_OPENSSL=ON", False)])
+def test_gpu_builds_keep_the_release_flags_on_every_target(tmp_path, arg, gpu):
+    args = B.recipe_args(tmp_path / B.RECIPE_COPY, [arg])
+    opts = next(a for a in args if a.startswith("-DJOULEBENCH_TARGET_OPTS=")).split("=", 1)[1]
+    assert B.gpu_build([arg]) is gpu
+    assert (opts == "") is gpu and ("llama-common=-Og" in opts) is not gpu
+    # the rest of the recipe (unity builds, no web UI / HTTPS) is the same for both
+    def rest(a):
+        return [x for x in a if not x.startswith("-DJOULEBENCH_TARGET_OPTS=")]
+    assert rest(args) == rest(B.recipe_args(tmp_path / B.RECIPE_COPY)) and len(rest(args)) == len(args) - 1
+
+
 def test_a_changed_recipe_gets_its_own_build_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("JOULEBENCH_CACHE", str(tmp_path))
     recipe, text = tmp_path / "recipe.cmake", B.RECIPE_FILE.read_text()
@@ -158,6 +172,7 @@ def test_a_changed_recipe_gets_its_own_build_folder(tmp_path, monkeypatch):
     first = B.build_dir()
     assert first == B.build_dir() and first.name.startswith("build-")
     assert B.build_dir(["-DGGML_CUDA=ON"]) != first
+    assert B.build_dir(["-DGGML_CUDA=OFF"]) != first  # user arguments are part of the key as typed
     recipe.write_text(recipe.read_text() + "# changed\n")
     assert B.build_dir() != first
     recipe.write_text(text)

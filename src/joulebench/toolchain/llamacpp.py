@@ -62,10 +62,25 @@ RECIPE = {
 }
 
 
-def recipe_args(recipe_copy: Path) -> list[str]:
-    """cmake arguments of the recipe; `recipe_copy` is llama_recipe.cmake copied into the build
-    folder (the folder keeps working when the checkout that made it is gone)."""
-    opts = ";".join(f"{target}={flag}" for target, flag in RECIPE["target_opts"].items())
+# A GPU build keeps the release flags on every target: with the model on the GPU, the server's
+# CPU-side request path (chat template, tokenizer call, JSON) is a measurable share of TTFT. On an
+# H200, -Og there put TTFT at 1.08-1.09x in two A/B runs (9.9 vs 9.0 ms; tok/s and ITL unchanged;
+# benchmarks/RESULTS.md, "GPU build"); on a CPU build no cost showed (TTFT ~80 ms).
+GPU_BACKEND_OPTIONS = ("GGML_CUDA", "GGML_HIP", "GGML_VULKAN", "GGML_SYCL", "GGML_METAL")
+
+
+def gpu_build(cmake_args: list[str] | None) -> bool:
+    """True where the user's cmake arguments turn on a GPU backend (e.g. -DGGML_CUDA=ON)."""
+    on = re.compile(rf"^-D({'|'.join(GPU_BACKEND_OPTIONS)})(:BOOL)?=(ON|1|TRUE|YES)$", re.I)
+    return any(on.match(a) for a in cmake_args or [])
+
+
+def recipe_args(recipe_copy: Path, cmake_args: list[str] | None = None) -> list[str]:
+    """cmake arguments of the recipe for a build with the user's `cmake_args`; `recipe_copy` is
+    llama_recipe.cmake copied into the build folder (the folder keeps working when the checkout
+    that made it is gone)."""
+    target_opts = {} if gpu_build(cmake_args) else RECIPE["target_opts"]
+    opts = ";".join(f"{target}={flag}" for target, flag in target_opts.items())
     return [
         *RECIPE["options"], f"-DCMAKE_PROJECT_INCLUDE={recipe_copy}",
         f"-DJOULEBENCH_TARGET_OPTS={opts}",
@@ -87,7 +102,10 @@ def source_dir(version: str = SDIST_VERSION) -> Path:
 
 def build_dir(cmake_args: list[str] | None = None, version: str = SDIST_VERSION) -> Path:
     """One folder per (user cmake arguments, recipe): a changed recipe never reuses an old build."""
-    key = json.dumps({"cmake_args": list(cmake_args or []), "recipe": recipe_fingerprint()})
+    key = {"cmake_args": list(cmake_args or []), "recipe": recipe_fingerprint()}
+    if gpu_build(cmake_args):  # GPU builds made before they kept the release flags are not reused
+        key["release_flags_everywhere"] = True
+    key = json.dumps(key)
     return source_dir(version) / f"build-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
@@ -210,7 +228,7 @@ def build(cmake_args: list[str] | None = None, jobs: int | None = None, log=sys.
     recipe_copy = bdir / RECIPE_COPY
     shutil.copyfile(RECIPE_FILE, recipe_copy)
     # user arguments last: a user's -DLLAMA_OPENSSL=ON wins over the recipe's
-    effective = [*recipe_args(recipe_copy), *user_args, *native_cmake_args(user_args, log)]
+    effective = [*recipe_args(recipe_copy, user_args), *user_args, *native_cmake_args(user_args, log)]
     print(f"joulebench: building {', '.join(targets)} of llama.cpp b{BUILD_NUMBER} in {bdir} (once)", file=log)
     subprocess.run(configure_command(src, bdir, effective), check=True, stdout=log, stderr=log)
     _compile(bdir, targets, jobs, log)
