@@ -4,7 +4,8 @@ Snakemake re-runs the plot job whenever summary.parquet or requests.parquet is n
 figures, e.g. after an analysis re-run that wrote the same numbers (a re-analysis after a code
 change upstream, an aggregate forced again). The figures are a function of those two files, the
 config and the code that draws them: when none of these changed, the set drawn last time (kept in
-the run state) is copied back instead of drawn (~12 CPU s for the default sweep's 81 PNGs on 2 cores).
+the run state) is copied back instead of drawn (~8 CPU s for the default sweep's 81 PNGs on 2 cores;
+its "not drawn" placeholders are kept across runs by their texts alone: placeholders.py).
 """
 from __future__ import annotations
 

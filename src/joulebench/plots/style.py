@@ -10,6 +10,9 @@ import matplotlib
 import matplotlib.pyplot as plt
 
 DPI = 120
+# PNG's zlib level 3 instead of Pillow's 6: the same pixels, ~0.5 CPU s less over the default sweep's
+# figures for files ~19 % larger
+PNG = {"pil_kwargs": {"compress_level": 3}}
 
 REF_MODE_COLOURS = {
     "7W": "#2196F3", "15W": "#4CAF50", "25W": "#FF9800", "MAXN": "#F44336",
