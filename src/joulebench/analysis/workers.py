@@ -32,13 +32,27 @@ def pool_running(workers: int) -> bool:
 def pool(workers: int) -> ProcessPoolExecutor:
     with _lock:
         if workers not in _pools:
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            if ctx.get_start_method() == "forkserver":
-                ctx.set_forkserver_preload(PRELOAD)
-                _start_forkserver_on_this_package()
-            _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+            _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=_server_context())
         return _pools[workers]
+
+
+def start_server_early(workers: int) -> None:
+    """Called while Snakemake parses a run: the server the pool's processes fork from imports the
+    analysis modules (~1.2 CPU s) in its own process while Snakemake builds the DAG on the other
+    core, instead of after it when the first pair job asks for the pool. Nothing waits for it: a
+    run with nothing to analyse ends as before (the server stops with Snakemake)."""
+    if workers > 1:
+        with _lock:
+            _server_context()
+
+
+def _server_context():
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if ctx.get_start_method() == "forkserver":
+        ctx.set_forkserver_preload(PRELOAD)
+        _start_forkserver_on_this_package()  # already running: nothing to do
+    return ctx
 
 
 def _start_forkserver_on_this_package() -> None:
