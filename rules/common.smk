@@ -325,4 +325,4 @@ if _strays:
 housekeeping.at_start(Path("."), cleanup=not _dry_run())
 # the analysis pool's server imports while the DAG is built (joulebench/analysis/workers.py)
 if not _dry_run():
-    start_server_early(ANALYSIS_WORKERS)
+    start_server_early(ANALYSIS_WORKERS, CELLS)
