@@ -7,7 +7,7 @@ format (docs/raw-format.md), so the real rules run on it. Targets (2-core machin
   full analysis <= 30 s; one changed cell re-aggregated <= 2 s; `snakemake -n` on 768 cells <= 10 s.
 The figures are timed beside it (no target of their own).
 
-    .venv/bin/python benchmarks/analysis_scale.py [--keep DIR]
+    .venv/bin/python benchmarks/analysis_scale.py [--keep DIR] [--no-publish]
 """
 from __future__ import annotations
 
@@ -198,6 +198,7 @@ def cpu_model() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--keep", help="generate into this dir and keep it")
+    ap.add_argument("--no-publish", action="store_true", help="print the section, do not append it to RESULTS.md")
     args = ap.parse_args()
     wd = Path(args.keep or tempfile.mkdtemp(prefix="jb-scale-"))
     wd.mkdir(parents=True, exist_ok=True)
@@ -254,7 +255,10 @@ def main() -> None:
               "| rule | jobs | wall s summed | per job |", "|---|---|---|---|"]
     lines += [f"| {r} | {n} | {sec:.1f} | {sec / n:.2f} |" for r, (n, sec) in rules.items() if n]
     text = "\n".join(lines) + "\n"
-    publish(text)
+    if args.no_publish:
+        print(text)
+    else:
+        publish(text)
     for what, (sec, cpu, load), tgt in rows:
         record_target(what, sec, tgt or 0, "s", note=f"{cpu:.1f} CPU s" if cpu == cpu else "", load=load)
 

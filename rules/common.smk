@@ -18,7 +18,7 @@ from joulebench.metrics.combine import (  # noqa: E402
 )
 from joulebench.models.sources import model_file_problems  # noqa: E402
 from joulebench.scripting import in_log  # noqa: E402
-from joulebench.analysis.workers import worker_count  # noqa: E402
+from joulebench.analysis.workers import start_server_early, worker_count  # noqa: E402
 from joulebench.runtime import housekeeping  # noqa: E402
 from snakemake.settings.enums import Quietness  # noqa: E402
 from joulebench.workflow import (  # noqa: E402
@@ -323,3 +323,6 @@ if _strays:
 
 # Before Snakemake's lock is taken: see joulebench.runtime.housekeeping.at_start.
 housekeeping.at_start(Path("."), cleanup=not _dry_run())
+# the analysis pool's server imports while the DAG is built (joulebench/analysis/workers.py)
+if not _dry_run():
+    start_server_early(ANALYSIS_WORKERS, CELLS)

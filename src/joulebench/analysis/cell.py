@@ -6,11 +6,9 @@ import time
 import traceback
 from pathlib import Path
 
-import pyarrow as pa
-
 from ..errors import JoulebenchError
 from ..metrics.cell_table import load_cell_json, parse_tables
-from ..metrics.rowio import row_table, write_arrow
+from ..metrics.rowio import frame_table, row_table, write_arrow
 from ..split import split_tables
 from . import cache
 
@@ -44,7 +42,7 @@ def analyse_cell(cell_json: str, out_dir: str, max_rel_ci: float) -> str:
     requests, energy_row = split_tables(cell_json, meta, requests, max_rel_ci)
     row = row_table(trial_row(cell_row, energy_row))
     _replace(lambda p: write_arrow(row, p), out / cache.TRIAL_ROW)
-    _replace(lambda p: write_arrow(pa.Table.from_pandas(requests, preserve_index=False), p), out / cache.REQUEST_ROWS)
+    _replace(lambda p: write_arrow(frame_table(requests), p), out / cache.REQUEST_ROWS)
     cache.mark_current(out, want)
     return "analysed"
 

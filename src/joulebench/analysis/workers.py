@@ -5,6 +5,7 @@ clean server process (forkserver) with the analysis modules imported once, not p
 """
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import threading
@@ -32,13 +33,35 @@ def pool_running(workers: int) -> bool:
 def pool(workers: int) -> ProcessPoolExecutor:
     with _lock:
         if workers not in _pools:
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            if ctx.get_start_method() == "forkserver":
-                ctx.set_forkserver_preload(PRELOAD)
-                _start_forkserver_on_this_package()
-            _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+            _pools[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=_server_context())
         return _pools[workers]
+
+
+def start_server_early(workers: int, cells) -> None:
+    """Called while Snakemake parses a run, for the config's cells: where every cell is captured and
+    at least POOL_MIN_CELLS of them were never analysed (no analysis key: a fresh tree, new
+    captures), the server the pool's processes fork from imports the analysis modules (~1.2 CPU s)
+    while Snakemake builds the DAG on the other core, instead of after it when the first pair job
+    asks for the pool. Not where a capture may run (nothing beside a power measurement), nor for a
+    re-measured cell or a plot (no pool wanted). Nothing waits for it; it stops with Snakemake."""
+    from ..paths import CELLS, RAW, cell_file
+    from .cache import KEY_FILE
+
+    if workers <= 1 or not all(os.path.exists(cell_file(RAW, c, "cell.json")) for c in cells):
+        return
+    never_analysed = (c for c in cells if not os.path.exists(cell_file(CELLS, c, KEY_FILE)))
+    if sum(1 for _ in itertools.islice(never_analysed, POOL_MIN_CELLS)) >= POOL_MIN_CELLS:
+        with _lock:
+            _server_context()
+
+
+def _server_context():
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if ctx.get_start_method() == "forkserver":
+        ctx.set_forkserver_preload(PRELOAD)
+        _start_forkserver_on_this_package()  # already running: nothing to do
+    return ctx
 
 
 def _start_forkserver_on_this_package() -> None:

@@ -44,9 +44,11 @@ def combine_pairs(pair_dirs, outputs: dict, record: dict) -> None:
     """outputs: {"summary": path, "requests": path, "trials": path}; each table is the rows of
     every pair's table of that name (sorted by cell), written as Parquet and CSV."""
     import pandas as pd  # here: rules/common.smk imports this module, and every snakemake call parses it
+
+    from .rowio import read_table  # pyarrow: here for the same reason
     for name, out in outputs.items():
         tables = [Path(d) / f"{name}.parquet" for d in pair_dirs]
-        frames = [(t, f) for t, f in ((t, pd.read_parquet(t)) for t in tables) if not f.empty]
+        frames = [(t, f) for t, f in ((t, read_table(t)) for t in tables) if not f.empty]
         df = pd.concat([f for _, f in frames], ignore_index=True) if frames else pd.DataFrame()
         order = [c for c in Cell.columns(df, TABLES[name]) if c in df]
         if order:

@@ -25,14 +25,63 @@ def _plain(v, na):
     return v
 
 
+# The Arrow type Arrow infers for one Python value of these types (an int beyond int64 is the
+# exception: the typed conversion refuses it and the row is inferred as before)
+_INFERRED = {type(None): pa.null(), bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.string()}
+_row_types: dict[tuple, pa.DataType] = {}
+
+
 def row_table(row: dict) -> pa.Table:
+    """The row as a one-row table, each column typed as Arrow infers it from its value. Where every
+    value is one of _INFERRED's types, one typed struct conversion (~2.5 ms less for a 316-column
+    row than one inferred array per column; the same schema and arrays, so the same file bytes)."""
     try:
         import pandas as pd
 
         na = pd.NA
     except ImportError:
         na = None
-    return pa.Table.from_pylist([{k: _plain(v, na) for k, v in row.items()}])
+    plain = {k: _plain(v, na) for k, v in row.items()}
+    signature = tuple((k, type(v)) for k, v in plain.items())
+    struct = _row_types.get(signature)
+    if struct is None and all(t in _INFERRED for _, t in signature):
+        struct = _row_types[signature] = pa.struct([(k, _INFERRED[t]) for k, t in signature])
+    if struct is not None:
+        try:
+            return pa.Table.from_batches([pa.RecordBatch.from_struct_array(pa.array([plain], type=struct))])
+        except (OverflowError, pa.ArrowInvalid):
+            pass
+    return pa.Table.from_pylist([plain])
+
+
+# dtypes whose pandas metadata depends on the column's name, dtype and Arrow type only (not a
+# categorical's categories, a datetime's unit and zone, ...)
+_FRAME_DTYPES = {"float64", "int64", "bool", "object", "Int64", "boolean"}
+_frame_schemas: dict[tuple, pa.Schema | None] = {}
+
+
+def frame_table(frame) -> pa.Table:
+    """pa.Table.from_pandas(frame, preserve_index=False), ~2 ms faster for a cell's requests: the
+    columns converted as from_pandas converts them, under the schema (pandas metadata included)
+    from_pandas gave the first frame of the same columns, dtypes and Arrow types; that first
+    table is checked equal, metadata included, else that kind of frame always goes through
+    from_pandas."""
+    columns = [column for _, column in frame.items()]
+    dtypes = tuple(str(column.dtype) for column in columns)
+    if not set(dtypes) <= _FRAME_DTYPES or frame.columns.name is not None or frame.columns.dtype != object:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    try:  # the column's values (a numpy or pandas array): what from_pandas converts, less its overhead
+        arrays = [pa.array(column.values, from_pandas=True) for column in columns]
+    except (pa.ArrowException, ValueError, TypeError, OverflowError):
+        return pa.Table.from_pandas(frame, preserve_index=False)  # its own error message
+    key = (tuple(frame.columns), dtypes, tuple(a.type for a in arrays))
+    if key not in _frame_schemas:
+        want = pa.Table.from_pandas(frame, preserve_index=False)
+        got = pa.Table.from_arrays(arrays, schema=want.schema)
+        _frame_schemas[key] = want.schema if got.equals(want, check_metadata=True) else None
+        return want
+    schema = _frame_schemas[key]
+    return pa.Table.from_arrays(arrays, schema=schema) if schema else pa.Table.from_pandas(frame, preserve_index=False)
 
 
 # A cell's own tables (results/cells/<cell>/*.arrow) are Arrow IPC files: read back ~10x faster
