@@ -207,7 +207,11 @@ def aggregate_pair_into(logfile, inputs, folder):
         csv=True,
     )
     write_built_for(folder, built_for_this(n_trial_rows(inputs.trials)))
-    where = "a worker process" if pool_running(ANALYSIS_WORKERS) else "the job's own process"
+    where = (
+        "a worker process"
+        if pool_running(ANALYSIS_WORKERS)
+        else "the job's own process"
+    )
     with open(logfile, "a") as log:
         print(f"pooled in {cpu:.2f} CPU s in {where}", file=log)
 
@@ -228,7 +232,10 @@ def parse_split_into(logfile, cell_jsons, outputs, max_rel_ci, workers):
 
     # absolute: the worker processes keep the folder they were started in
     jobs = [
-        (os.path.abspath(cj), os.path.abspath(Path(CELLDIR) / Path(cj).parent.relative_to(RAW)))
+        (
+            os.path.abspath(cj),
+            os.path.abspath(Path(CELLDIR) / Path(cj).parent.relative_to(RAW)),
+        )
         for cj in cell_jsons
     ]
     with open(logfile, "a") as log:

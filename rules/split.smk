@@ -21,4 +21,6 @@ rule parse_split_pair:
     params:
         max_rel_ci=config["energy"]["max_rel_ci"],
     run:
-        parse_split_into(log[0], input.cells, output, params.max_rel_ci, ANALYSIS_WORKERS)
+        parse_split_into(
+            log[0], input.cells, output, params.max_rel_ci, ANALYSIS_WORKERS
+        )
