@@ -43,7 +43,12 @@ if ! command -v llama-server >/dev/null 2>&1; then
   BUILD_PID=$!
   trap '[ -n "$BUILD_PID" ] && kill -- "-$BUILD_PID" 2>/dev/null || true' EXIT
 fi
-.venv/bin/python -m pip install -q "${PIP_OPTS[@]}" -e '.[capture,dev,models]'
+# pip's byte-compilation of every installed module is ~2/3 of its CPU (benchmarks/RESULTS.md,
+# "First run"), most of it for modules never imported (transformers' ~2,600 model files, test
+# folders): those compile on first import instead; the rest is compiled here, as pip would.
+.venv/bin/python -m pip install -q --no-compile "${PIP_OPTS[@]}" -e '.[capture,dev,models]'
+SITE=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+.venv/bin/python -m compileall -q -x '(transformers/models/(?!auto/)|/tests?/)' "$SITE" >/dev/null 2>&1 || true
 if [ -n "$BUILD_PID" ]; then
   if ! wait "$BUILD_PID"; then
     BUILD_PID=""; tail -40 "$LOG" >&2; echo "bootstrap: llama.cpp build failed (full log: $LOG)" >&2; exit 1
