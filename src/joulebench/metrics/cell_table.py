@@ -104,7 +104,7 @@ def provenance_columns(meta: dict) -> dict:
 def request_derived(df: pd.DataFrame, ctx: int, gen: int) -> dict:
     osl, isl = _floats(df["osl"]), _floats(df["isl"])
     with np.errstate(all="ignore"):  # as pandas: x / 0 is inf, 0 / 0 NaN, without a warning
-        decode = (osl - 1) / (_floats(df["decode_ms"]) / 1000.0)  # client_decode_tok_s, as numpy
+        decode = decode_tok_s(osl, _floats(df["decode_ms"]))
     out = {
         "n_requests": int(len(df)),
         "n_errors": int(df["error"].notna().sum()),
@@ -147,9 +147,14 @@ def _nanmedian(x: np.ndarray) -> float:
         return np.nanmedian(x[~np.isnan(x)])
 
 
+def decode_tok_s(osl, decode_ms):
+    """Decode tok/s per request from client stamps: (OSL - 1) tokens after the first (pandas
+    Series or numpy arrays)."""
+    return (osl - 1) / (decode_ms / 1000.0)
+
+
 def client_decode_tok_s(df: pd.DataFrame) -> pd.Series:
-    """Decode tok/s per request from client stamps: (OSL - 1) tokens after the first."""
-    return (df["osl"].astype("float64") - 1) / (df["decode_ms"] / 1000.0)
+    return decode_tok_s(df["osl"].astype("float64"), df["decode_ms"])
 
 
 def tok_s_rel_unc(df: pd.DataFrame) -> dict:
