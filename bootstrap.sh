@@ -49,6 +49,14 @@ fi
 .venv/bin/python -m pip install -q --no-compile "${PIP_OPTS[@]}" -e '.[capture,dev,models]'
 SITE=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 .venv/bin/python -m compileall -q -x '(transformers/models/(?!auto/)|/tests?/)' "$SITE" >/dev/null 2>&1 || true
+# The configured models' tokenizers and prompts, built while llama.cpp still builds (the first
+# capture would otherwise wait ~17 s for them on 2 cores); a failure here only means the capture
+# builds them itself, and says why then.
+if [ -f config.yaml ]; then
+  PREP_LOG=$("${IN_SRC[@]}" -c 'from joulebench.paths import cache_dir; print(cache_dir() / "prepare-models.log")')
+  .venv/bin/joulebench prepare-models --config config.yaml >"$PREP_LOG" 2>&1 \
+    || echo "joulebench: preparing the models of config.yaml failed (log: $PREP_LOG); the first capture will retry" >&2
+fi
 if [ -n "$BUILD_PID" ]; then
   if ! wait "$BUILD_PID"; then
     BUILD_PID=""; tail -40 "$LOG" >&2; echo "bootstrap: llama.cpp build failed (full log: $LOG)" >&2; exit 1

@@ -26,8 +26,11 @@ AIPERF_MARKS = {
 }
 TOKENIZER = re.compile(r"Tokenizer\(s\) configured in ([0-9.]+) seconds")
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) ")
-# the capture steps before aiperf starts, in order (capture/steps.py)
-PRE_STEPS = ("mode", "model_and_tokenizer", "server_ready", "cooldown", "prompts", "idle_baseline")
+# the capture's steps before the load, in order (capture/steps.py; one after the other in its main
+# thread: the server's own start, `server_start`, runs beside the tokenizer and prompts steps and
+# `server_ready` is what is left of it to wait for; records made before this split have no
+# `model_files` and a `server_ready` that was the whole start)
+PRE_STEPS = ("mode", "model_files", "model_and_tokenizer", "prompts", "server_ready", "cooldown", "idle_baseline")
 ANALYSIS_RULES = ("parse_split_pair", "aggregate_pair", "aggregate_all")
 LOCK_WAIT = "waiting for the device lock (another checkout's capture)"
 
@@ -110,15 +113,18 @@ def itemise(wd: Path, wall_s: float, serving_s: float) -> dict[str, float]:
             items["capture job: process start, imports, device lock, exit"] += job - total
         for s in PRE_STEPS:
             items[f"capture step: {s}"] += steps.get(s, 0.0)
-        pre = (ts["aiperf_start_ns"] - ts["capture_start_ns"]) / 1e9
+        # where aiperf started beside the server (capture/steps.client_beside_server_start), its
+        # phases count from the end of the steps before the load: the overlap is counted once
+        start = max(ts["aiperf_start_ns"], ts.get("idle_end_ns") or 0) / 1e9
+        pre = start - ts["capture_start_ns"] / 1e9
         outside = pre - sum(steps.get(s, 0.0) for s in PRE_STEPS)
         items["capture: before and between the steps (imports, block folders, sampler start)"] += outside
-        start, end = ts["aiperf_start_ns"] / 1e9, ts["aiperf_end_ns"] / 1e9
+        end = ts["aiperf_end_ns"] / 1e9
         m = aiperf_marks(run["log"]) if run["log"].exists() else {}
         first = m.get("warmup", m.get("profiling"))
         if {"started", "configuring", "configured", "profiling", "done"} <= m.keys():
             tok = m.get("tokenizer", 0.0)
-            items["aiperf: interpreter and imports"] += m["started"] - start
+            items["aiperf: interpreter and imports"] += max(0.0, m["started"] - start)
             items["aiperf: services start"] += m["configuring"] - m["started"]
             items["aiperf: tokenizer load"] += tok
             items["aiperf: dataset and configuring"] += m["configured"] - m["configuring"] - tok

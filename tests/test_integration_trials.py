@@ -53,6 +53,11 @@ def test_each_trial_is_its_own_run_in_alternating_order(trials_dir):
     assert srv["ctx32_gen8"]["server_pid"] == srv["ctx32_gen16"]["server_pid"]  # one block, one server
     assert srv["ctx32_gen8"]["server_pid"] != srv["ctx32_gen8_t2"]["server_pid"]
     assert srv["ctx32_gen8"]["server_started_ns"] < t1 < srv["ctx32_gen8_t2"]["server_started_ns"] < t2
+    # nothing measured before the load here (no sensor, no cool-down): aiperf started while the
+    # server loaded, only once the previous trial's server was gone (steps._claimed)
+    for name in ("ctx32_gen8", "ctx32_gen8_t2"):
+        assert "--wait-for-model-timeout" in metas[name]["aiperf_argv"]
+        assert metas[name]["timestamps"]["aiperf_start_ns"] < metas[name]["timestamps"]["idle_end_ns"]
     assert srv["ctx32_gen8_t2"]["fresh_for_trial"] and metas["ctx32_gen8_t2"]["backend"]["server_reused"] is False
 
 
@@ -79,7 +84,9 @@ def test_per_trial_rows_and_pooled_row_with_intervals(trials_dir):
 @pytest.fixture(scope="module")
 def auto_dir(tmp_path_factory):
     # loose targets: the run must stop at min_requests, well before max_requests
-    return captured_pair(tmp_path_factory.mktemp("auto"), gen_tokens=[8], requests="auto",
+    # a fixed cool-down: aiperf starts only once the server is up (capture/steps.client_beside_server_start)
+    return captured_pair(tmp_path_factory.mktemp("auto"), top={"cooldown": {"method": "fixed", "fixed_s": 0.2}},
+                         gen_tokens=[8], requests="auto",
                          precision={"tok_s_rel": 0.9, "min_requests": 3, "max_requests": 12})
 
 
@@ -89,6 +96,8 @@ def test_requests_auto_stops_the_run_early(auto_dir):
     assert stop["reason"] == "precision reached" and stop["stopped_at_requests"] == 3
     assert "block" not in meta  # auto captures a cell per aiperf run
     assert 3 <= meta["n_requests"] < 12
+    assert meta["cooldown"]["method"] == "fixed" and "--wait-for-model-timeout" not in meta["aiperf_argv"]
+    assert meta["timestamps"]["aiperf_start_ns"] >= meta["timestamps"]["idle_end_ns"]
     s = pd.read_parquet(auto_dir / "results/default/llamacpp/summary.parquet")
     assert s.loc[0, "n_requests"] == meta["n_requests"] and bool(s.loc[0, "aiperf_cancelled"])
     req = pd.read_parquet(auto_dir / "results/default/llamacpp/requests.parquet")

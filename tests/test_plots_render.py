@@ -74,4 +74,40 @@ def test_theme_is_seaborns_darkgrid_without_importing_seaborn():
     theirs = themed(lambda: seaborn.set_theme(style="darkgrid", font_scale=1.0))
     changed = {k for k in theirs if theirs[k] != default[k]} - {"image.cmap"}
     assert changed and {k: ours[k] for k in changed} == {k: theirs[k] for k in changed}
-    assert {k for k in ours if ours[k] != default[k]} == changed
+    from joulebench.plots.style import FIXED_TITLE
+
+    assert {k for k in ours if ours[k] != default[k]} == changed | set(FIXED_TITLE)
+
+
+def test_fixed_title_height_draws_the_same_pixels():
+    """FIXED_TITLE only skips matplotlib's search for top tick labels: a titled, labelled two-panel
+    figure with a figure legend (as drawn here) has the same pixels with and without it."""
+    import io
+
+    import matplotlib as mpl
+    import numpy as np
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from joulebench.plots.style import FIXED_TITLE, PNG, apply_theme
+
+    def draw(extra):
+        with mpl.rc_context():
+            apply_theme()
+            mpl.rcParams.update(extra)
+            fig = Figure(figsize=(6, 3))
+            for i, ax in enumerate(fig.subplots(1, 2)):
+                ax.plot([1, 2, 3], [3, 1, 2 + i], marker="o", label=f"series {i}")
+                ax.set_title(f"panel {i}\nsecond line")
+                ax.set_xlabel("prompt tokens")
+                ax.set_ylabel("tok/s")
+            fig.legend(loc="upper left", bbox_to_anchor=(1.0, 0.95))
+            fig.tight_layout()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=60, bbox_inches="tight", **PNG)
+        return np.asarray(Image.open(io.BytesIO(buf.getvalue())))
+
+    auto = draw({"axes.titley": None})
+    assert np.array_equal(draw(FIXED_TITLE), auto)
+    # the check can fail: a title set lower is seen
+    assert not np.array_equal(draw({"axes.titley": 0.9}), auto)

@@ -83,3 +83,44 @@ def test_prompt_memo_serves_any_smaller_request_count(built):
     shutil.rmtree(cache_dir() / "prompts")
     assert build_prompts(repo_id, hf_home, 64, 2, seed=7) == three[:2]  # built afresh: same draw
     assert build_prompts(repo_id, hf_home, 64, 3, seed=8) != three
+
+
+def test_prepare_models_fills_the_caches_a_capture_reads(built, tmp_path, capsys):
+    """`joulebench prepare-models` (bootstrap.sh runs it while llama.cpp builds): the tokenizer the
+    capture will use (the one already built is reused, not rebuilt) and, per prompt length, the
+    exact-length prompts of the sweep's count plus warm-up, which a capture then reads from the memo."""
+    import yaml
+
+    from joulebench.capture.prompts import build_prompts, load_tokenizer, templated_len
+    from joulebench.cli import main
+    from joulebench.paths import cache_dir
+    from tests.conftest import load_default_config
+
+    cfg = load_default_config()
+    cfg["sweep"].update(prompt_tokens=[48, 64], gen_tokens=[8], requests=3, warmup_requests=1, seed=11)
+    cfg["models"]["gemma3-270m"]["chat_template"] = str(built.template)  # this cache has no llama.cpp sources
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    tokenizer_mtime = (built.snap / "tokenizer.json").stat().st_mtime_ns
+    memo_dir = cache_dir() / "prompts"
+    before = set(memo_dir.glob("*.json")) if memo_dir.exists() else set()
+
+    assert main(["prepare-models", "--config", str(path)]) == 0
+    assert built.repo_id in capsys.readouterr().out
+    assert (built.snap / "tokenizer.json").stat().st_mtime_ns == tokenizer_mtime
+    new = set(memo_dir.glob("*.json")) - before
+    assert len(new) == 2
+    stamps = {p: p.stat().st_mtime_ns for p in new}
+    tok = load_tokenizer(built.repo_id, built.hf_home)
+    for ctx in (48, 64):
+        four = build_prompts(built.repo_id, built.hf_home, ctx, 4, seed=11)  # read from the memo
+        assert [templated_len(tok, t) for t in four] == [ctx] * 4 and len(set(four)) == 4
+    assert {p: p.stat().st_mtime_ns for p in new} == stamps  # nothing was drawn again
+
+    assert main(["prepare-models", "--config", str(path)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in new} == stamps
+
+    cfg["models"]["gemma3-270m"]["source"] = {"path": "no-such.gguf"}
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["prepare-models", "--config", str(path)]) == 1
+    assert "no-such.gguf" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """What every backend provides to the capture step."""
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,10 +47,17 @@ class Backend(ABC):
 
         self.name = name
         self.bcfg = backend_settings({"kind": self.kind, **bcfg})
+        self.port_claimed = threading.Event()
 
     @abstractmethod
     def ensure(self, model: ModelInfo) -> Endpoint:  # start or attach, health-checked
         """The endpoint serving `model`, started or attached to and health-checked."""
+
+    def planned_endpoint(self, model: ModelInfo) -> Endpoint | None:
+        """The endpoint `ensure` will return, known before the server is up (so a client may start
+        beside it); None where only `ensure` can tell. A backend that returns one sets
+        `port_claimed` in `ensure` once only the server it ensures can answer there."""
+        return None
 
     @abstractmethod
     def reported_version(self) -> str | None:

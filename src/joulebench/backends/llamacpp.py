@@ -60,8 +60,12 @@ class LlamaCppBackend(Backend):
             health_url=self.base_url + "/health",
             timeout_s=float(self.bcfg["startup_timeout_s"]),
             prefix=self.cpu_prefix,
+            on_claim=self.port_claimed.set,
         )
         self.slots.update(reported_slots(self.base_url))
+        return self.planned_endpoint(model)
+
+    def planned_endpoint(self, model: ModelInfo) -> Endpoint:
         return Endpoint(url=self.base_url, served_model=model.name, extra_inputs={"ignore_eos": True})
 
     def check_alive(self) -> None:

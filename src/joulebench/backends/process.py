@@ -8,6 +8,7 @@ onerror handlers stop whatever is left.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -22,6 +23,9 @@ from pathlib import Path
 from ..errors import CaptureError
 from ..runtime.owner import current_owner, left_behind
 from ..runtime.processes import cmdline, pid_alive, stop_group
+
+# how often a starting server's health is asked (a loading llama-server answers 503 at once)
+HEALTH_POLL_S = 0.05
 
 
 @dataclass
@@ -98,14 +102,18 @@ class ManagedServer:
         return pid_alive(st.pid) and bool(cmd) and Path(st.argv[0]).name in " ".join(cmd)
 
     # -- lifecycle -----------------------------------------------------------------------
-    def ensure(self, argv, host, port, health_url, timeout_s, env=None, prefix=()) -> tuple[ServerState, bool]:
-        """Reuse a healthy server with the same argv, else (re)start. Returns (state, reused)."""
+    def ensure(self, argv, host, port, health_url, timeout_s, env=None, prefix=(), on_claim=None) -> tuple[ServerState, bool]:
+        """Reuse a healthy server with the same argv, else (re)start. Returns (state, reused).
+        on_claim(): called once whatever answers on the port from then on is this server (reused, or
+        started after any other was stopped), before it is ready."""
         key = argv_key(list(argv), env)
         st = self.load()
         if st and st.key == key and self._ours(st) and http_ok(health_url):
             if st.owner != current_owner():
                 st.owner = current_owner()
                 self._save(st)
+            if on_claim is not None:
+                on_claim()
             return st, True
         self.stop()
         if port_in_use(host, port):
@@ -128,6 +136,8 @@ class ManagedServer:
                 raise CaptureError(f"cannot start {argv[0]}: {exc}") from exc
         st = ServerState(proc.pid, key, list(argv), host, port, str(log), time.time_ns(), current_owner())
         self._save(st)
+        if on_claim is not None:
+            on_claim()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -137,7 +147,8 @@ class ManagedServer:
                 )
             if http_ok(health_url):
                 return st, False
-            time.sleep(0.25)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=HEALTH_POLL_S)  # an exit is seen at once, readiness within 50 ms
         self.stop()
         raise CaptureError(f"{argv[0]} not healthy after {timeout_s}s ({health_url}); log tail:\n{tail(log)}")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,9 +23,9 @@ from ..telemetry import make_sampler, resolve_source
 from . import adaptive, pinning, trial_server
 from .block import Block
 from .cooldown import cool_down
-from .load import AIPERF_DIR, Load, run_load
+from .load import AIPERF_DIR, Load, finish_load, start_load
 from .log import say
-from .model import prepare_model
+from .model import model_files, with_tokenizer
 from .prompts import build_prompts, session_index, write_dataset
 
 
@@ -98,12 +99,19 @@ def _starts_new_block(root: Path, cell: C.Cell) -> bool:
     return last is not None and last != block
 
 
-def start_server(cfg: dict, cell: C.Cell, model: ModelInfo, plat: Platform, root: Path) -> Server:
-    """The backend's server for this model, reused when already up (memory hygiene between models)."""
+def server_backend(cfg: dict, cell: C.Cell, root: Path) -> tuple[Backend, list[str], int | None]:
+    """The cell's backend (not started), the CPU pinning of its server process and its threads."""
     pin = cfg["pinning"]
     prefix = pinning.prefix(pin, "server")
     threads = pinning.server_threads(pin, cfg["modes"][cell.mode])
     backend = make_backend(cell.backend, cfg, rundir.servers_dir(root), threads, prefix, cell.concurrency)
+    return backend, prefix, threads
+
+
+def start_server(cfg: dict, cell: C.Cell, model: ModelInfo, plat: Platform, root: Path,
+                 made: tuple[Backend, list[str], int | None] | None = None) -> Server:
+    """The backend's server for this model, reused when already up (memory hygiene between models)."""
+    backend, prefix, threads = made or server_backend(cfg, cell, root)
     if _starts_new_block(root, cell) and cfg["memory_hygiene"]:
         backend.stop()
         plat.memory_hygiene()
@@ -114,6 +122,11 @@ def start_server(cfg: dict, cell: C.Cell, model: ModelInfo, plat: Platform, root
     return Server(backend=backend, endpoint=endpoint, prefix=prefix, threads=threads, trial=trial)
 
 
+def prompts_per_cell(sweep: dict) -> int:
+    """Measured prompts a cell may need (the warm-up's come on top, from the block's first cell)."""
+    return int(sweep["precision"]["max_requests"] if adaptive.is_auto(sweep) else sweep["requests"])
+
+
 def write_prompts(cfg: dict, cells: list[C.Cell], model: ModelInfo, work: Path) -> Prompts:
     """Warm-up first, then each cell's requests in order (aiperf samples sequentially)."""
     sweep = cfg["sweep"]
@@ -121,7 +134,7 @@ def write_prompts(cfg: dict, cells: list[C.Cell], model: ModelInfo, work: Path) 
     seed = int(sweep["seed"])
     hf = str(model.hf_home) if model.hf_home else None
     lines, line_cell = [], []
-    per_cell = sweep["precision"]["max_requests"] if adaptive.is_auto(sweep) else sweep["requests"]
+    per_cell = prompts_per_cell(sweep)
     for i, c in enumerate(cells):
         n = per_cell + (warm if i == 0 else 0)
         for text in build_prompts(model.tokenizer_id, hf, c.ctx, n, seed):
@@ -152,33 +165,64 @@ def collect(work: Path, line_cell: list[int]) -> pd.DataFrame:
     return df
 
 
+def client_beside_server_start(cfg: dict, with_energy: bool) -> bool:
+    """aiperf may start while the server starts only where nothing is measured before the load: no
+    energy (no idle baseline: aiperf's start-up would be in it) and no cool-down (it would warm the
+    device). Its imports then overlap the server's start (~2 s a block on 2 cores); its own readiness
+    probe holds its services until the server answers."""
+    return not with_energy and cfg["cooldown"]["method"] == "none"
+
+
 def measure(cfg: dict, block: Block, config_path: Path, root: Path, timings: Timings) -> BlockRun:
-    """Every step, in order, for the block's cells: one mode, model, server, sampler, aiperf process."""
+    """Every step, in order, for the block's cells: one mode, model, server, sampler, aiperf process.
+    The server starts as soon as the model's files are known and loads while the tokenizer is built
+    and the prompts are written; where nothing is measured before the load, aiperf starts then too."""
     first = block.cells[0]
     stamps: dict[str, int] = {}
     with timings.step("mode"):
         plat, state_before = enter_mode(cfg, first.mode)
-    with timings.step("model_and_tokenizer"):
-        model = prepare_model(cfg, first.model, config_path.parent)
-    with timings.step("server_ready"):
-        server = start_server(cfg, first, model, plat, root)
-    say(f"server {first.backend} ready at {server.endpoint.url} "
-        f"({'reused' if getattr(server.backend, 'reused', False) else 'started'})")
-    with timings.step("cooldown"):
-        cooldown = cool_down(cfg["cooldown"], plat, say)
-    with timings.step("prompts"):
-        prompts = write_prompts(cfg, block.cells, model, block.work)
-
+    with timings.step("model_files"):
+        files = model_files(cfg, first.model, config_path.parent)
     source, reason = resolve_source(cfg, plat.name)
     with_energy = source != "none"
-    sampler = make_sampler(source, cfg, block.work, pinning.prefix(cfg["pinning"], "telemetry"), reason)
-    log_start = server.backend.log_offset()
-    with timings.step("idle_baseline"):
-        idle_baseline(cfg, sampler, with_energy, stamps)
-    with timings.step("aiperf"):
-        load = run_load(cfg, server.backend, server.endpoint, prompts.dataset, len(prompts.line_cell),
-                        prompts.warm, sampler, with_energy, log_start, block.work, root, stamps,
-                        concurrency=first.concurrency)
+    made = server_backend(cfg, first, root)
+    server_start = ThreadPoolExecutor(1, thread_name_prefix="server-start")
+    starting = server_start.submit(_timed, start_server, cfg, first, files, plat, root, made)
+    early = None
+    try:
+        with timings.step("model_and_tokenizer"):
+            model = with_tokenizer(cfg, files, config_path.parent)
+        with timings.step("prompts"):
+            prompts = write_prompts(cfg, block.cells, model, block.work)
+        planned = made[0].planned_endpoint(model)
+        if planned is not None and client_beside_server_start(cfg, with_energy) and _claimed(made[0], starting):
+            say("aiperf starts beside the server (nothing is measured before the load); its readiness probe "
+                "reports connection errors until the server is up")
+            early = start_load(cfg, planned, prompts.dataset, len(prompts.line_cell), prompts.warm, with_energy,
+                               block.work, root, stamps, concurrency=first.concurrency, beside_server_start=True)
+        # what the capture waited for the server beyond the steps above (its whole start: server_start)
+        with timings.step("server_ready"):
+            server, timings.seconds["server_start"] = starting.result()
+        say(f"server {first.backend} ready at {server.endpoint.url} "
+            f"({'reused' if getattr(server.backend, 'reused', False) else 'started'})")
+        with timings.step("cooldown"):
+            cooldown = cool_down(cfg["cooldown"], plat, say)
+        sampler = make_sampler(source, cfg, block.work, pinning.prefix(cfg["pinning"], "telemetry"), reason)
+        log_start = server.backend.log_offset()
+        with timings.step("idle_baseline"):
+            idle_baseline(cfg, sampler, with_energy, stamps)
+    except BaseException:
+        if early is not None:
+            early.process.stop()
+        with contextlib.suppress(BaseException):  # a server half-started is left in a known state
+            starting.result()
+        raise
+    finally:
+        server_start.shutdown(wait=False)
+    started = early or start_load(cfg, server.endpoint, prompts.dataset, len(prompts.line_cell), prompts.warm,
+                                  with_energy, block.work, root, stamps, concurrency=first.concurrency)
+    load = finish_load(started, server.backend, sampler, log_start, block.work, stamps)
+    timings.seconds["aiperf"] = round((stamps["aiperf_end_ns"] - stamps["aiperf_start_ns"]) / 1e9, 3)
 
     requests = collect(block.work, prompts.line_cell)
     timings.seconds["serving_requests"] = round(float(sum((requests["end_ns"] - requests["start_ns"]) / 1e9)), 3)
@@ -186,3 +230,20 @@ def measure(cfg: dict, block: Block, config_path: Path, root: Path, timings: Tim
                     state_after=plat.read_state(), model=model, backend=server.backend.provenance(),
                     server=server, cooldown=cooldown, prompts=prompts, load=load, stamps=stamps,
                     requests=requests)
+
+
+def _claimed(backend: Backend, starting) -> bool:
+    """Wait until only the server being started can answer on its port (any other one on it, e.g. a
+    previous trial's or model's, stopped first), so that aiperf's probe cannot reach another server.
+    False if the start ended without that (its error is raised by its result)."""
+    while not backend.port_claimed.wait(0.02):
+        if starting.done():
+            return backend.port_claimed.is_set()
+    return True
+
+
+def _timed(fn, *args):
+    """(fn(*args), the seconds it took)."""
+    since = time.monotonic()
+    result = fn(*args)
+    return result, round(time.monotonic() - since, 3)

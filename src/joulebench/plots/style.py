@@ -93,8 +93,14 @@ COLOUR_CODES = dict(zip("bgrmyck", ["#4C72B0", "#55A868", "#C44E52", "#8172B3", 
                                     (0.1, 0.1, 0.1)]))
 
 
+# Titles at a fixed height: matplotlib otherwise lifts a title above x tick labels drawn on top, and
+# works that out from every axis' tick label boxes at each draw (~0.8 CPU s of the default sweep's
+# figures). No figure here puts ticks on top, so the PNGs are pixel-identical.
+FIXED_TITLE = {"axes.titley": 1.0}
+
+
 def apply_theme() -> None:
-    plt.rcParams.update({**DARKGRID, "axes.prop_cycle": matplotlib.cycler(color=SEABORN_DEEP)})
+    plt.rcParams.update({**DARKGRID, **FIXED_TITLE, "axes.prop_cycle": matplotlib.cycler(color=SEABORN_DEEP)})
     for code, colour in COLOUR_CODES.items():
         matplotlib.colors.colorConverter.colors[code] = matplotlib.colors.to_rgb(colour)
 
