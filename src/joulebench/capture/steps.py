@@ -186,8 +186,12 @@ def measure(cfg: dict, block: Block, config_path: Path, root: Path, timings: Tim
     source, reason = resolve_source(cfg, plat.name)
     with_energy = source != "none"
     made = server_backend(cfg, first, root)
+    def start_timed() -> Server:
+        with timings.step("server_start"):  # its whole start, beside the next steps
+            return start_server(cfg, first, files, plat, root, made)
+
     server_start = ThreadPoolExecutor(1, thread_name_prefix="server-start")
-    starting = server_start.submit(_timed, start_server, cfg, first, files, plat, root, made)
+    starting = server_start.submit(start_timed)
     early = None
     try:
         with timings.step("model_and_tokenizer"):
@@ -200,9 +204,8 @@ def measure(cfg: dict, block: Block, config_path: Path, root: Path, timings: Tim
                 "reports connection errors until the server is up")
             early = start_load(cfg, planned, prompts.dataset, len(prompts.line_cell), prompts.warm, with_energy,
                                block.work, root, stamps, concurrency=first.concurrency, beside_server_start=True)
-        # what the capture waited for the server beyond the steps above (its whole start: server_start)
-        with timings.step("server_ready"):
-            server, timings.seconds["server_start"] = starting.result()
+        with timings.step("server_ready"):  # what is left of the server's start to wait for
+            server = starting.result()
         say(f"server {first.backend} ready at {server.endpoint.url} "
             f"({'reused' if getattr(server.backend, 'reused', False) else 'started'})")
         with timings.step("cooldown"):
@@ -240,10 +243,3 @@ def _claimed(backend: Backend, starting) -> bool:
         if starting.done():
             return backend.port_claimed.is_set()
     return True
-
-
-def _timed(fn, *args):
-    """(fn(*args), the seconds it took)."""
-    since = time.monotonic()
-    result = fn(*args)
-    return result, round(time.monotonic() - since, 3)
