@@ -11,6 +11,22 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TARGETS_ENV = "JOULEBENCH_TARGETS_OUT"
 
 
+def machine() -> str:
+    """Where a figure was taken, for every section's heading: host, cores and CPU model (the same
+    benchmark differs by ~1.5x between the CPU models this project has run on)."""
+    import socket
+
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{socket.gethostname()} ({os.cpu_count()} cores, {model})"
+
+
 def publish(text: str) -> None:
     """Print the section and append it to RESULTS.md (machine, date and command are in `text`)."""
     print(text)

@@ -38,14 +38,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO / "src"))
-from _results import publish, record_target  # noqa: E402
+from _results import publish, record_target, machine  # noqa: E402
 
 from joulebench import config as C  # noqa: E402
 from joulebench.backends import make_backend  # noqa: E402
 from joulebench.capture import adaptive, pinning  # noqa: E402
 from joulebench.capture.aiperf_cmd import aiperf_argv, aiperf_binary  # noqa: E402
 from joulebench.capture.model import prepare_model  # noqa: E402
-from joulebench.capture.prompts import build_prompts, write_dataset  # noqa: E402
+from joulebench.capture.prompts import model_prompts, write_dataset  # noqa: E402
 from joulebench.platforms import get_platform  # noqa: E402
 from joulebench.runtime.clients import run_aiperf  # noqa: E402
 from joulebench.runtime.devicelock import DeviceLock  # noqa: E402
@@ -64,8 +64,7 @@ def record_stream(cfg, cell, model, backend, endpoint, work: Path, requests: int
     """One aiperf run of `requests` measured requests; (completed records in completion order, wall s)."""
     sweep = cfg["sweep"]
     warm = int(sweep["warmup_requests"])
-    hf = str(model.hf_home) if model.hf_home else None
-    prompts = build_prompts(model.tokenizer_id, hf, cell.ctx, requests + warm, int(sweep["seed"]))
+    prompts = model_prompts(model, cell.ctx, requests + warm, int(sweep["seed"]))
     work.mkdir(parents=True)
     dataset = write_dataset(work / "prompts.jsonl", [(t, cell.gen) for t in prompts])
     argv = aiperf_argv(aiperf_binary(None), endpoint, model.tokenizer_id, dataset,
@@ -175,7 +174,7 @@ def report(cells, res, args, load, wall, with_energy, min_requests) -> str:
     pct = lambda w: " / ".join(f"{100 * w[f]:.1f}" for f in res["figures"])  # noqa: E731
     names = " / ".join(res["figures"])
     lines = [f"## Adaptive stopping vs {FIXED} fixed requests — {time.strftime('%Y-%m-%d %H:%M')} on "
-             f"{socket.gethostname()} ({os.cpu_count()} cores)", "",
+             f"{machine()}", "",
              f"Command: `.venv/bin/python benchmarks/adaptive_requests.py --config {os.path.relpath(args.config, REPO)} "
              f"--requests {args.requests}` ({wall / 60:.1f} min; 1-min load average {min(load):.2f}-{max(load):.2f}; "
              f"power sensor: {'yes' if with_energy else 'no'}). One real aiperf run of {args.requests} requests per cell; "

@@ -17,7 +17,6 @@ import os
 import re
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import publish, record_target  # noqa: E402
+from _results import publish, record_target, machine  # noqa: E402
 sys.path.insert(0, str(REPO / "src"))
 
 from joulebench import config as C  # noqa: E402
@@ -188,13 +187,6 @@ def rule_seconds(wd: Path) -> dict[str, tuple[int, float]]:
     return out
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--keep", help="generate into this dir and keep it")
@@ -236,8 +228,7 @@ def main() -> None:
         ("snakemake -n, 768 cells nothing captured", dag, 10),
         ("snakemake -n, 768 cells all captured", dry, 10),
     ]
-    lines = [f"## Analysis at seed scale — {time.strftime('%Y-%m-%d %H:%M')} on {socket.gethostname()} "
-             f"({os.cpu_count()} cores, {cpu_model()})", "",
+    lines = [f"## Analysis at seed scale — {time.strftime('%Y-%m-%d %H:%M')} on {machine()}", "",
              f"Command: `.venv/bin/python benchmarks/analysis_scale.py`. GENERATED raw tree: {n_cells} cells x 20 "
              f"requests, INA3221-style telemetry every 20 ms = {n_samples:,} samples (generated in {gen_s:.0f} s); "
              f"summary rows {len(s)}, decode tok/J resolved in {int(s['decode_tok_per_j'].notna().sum())} cells. "

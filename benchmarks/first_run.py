@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -29,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import publish  # noqa: E402
+from _results import publish, machine  # noqa: E402
 from joulebench.paths import cache_dir  # noqa: E402
 from joulebench.toolchain.llamacpp import SDIST_VERSION  # noqa: E402
 
@@ -110,7 +109,7 @@ def main() -> int:
     if sweep:
         rows.append(("snakemake --cores 1 (default sweep)", sweep))
     lines = [f"## First run from a fresh clone — {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC on "
-             f"{platform.node()} ({os.cpu_count()} cores)", "",
+             f"{machine()}", "",
              "Command: `.venv/bin/python benchmarks/first_run.py` (the README's `./bootstrap.sh && "
              ".venv/bin/snakemake --cores 1` in a fresh clone with an empty JOULEBENCH_CACHE). CPU s = user + "
              "system of all child processes (the build's own row: summed over its process session).", "",

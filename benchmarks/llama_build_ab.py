@@ -18,7 +18,6 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import resource
 import socket
 import statistics
@@ -30,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import publish  # noqa: E402
+from _results import publish, machine  # noqa: E402
 
 # metric: (label, scale, format)
 METRICS = {"pp": ("pp tok/s", 1, "{:.1f}"), "tg": ("tg tok/s", 1, "{:.2f}"),
@@ -166,7 +165,7 @@ def main() -> None:
     ref = got["A"]["texts"][0]
     same = {k: sum(t == ref for t in got[k]["texts"]) for k in builds}
     med = {k: {m: statistics.median(got[k][m]) for m in METRICS} for k in builds}
-    lines = [f"## llama.cpp build A/B — {started}, {platform.node()} ({os.cpu_count()} CPUs)", "",
+    lines = [f"## llama.cpp build A/B — {started}, {machine()}", "",
              f"Command: `.venv/bin/python benchmarks/llama_build_ab.py` — A `{args.a}`, B `{args.b}`; model "
              f"`{model.name}`; `-t {args.threads}`, `-ngl {args.ngl}`; {args.rounds} alternating rounds, each: llama-bench "
              f"pp{args.pp}/tg{args.tg} `-r {args.reps}`, then {args.requests} streamed requests at temperature 0 "

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _results import TARGETS_ENV, publish, read_targets  # noqa: E402
+from _results import TARGETS_ENV, publish, read_targets, machine  # noqa: E402
 
 STEPS = {  # name -> the script and its arguments
     "analysis": ["analysis_scale.py"],
@@ -34,13 +33,6 @@ STEPS = {  # name -> the script and its arguments
 # from the seed's report: the reference the projection is compared with, not a result of ours.
 SEED_SWEEP_H, SEED_SERVING_H = 58.4, 53.5
 SEED_BLOCKS, SEED_CELLS = 64, 768
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def run_steps(names: list[str], out: Path) -> dict[str, float]:
@@ -80,8 +72,7 @@ def projection(rows: list[dict]) -> list[str]:
 
 
 def table(rows: list[dict], seconds: dict[str, float], started: str) -> str:
-    lines = [f"## Pipeline cost, every target side by side (issue 17) — {started} on {socket.gethostname()} "
-             f"({os.cpu_count()} cores, {cpu_model()})", "",
+    lines = [f"## Pipeline cost, every target side by side (issue 17) — {started} on {machine()}", "",
              "Command: `.venv/bin/python benchmarks/pipeline_cost.py` (one run: "
              + ", ".join(f"{n} {s / 60:.1f} min" for n, s in seconds.items())
              + "; each step's own section is above). Load = 1-min load average when the figure was taken.", "",

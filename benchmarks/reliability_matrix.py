@@ -25,6 +25,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import machine  # noqa: E402
 
 GROUPS = {
     "kill9": ("kill -9 of the snakemake process group during a capture, then rerun",
@@ -176,7 +178,7 @@ def render(results: dict[str, list[dict]], kill_rows: list[dict], argv: list[str
              "build 11434, aiperf 0.13, the gemma3-270m Q4_K_M GGUF) in temporary working directories on free "
              "ports. Rerun with:", "", "```bash", f".venv/bin/python benchmarks/reliability_matrix.py {' '.join(argv)}".rstrip(),
              "```", "",
-             f"Run {time.strftime('%Y-%m-%d %H:%M %Z')} on `{os.uname().nodename}` ({os.cpu_count()} cores), "
+             f"Run {time.strftime('%Y-%m-%d %H:%M %Z')} on `{machine()}`, "
              f"{wall_s / 60:.1f} min" + (" (the groups run then; the others are kept from their own run, "
                                         "column `run`)" if when else "")
              + ". Each row is a pytest case; its docstring in the test file is the exact pass criterion.",

@@ -31,7 +31,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _overhead_items import LOCK_WAIT, itemise, snakemake_elapsed  # noqa: E402
-from _results import publish, record_target  # noqa: E402
+from _results import publish, record_target, machine  # noqa: E402
 
 
 def free_port() -> int:
@@ -101,8 +101,7 @@ def main() -> None:
     per_cell = args.requests or yaml.safe_load((REPO / "config.yaml").read_text())["sweep"]["requests"]
     argv = " ".join(sys.argv[1:])
     lines = [
-        f"## Sweep overhead — {time.strftime('%Y-%m-%d %H:%M')} on {socket.gethostname()} "
-        f"({subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores)",
+        f"## Sweep overhead — {time.strftime('%Y-%m-%d %H:%M')} on {machine()}",
         "",
         f"Command: `.venv/bin/python benchmarks/sweep_overhead.py{' ' + argv if argv else ''}` (embedded default "
         f"sweep with {per_cell} requests per cell, real components, llama-server built and tokenizer cached "

@@ -200,6 +200,34 @@ def test_stop_group_kills_a_worker_that_ignores_term(tmp_path):
     assert processes.stop_group(gone.pid) is False
 
 
+def test_a_client_that_exits_leaving_its_workers_has_them_stopped(tmp_path, capfd):
+    """aiperf's services are children in its group: if it exits while one still runs (a crashed
+    controller), the worker must not outlive the capture (it would load the client core during the
+    next measurement) nor hold the output pipe open (the log pump would wait for it)."""
+    from joulebench.runtime.clients import AiperfProcess
+
+    script = tmp_path / "leaves_a_worker.sh"
+    script.write_text("#!/bin/sh\n(trap '' TERM; echo worker up; sleep 300) &\nsleep 0.3\necho controller done\n")
+    script.chmod(0o755)
+
+    class Alive:
+        def check_alive(self):
+            pass
+
+    client = AiperfProcess([str(script)], dict(os.environ), tmp_path / "aiperf.log", state_dir=tmp_path / "state")
+    t0 = time.monotonic()
+    assert client.supervise(Alive(), timeout_s=30) == 0
+    assert time.monotonic() - t0 < 6, "the pump waited for the left-over worker"
+    assert processes.group_members(client.proc.pid) == []
+    assert "controller done" in (tmp_path / "aiperf.log").read_text()
+    assert "exited leaving 1 process(es)" in capfd.readouterr().err
+    assert list((tmp_path / "state").glob("*.json")) == []
+    # a leader that exits alone leaves nothing to stop and says nothing
+    clean = AiperfProcess(["true"], dict(os.environ), tmp_path / "clean.log")
+    assert clean.supervise(Alive(), timeout_s=30) == 0
+    assert "exited leaving" not in capfd.readouterr().err
+
+
 def test_left_behind(monkeypatch):
     dead = subprocess.Popen(["true"])
     dead.wait()

@@ -59,7 +59,7 @@ def _prepare(args) -> int:
     llama.cpp builds, so the first sweep does not wait for it."""
     from . import config as C
     from .capture.model import prepare_model
-    from .capture.prompts import build_prompts
+    from .capture.prompts import model_prompts
     from .capture.steps import prompts_per_cell
 
     cfg = C.load(args.config)
@@ -71,8 +71,7 @@ def _prepare(args) -> int:
     for name, ctxs in lengths.items():
         model = prepare_model(cfg, name, C.config_base(args.config))
         for ctx in sorted(ctxs):
-            build_prompts(model.tokenizer_id, str(model.hf_home) if model.hf_home else None, ctx, count,
-                          int(sweep["seed"]))
+            model_prompts(model, ctx, count, int(sweep["seed"]))
         print(f"{name}: tokenizer {model.tokenizer_id}, {count} prompts of {', '.join(map(str, sorted(ctxs)))} tokens")
     return 0
 

@@ -26,7 +26,7 @@ from .cooldown import cool_down
 from .load import AIPERF_DIR, Load, finish_load, start_load
 from .log import say
 from .model import model_files, with_tokenizer
-from .prompts import build_prompts, session_index, write_dataset
+from .prompts import model_prompts, session_index, write_dataset
 
 
 @dataclass
@@ -132,12 +132,11 @@ def write_prompts(cfg: dict, cells: list[C.Cell], model: ModelInfo, work: Path) 
     sweep = cfg["sweep"]
     warm = int(sweep["warmup_requests"])
     seed = int(sweep["seed"])
-    hf = str(model.hf_home) if model.hf_home else None
     lines, line_cell = [], []
     per_cell = prompts_per_cell(sweep)
     for i, c in enumerate(cells):
         n = per_cell + (warm if i == 0 else 0)
-        for text in build_prompts(model.tokenizer_id, hf, c.ctx, n, seed):
+        for text in model_prompts(model, c.ctx, n, seed):
             lines.append((text, c.gen))
             line_cell.append(i)
     return Prompts(dataset=write_dataset(work / "prompts.jsonl", lines), line_cell=line_cell, warm=warm)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import CaptureError
 from .owner import current_owner
-from .processes import cmdline, pid_alive, stop_group
+from .processes import cmdline, pid_alive, stop_group, stop_leftovers
 
 
 def reap_orphan_clients(state_dir: Path, which=None) -> list[int]:
@@ -97,10 +97,21 @@ class AiperfProcess:
             raise
 
     def stop(self) -> None:
-        """Stop its process group unless it has exited and been reaped (its pid may be reused)."""
+        """Stop its process group (after its leader was reaped: only what is left in the group)."""
         if self.proc.returncode is None:
             stop_group(self.proc.pid, child=self.proc)
+        else:
+            self._stop_leftovers()
         self._close(join_s=2)
+
+    def _stop_leftovers(self) -> None:
+        # aiperf's services are its children in its group: one left running after aiperf itself
+        # exited (a crashed or killed controller) would hold the client core through the next
+        # measurement, and keep the output pipe open (the pump's join would wait for it)
+        left = stop_leftovers(self.proc.pid)
+        if left:
+            print(f"joulebench: aiperf (pid {self.proc.pid}) exited leaving {len(left)} process(es) of its group "
+                  f"running (pids {', '.join(map(str, left))}); stopped them", file=sys.stderr)
 
     def _close(self, join_s: float = 10) -> None:
         if self.record is not None and self.proc.poll() is not None:
@@ -128,6 +139,7 @@ class AiperfProcess:
         except BaseException:
             self.stop()
             raise
+        self._stop_leftovers()
         self._close()
         if self.pump.log_error is not None:
             raise disk_error(self.pump.log_error, self.log_path)

@@ -40,6 +40,42 @@ def start_ticks(pid: int) -> int | None:
         return None
 
 
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes whose process group is pgid, from /proc."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as fh:
+                state, _ppid, pgrp = fh.read().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError, IndexError):
+            continue  # exited while we looked
+        if int(pgrp) == pgid and state != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def stop_leftovers(pgid: int, grace_s: float = 2.0) -> list[int]:
+    """After a group's leader has exited and been reaped: SIGTERM what it left in its group, SIGKILL
+    what outlives grace_s. Returns the pids found. Signalling the group is safe here: the kernel does
+    not hand out a pid number while a process group still carries it."""
+    left = group_members(pgid)
+    if not left:
+        return []
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 1.0)):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and group_members(pgid):
+            time.sleep(0.05)
+        if not group_members(pgid):
+            break
+    return left
+
+
 def stop_group(pgid: int, grace_s: float = 10.0, kill_wait_s: float = 5.0, child=None) -> bool:
     """SIGTERM the process group, SIGKILL it if its leader outlives grace_s; then SIGKILL whatever
     is left in the group (workers that ignored TERM). False if the group was already gone.
