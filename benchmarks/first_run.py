@@ -66,7 +66,11 @@ def watch_build(clone: Path, found: dict, stop: threading.Event) -> None:
                 found["wall"] = time.monotonic() - found["t0"]
                 return
             found["cpu"] = max(found.get("cpu", 0), total) / HZ
+            found["seen"] = time.monotonic()
         time.sleep(0.5)
+    # bootstrap.sh may end within one poll of the build: its wall to the last poll that saw it (-0.5 s)
+    if "t0" in found and "wall" not in found:
+        found["wall"] = found.get("seen", found["t0"]) - found["t0"]
 
 
 def timed(argv: list[str], cwd: Path, env: dict, log: Path) -> dict:
