@@ -94,10 +94,10 @@ def build_prompts(tokenizer_id: str, hf_home: str | None, ctx: int, count: int, 
     return prompts
 
 
-
 def model_prompts(model, ctx: int, count: int, seed: int) -> list[str]:
     """build_prompts with a prepared model's tokenizer (capture/model.py ModelInfo)."""
     return build_prompts(model.tokenizer_id, str(model.hf_home) if model.hf_home else None, ctx, count, seed)
+
 
 def write_dataset(path: Path, lines: list[tuple[str, int]]) -> Path:
     """aiperf single-turn JSONL: one (prompt, output length) per line, sent in this order."""
