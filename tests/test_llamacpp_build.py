@@ -146,6 +146,13 @@ def test_recipe_leaves_the_kernels_at_the_release_flags(tmp_path):
     named = dict(item.split("=", 1) for item in opts.split(";"))
     assert "llama" not in named and named["llama-common"] == "-Og" and named["mtmd"] == "-Og"
     assert not [t for t in named if t.startswith("ggml")]  # ggml, ggml-base, ggml-cpu, ggml-cuda
+    # of libllama and ggml-base, only sources a served text model runs at load or never
+    per_source = next(a for a in args if a.startswith("-DJOULEBENCH_SOURCE_OPTS=")).split("=", 1)[1]
+    sources = {tuple(item.split("=")[:2]) for item in per_source.split(";")}
+    assert ("llama", "llama-model-loader.cpp") in sources and ("ggml-base", "gguf.cpp") in sources
+    hot = {"llama-model.cpp", "llama-context.cpp", "llama-graph.cpp", "llama-kv-cache.cpp", "llama-sampler.cpp",
+           "llama-vocab.cpp", "unicode.cpp", "llama-batch.cpp", "ggml.c", "ggml-backend.cpp", "ggml-quants.c"}
+    assert not {s for _, s in sources} & hot
     assert set(B.RECIPE["unity_targets"]) <= set(named)
     assert "-DLLAMA_USE_PREBUILT_UI=OFF" in args and "-DLLAMA_OPENSSL=OFF" in args
 
@@ -157,11 +164,16 @@ def test_gpu_builds_keep_the_release_flags_on_every_target(tmp_path, arg, gpu):
     args = B.recipe_args(tmp_path / B.RECIPE_COPY, [arg])
     opts = next(a for a in args if a.startswith("-DJOULEBENCH_TARGET_OPTS=")).split("=", 1)[1]
     assert B.gpu_build([arg]) is gpu
+    per_source = next(a for a in args if a.startswith("-DJOULEBENCH_SOURCE_OPTS=")).split("=", 1)[1]
+    assert B.gpu_build([arg]) is gpu
     assert (opts == "") is gpu and ("llama-common=-Og" in opts) is not gpu
+    assert (per_source == "") is gpu and ("llama=llama-model-loader.cpp=-Og" in per_source) is not gpu
     # the rest of the recipe (unity builds, no web UI / HTTPS) is the same for both
+    flags = ("-DJOULEBENCH_TARGET_OPTS=", "-DJOULEBENCH_SOURCE_OPTS=")
+
     def rest(a):
-        return [x for x in a if not x.startswith("-DJOULEBENCH_TARGET_OPTS=")]
-    assert rest(args) == rest(B.recipe_args(tmp_path / B.RECIPE_COPY)) and len(rest(args)) == len(args) - 1
+        return [x for x in a if not x.startswith(flags)]
+    assert rest(args) == rest(B.recipe_args(tmp_path / B.RECIPE_COPY)) and len(rest(args)) == len(args) - 2
 
 
 def test_a_changed_recipe_gets_its_own_build_folder(tmp_path, monkeypatch):
@@ -199,12 +211,13 @@ def toy_project(tmp_path_factory):
     (src / "ggml" / "CMakeLists.txt").write_text("project(ggml C)\nadd_library(ggml STATIC k.c)\n")
     (src / "lib" / "CMakeLists.txt").write_text("add_library(llama STATIC a.c a2.c)\n")
 
-    def configure(target_opts: str, unity: str = "", skip: str = "") -> subprocess.CompletedProcess:
+    def configure(target_opts: str, unity: str = "", skip: str = "", per_source: str = "") -> subprocess.CompletedProcess:
         return subprocess.run(
             ["cmake", "-S", str(src), "-B", str(root / "b"), "-DCMAKE_BUILD_TYPE=Release",
              "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON", f"-DCMAKE_PROJECT_INCLUDE={B.RECIPE_FILE}",
              f"-DJOULEBENCH_TARGET_OPTS={target_opts}", f"-DJOULEBENCH_UNITY_TARGETS={unity}",
-             "-DJOULEBENCH_UNITY_BATCH=8", f"-DJOULEBENCH_UNITY_SKIP={skip}"],
+             "-DJOULEBENCH_UNITY_BATCH=8", f"-DJOULEBENCH_UNITY_SKIP={skip}",
+             f"-DJOULEBENCH_SOURCE_OPTS={per_source}"],
             capture_output=True, text=True, timeout=120)
 
     configure.build = root / "b"
@@ -224,6 +237,30 @@ def test_recipe_file_sets_per_target_flags_and_unity_builds(toy_project):
     assert out.returncode == 0, out.stderr[-2000:]
     commands = json.loads((toy_project.build / "compile_commands.json").read_text())
     assert sorted(Path(c["file"]).name for c in commands) == ["a2.c", "k.c", "unity_0_c.c"]
+
+
+def _last_opt(build: Path) -> dict[str, str]:
+    import json
+    import re
+
+    commands = json.loads((build / "compile_commands.json").read_text())
+    return {Path(c["file"]).name: re.findall(r" -O[0-3gs]\b", c["command"])[-1].strip() for c in commands}
+
+
+def test_recipe_file_sets_flags_on_single_sources_of_a_release_target(toy_project):
+    # libllama keeps the release flags; one of its sources (the loader, say) gets -Og after them
+    out = toy_project("", per_source="llama=a2.c=-Og;ggml=k.c=-O1")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert _last_opt(toy_project.build) == {"a.c": "-O3", "a2.c": "-Og", "k.c": "-O1"}
+    # in a unity target, a source with its own flags is compiled on its own
+    out = toy_project("", unity="llama", per_source="llama=a2.c=-Og")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert _last_opt(toy_project.build) == {"unity_0_c.c": "-O3", "a2.c": "-Og", "k.c": "-O3"}
+    out = toy_project("", per_source="llama=gone.c=-Og")
+    assert out.returncode != 0 and "target 'llama' has no source 'gone.c'" in _said(out) \
+        and "JOULEBENCH_SOURCE_OPTS" in _said(out)
+    out = toy_project("", per_source="llama=a2.c")
+    assert out.returncode != 0 and "'llama=a2.c' is not target=source=flag" in _said(out)
 
 
 def _said(out: subprocess.CompletedProcess) -> str:

@@ -11,6 +11,9 @@
 #   JOULEBENCH_UNITY_BATCH    sources per unity batch
 #   JOULEBENCH_UNITY_SKIP     target=source items (source as the target lists it) kept out of the
 #                             target's unity batches (files that refuse to share a batch)
+#   JOULEBENCH_SOURCE_OPTS    target=source=flag items: the flag is appended to that one source's
+#                             compile options (sources of a target that otherwise keeps the release
+#                             flags, e.g. libllama's model loader)
 if(NOT CMAKE_CURRENT_SOURCE_DIR STREQUAL CMAKE_SOURCE_DIR)
   return()  # a sub-project's project() (ggml): the top-level one does the work
 endif()
@@ -31,6 +34,17 @@ function(joulebench_require_targets kind)
   endforeach()
 endfunction()
 
+# The full path of `source` as `target` lists it (relative paths are read from the target's folder).
+function(joulebench_source_path out target source variable)
+  get_target_property(sources "${target}" SOURCES)
+  if(NOT source IN_LIST sources)
+    message(FATAL_ERROR "joulebench: target '${target}' has no source '${source}' "
+                        "(${variable} in ${JOULEBENCH_RECIPE_FILE}): update the recipe")
+  endif()
+  get_target_property(target_dir "${target}" SOURCE_DIR)
+  set(${out} "${target_dir}/${source}" PARENT_SCOPE)
+endfunction()
+
 function(joulebench_apply_recipe)
   set(opt_targets "")
   foreach(item IN LISTS JOULEBENCH_TARGET_OPTS JOULEBENCH_UNITY_SKIP)
@@ -40,7 +54,14 @@ function(joulebench_apply_recipe)
     endif()
     list(APPEND opt_targets "${CMAKE_MATCH_1}")
   endforeach()
-  joulebench_require_targets("JOULEBENCH_TARGET_OPTS or JOULEBENCH_UNITY_SKIP" ${opt_targets})
+  foreach(item IN LISTS JOULEBENCH_SOURCE_OPTS)
+    if(NOT item MATCHES "^([^=]+)=([^=]+)=(.+)$")
+      message(FATAL_ERROR "joulebench: JOULEBENCH_SOURCE_OPTS item '${item}' is not target=source=flag")
+    endif()
+    list(APPEND opt_targets "${CMAKE_MATCH_1}")
+  endforeach()
+  joulebench_require_targets("JOULEBENCH_TARGET_OPTS, JOULEBENCH_UNITY_SKIP or JOULEBENCH_SOURCE_OPTS"
+                             ${opt_targets})
   joulebench_require_targets(JOULEBENCH_UNITY_TARGETS ${JOULEBENCH_UNITY_TARGETS})
   foreach(item IN LISTS JOULEBENCH_TARGET_OPTS)
     string(REGEX MATCH "^([^=]+)=(.+)$" _ "${item}")
@@ -53,18 +74,20 @@ function(joulebench_apply_recipe)
   endforeach()
   foreach(item IN LISTS JOULEBENCH_UNITY_SKIP)
     string(REGEX MATCH "^([^=]+)=(.+)$" _ "${item}")
-    set(target "${CMAKE_MATCH_1}")
-    set(source "${CMAKE_MATCH_2}")
-    get_target_property(sources "${target}" SOURCES)
-    if(NOT source IN_LIST sources)
-      message(FATAL_ERROR "joulebench: target '${target}' has no source '${source}' "
-                          "(JOULEBENCH_UNITY_SKIP in ${JOULEBENCH_RECIPE_FILE}): update the recipe")
-    endif()
-    get_target_property(target_dir "${target}" SOURCE_DIR)  # relative paths would be read from here
-    set_source_files_properties("${target_dir}/${source}" TARGET_DIRECTORY "${target}"
+    joulebench_source_path(path "${CMAKE_MATCH_1}" "${CMAKE_MATCH_2}" JOULEBENCH_UNITY_SKIP)
+    set_source_files_properties("${path}" TARGET_DIRECTORY "${CMAKE_MATCH_1}"
                                 PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
   endforeach()
+  foreach(item IN LISTS JOULEBENCH_SOURCE_OPTS)
+    string(REGEX MATCH "^([^=]+)=([^=]+)=(.+)$" _ "${item}")
+    set(flag "${CMAKE_MATCH_3}")
+    set(target "${CMAKE_MATCH_1}")
+    joulebench_source_path(path "${target}" "${CMAKE_MATCH_2}" JOULEBENCH_SOURCE_OPTS)
+    # after the target's and the release flags on the command line: the last -O wins
+    set_property(SOURCE "${path}" TARGET_DIRECTORY "${target}" APPEND PROPERTY COMPILE_OPTIONS "${flag}")
+  endforeach()
   message(STATUS "joulebench recipe: compile options ${JOULEBENCH_TARGET_OPTS}; "
+                 "per source ${JOULEBENCH_SOURCE_OPTS}; "
                  "unity builds (batch ${JOULEBENCH_UNITY_BATCH}) for ${JOULEBENCH_UNITY_TARGETS}, "
                  "without ${JOULEBENCH_UNITY_SKIP}")
 endfunction()

@@ -37,7 +37,7 @@ SERVER = TARGETS[0]
 # Those targets get a cheaper optimisation level and, where it compiles, unity builds. ggml,
 # ggml-base, ggml-cpu (and ggml-cuda) are not named: the compute kernels keep the release flags.
 RECIPE_FILE = Path(__file__).with_name("llama_recipe.cmake")
-_PER_REQUEST, _NEVER_RUN = "-Og", "-Og"
+_PER_REQUEST, _LOAD_ONLY, _NEVER_RUN = "-Og", "-Og", "-Og"
 RECIPE = {
     "target_opts": {
         # libllama (graph building, KV cache, batch bookkeeping once per token) is not named: at -O1
@@ -51,6 +51,16 @@ RECIPE = {
         "llama-quantize-impl": _PER_REQUEST, "llama-quantize": _PER_REQUEST,
         # multimodal projectors: linked into llama-server, never run for a text model
         "mtmd": _NEVER_RUN,
+    },
+    # sources of libllama and ggml-base (which keep the release flags) that a served text model runs
+    # once at load or never: the GGUF parser and model loader, file mapping, quantizing and saving
+    # models, grammar-constrained sampling (no request here carries a grammar), DeepSeek-V4's KV
+    # cache, ggml's training optimiser
+    "source_opts": {
+        "llama": {"llama-model-loader.cpp": _LOAD_ONLY, "llama-mmap.cpp": _LOAD_ONLY,
+                  "llama-quant.cpp": _NEVER_RUN, "llama-model-saver.cpp": _NEVER_RUN,
+                  "llama-grammar.cpp": _NEVER_RUN, "llama-kv-cache-dsv4.cpp": _NEVER_RUN},
+        "ggml-base": {"gguf.cpp": _LOAD_ONLY, "ggml-opt.cpp": _NEVER_RUN},
     },
     "unity_targets": ("llama-common", "mtmd", "server-context"),
     "unity_batch": 8,
@@ -79,11 +89,15 @@ def recipe_args(recipe_copy: Path, cmake_args: list[str] | None = None) -> list[
     """cmake arguments of the recipe for a build with the user's `cmake_args`; `recipe_copy` is
     llama_recipe.cmake copied into the build folder (the folder keeps working when the checkout
     that made it is gone)."""
-    target_opts = {} if gpu_build(cmake_args) else RECIPE["target_opts"]
+    gpu = gpu_build(cmake_args)
+    target_opts = {} if gpu else RECIPE["target_opts"]
+    source_opts = {} if gpu else RECIPE["source_opts"]
     opts = ";".join(f"{target}={flag}" for target, flag in target_opts.items())
+    per_source = ";".join(f"{target}={source}={flag}" for target, sources in source_opts.items()
+                          for source, flag in sources.items())
     return [
         *RECIPE["options"], f"-DCMAKE_PROJECT_INCLUDE={recipe_copy}",
-        f"-DJOULEBENCH_TARGET_OPTS={opts}",
+        f"-DJOULEBENCH_TARGET_OPTS={opts}", f"-DJOULEBENCH_SOURCE_OPTS={per_source}",
         f"-DJOULEBENCH_UNITY_TARGETS={';'.join(RECIPE['unity_targets'])}",
         f"-DJOULEBENCH_UNITY_BATCH={RECIPE['unity_batch']}",
         f"-DJOULEBENCH_UNITY_SKIP={';'.join(f'{t}={s}' for t, srcs in RECIPE['unity_skip'].items() for s in srcs)}",
