@@ -289,3 +289,18 @@ def test_figures_use_the_summarys_intervals_and_bootstrap_only_the_rest(tmp_path
     assert np.allclose(v["decode_tok_per_j_lo"], v["decode_tok_per_j"] * 0.5)  # not 1 - 1.96 x rel_unc
     assert (v["ttft_ms_p50_lo"] < v["ttft_ms_p50"]).all() and (v["ttft_ms_p50_hi"] > v["ttft_ms_p50"]).all()
     plt.close("all")
+
+
+def test_power_tables_without_a_sensor_are_nan_without_a_warning(tmp_path):
+    """A sweep without a power sensor (the CPU default): the power medians are NaN, and no
+    "Mean of empty slice" from pandas' median reaches the user's terminal."""
+    import warnings
+
+    s = hand_summary(energy_nan=True)
+    view = ResultsView(s, hand_requests(s), tmp_path, CFG, n_boot=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        med = tables.median_power_per_model_mode(view)
+        th = tables.thermal_summary(view)
+    assert med.drop(columns="Model").isna().all().all() and len(med) == 2
+    assert th["Median of cell medians (W)"].isna().all() and len(th) == 8

@@ -216,3 +216,21 @@ def test_every_analysis_job_leaves_its_benchmark(generated_two_trials):
                 bench / "parse_split_pair/default_llamacpp.tsv"):
         head, row = tsv.read_text().splitlines()[:2]
         assert head.split("\t")[0] == "s" and float(row.split("\t")[0]) > 0, tsv
+
+
+def test_pooling_leaves_no_warning_in_the_users_terminal(generated_two_trials):
+    """The aggregate runs in Snakemake's own process: a pandas warning there reaches the terminal
+    (32 "DataFrame is highly fragmented" lines per default sweep before the intervals were added
+    in one step)."""
+    import warnings
+
+    from joulebench.metrics.rowio import read_table
+    from joulebench.metrics.trials import pool
+
+    rows = read_table(generated_two_trials / "results/cells/default/llamacpp/trial_rows.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = pool(rows, Cell.columns(rows), 0.1)
+        per_trial = pool(rows, Cell.columns(rows, Cell.ROW), 0.1)
+    assert len(summary) == 2 and len(per_trial) == 4
+    assert {"decode_tok_per_j_ci95_lo", "decode_tok_per_j_rerun95_hi", "decode_tok_per_j_rel_unc"} <= set(summary)

@@ -88,30 +88,38 @@ def pool(per_trial: pd.DataFrame, by: tuple[str, ...], max_rel_ci: float) -> pd.
         parts.append(_pool_columns(rows[size > 1], by))
     out = pd.concat(parts).sort_index()
     out.insert(len(out.columns), "n_trials", key.value_counts().reindex(out.index.to_flat_index()).to_numpy())
+    columns = {}
     for figure in INTERVAL_FIGURES:
         if figure in rows:
-            _add_interval(out, rows, key, figure)
+            columns.update(_interval_columns(out.index.to_flat_index(), rows, key, figure))
+    # replaced in place or appended in one step: one insert per column fragments the frame (pandas
+    # then warns into the user's terminal at every aggregate)
+    new = [c for c in columns if c not in out]
+    for c in columns:
+        if c in out:
+            out[c] = columns[c]
+    out = pd.concat([out, pd.DataFrame({c: columns[c] for c in new}, index=out.index)], axis=1)
     resolved_trials = {c: pd.to_numeric(rows[c], errors="coerce").groupby(key).sum().reindex(out.index.to_flat_index())
                        for c in rows.columns if c.endswith("_resolved")}
     _gate(out, max_rel_ci, resolved_trials)
     return out.reset_index()
 
 
-def _add_interval(out: pd.DataFrame, rows: pd.DataFrame, key: pd.Series, figure: str) -> None:
+def _interval_columns(index, rows: pd.DataFrame, key: pd.Series, figure: str) -> dict[str, np.ndarray]:
+    """The pooled figure, its relative uncertainty, 95 % interval, re-run interval and basis, per
+    row of `index` (the pooled rows' keys)."""
     rel_col = f"{figure}_rel_unc"
     rel = rows[rel_col] if rel_col in rows else pd.Series(np.nan, index=rows.index)
     n = pd.to_numeric(rows.get("n_requests", pd.Series(np.nan, index=rows.index)), errors="coerce")
     if figure in TOK_J_FIGURES and "energy_coverage" in rows:  # tok/J pools the covered requests
         n = n * pd.to_numeric(rows["energy_coverage"], errors="coerce")
     res = intervals.pooled_groups(key, pd.to_numeric(rows[figure], errors="coerce"),
-                                  pd.to_numeric(rel, errors="coerce"), n).reindex(out.index.to_flat_index())
-    out[figure] = res["value"].to_numpy()
-    out[rel_col] = res["rel_sigma"].to_numpy()
-    out[f"{figure}_ci95_lo"] = res["lo"].to_numpy()
-    out[f"{figure}_ci95_hi"] = res["hi"].to_numpy()
-    out[f"{figure}_rerun95_lo"] = res["rerun_lo"].to_numpy()  # where a repeat of the cell lands (95 %)
-    out[f"{figure}_rerun95_hi"] = res["rerun_hi"].to_numpy()
-    out[f"_{figure}_basis"] = res["basis"].to_numpy()
+                                  pd.to_numeric(rel, errors="coerce"), n).reindex(index)
+    return {figure: res["value"].to_numpy(), rel_col: res["rel_sigma"].to_numpy(),
+            f"{figure}_ci95_lo": res["lo"].to_numpy(), f"{figure}_ci95_hi": res["hi"].to_numpy(),
+            # where a repeat of the cell lands (95 %)
+            f"{figure}_rerun95_lo": res["rerun_lo"].to_numpy(), f"{figure}_rerun95_hi": res["rerun_hi"].to_numpy(),
+            f"_{figure}_basis": res["basis"].to_numpy()}
 
 
 def _gate(out: pd.DataFrame, max_rel_ci: float, resolved_trials: dict | None = None) -> None:

@@ -16,6 +16,13 @@ def _get(df, col):
     return df[col] if col in df else pd.Series(np.nan, index=df.index)
 
 
+def _median(df, col) -> float:
+    """Median of a column's numbers; NaN where it has none (pandas would warn "Mean of empty slice"
+    into the user's terminal on every sweep without a power sensor)."""
+    x = pd.to_numeric(_get(df, col), errors="coerce")
+    return float(x.median()) if x.notna().any() else np.nan
+
+
 NOT_RECORDED = "not recorded"
 
 
@@ -131,7 +138,7 @@ def median_power_per_model_mode(view: ResultsView) -> pd.DataFrame:
         row = {"Model": model}
         for mode, backend, name in view.series():
             d = s[(s["model"] == model) & (s["mode"] == mode) & (s["backend"] == backend)]
-            row[name] = pd.to_numeric(_get(d, "power_w_seed_median"), errors="coerce").median()
+            row[name] = _median(d, "power_w_seed_median")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -156,8 +163,7 @@ def thermal_summary(view: ResultsView, tj_limit: float = 85.0) -> pd.DataFrame:
                 key = (backend, model, mode)
                 rows.append({"Backend": backend, "Model": model, "Mode": mode,
                              "Avg Power (W)": window.at[key, "window_mean_w"] if key in window.index else np.nan,
-                             "Median of cell medians (W)": pd.to_numeric(_get(d, "power_w_seed_median"),
-                                                                         errors="coerce").median(),
+                             "Median of cell medians (W)": _median(d, "power_w_seed_median"),
                              "Avg CPU °C": pd.to_numeric(_get(d, "temp_cpu_mean_c"), errors="coerce").mean(),
                              "Avg GPU °C": pd.to_numeric(_get(d, "temp_gpu_mean_c"), errors="coerce").mean(),
                              "Peak TJ °C": tj, "Throttled": "" if thr_any is None else ("yes" if thr_any else "no"),
