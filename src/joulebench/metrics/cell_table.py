@@ -140,11 +140,12 @@ def _nanmean(x: np.ndarray) -> float:
 
 def _nanmedian(x: np.ndarray) -> float:
     """nanops.nanmedian of a 1-D column: numpy's nanmedian of the non-NaN values."""
-    if not x.size:
+    x = x[~np.isnan(x)]
+    if not x.size:  # no number at all: NaN, without numpy's "Mean of empty slice" in the user's log
         return np.nan
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
-        return np.nanmedian(x[~np.isnan(x)])
+        return np.nanmedian(x)
 
 
 def decode_tok_s(osl, decode_ms):
