@@ -107,6 +107,19 @@ def _server_only_build(cache: Path) -> Path:
     return bdir
 
 
+def _record_compiles(monkeypatch) -> list:
+    """B._compile replaced by one that only records (folder, targets) and leaves empty binaries."""
+    asked = []
+
+    def compile_(where, targets, jobs, log):
+        asked.append((where, targets))
+        for t in targets:
+            (where / "bin" / t).write_text("")
+
+    monkeypatch.setattr(B, "_compile", compile_)
+    return asked
+
+
 def test_tools_are_added_to_the_newest_server_build(tmp_path, monkeypatch):
     """A server-only build is finished for llama-server and not for llama-bench; asking for
     llama-bench compiles that one target in the same folder (the compile itself is a real build in
@@ -118,14 +131,7 @@ def test_tools_are_added_to_the_newest_server_build(tmp_path, monkeypatch):
     assert B.finished_builds(target="llama-bench") == []
     with pytest.raises(JoulebenchError, match="llama-bench not found"):
         B.find_binary("llama-bench", allow_build=False)
-    asked = []
-
-    def compile_(where, targets, jobs, log):
-        asked.append((where, targets))
-        for t in targets:
-            (where / "bin" / t).write_text("")
-
-    monkeypatch.setattr(B, "_compile", compile_)
+    asked = _record_compiles(monkeypatch)
     assert B.find_binary("llama-bench") == bdir / "bin" / "llama-bench"
     assert asked == [(bdir, ("llama-bench",))]
     assert B.find_binary("llama-bench") == bdir / "bin" / "llama-bench" and len(asked) == 1  # once
@@ -149,14 +155,7 @@ def test_tools_come_from_the_servers_build_not_an_older_one(tmp_path, monkeypatc
     assert B.find_binary("llama-server", allow_build=False) == new / "bin" / "llama-server"
     with pytest.raises(JoulebenchError, match=f"llama-bench not found .*{new.name}"):
         B.find_binary("llama-bench", allow_build=False)
-    asked = []
-
-    def compile_(where, targets, jobs, log):
-        asked.append((where, targets))
-        for t in targets:
-            (where / "bin" / t).write_text("")
-
-    monkeypatch.setattr(B, "_compile", compile_)
+    asked = _record_compiles(monkeypatch)
     assert B.find_binary("llama-bench") == new / "bin" / "llama-bench" and asked == [(new, ("llama-bench",))]
 
 
