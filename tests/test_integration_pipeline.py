@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -92,9 +93,11 @@ def test_decode_speed_agrees_with_llama_bench(run_dir):
     gguf, threads = meta["model"]["gguf"], meta["pinning"]["server_threads"]
     bench = find_binary("llama-bench")
     argv = [*meta["pinning"]["server_prefix"], str(bench), "-m", gguf, "-p", "0", "-n", str(max(GEN)),
-            "-t", str(threads), "-r", "2", "-o", "json"]
+            "-t", str(threads), "-r", "5", "-o", "json"]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=True)
-    tg = json.loads(out.stdout)[0]["avg_ts"]
+    # median against median: one slow repetition on a shared 2-core machine (seen: 30 against ~50
+    # tok/s) must not decide, as one slow request does not decide the client's median
+    tg = float(np.median(json.loads(out.stdout)[0]["samples_ts"]))
     s = pd.read_parquet(run_dir / "results/default/llamacpp/summary.parquet")
     client = s["client_decode_tok_s_mean"].median()
     assert 0.5 * tg < client < 1.3 * tg, (client, tg)
