@@ -46,6 +46,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if [ -n "$BUNDLE" ]; then
   PIP_OPTS=(--no-index --find-links "$BUNDLE/wheels")
+  # dependencies with no wheel for this board: pip builds them here, their build requirements from wheels/
+  if [ -d "$BUNDLE/sdists" ]; then
+    PIP_OPTS+=(--find-links "$BUNDLE/sdists")
+    echo "joulebench: building from source (needs a C compiler and this Python's headers):" \
+      "$(cd "$BUNDLE/sdists" && ls -- *.tar.gz | tr '\n' ' ')"
+  fi
 else
   PIP_OPTS=()
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null

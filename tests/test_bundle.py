@@ -1,7 +1,9 @@
 """Offline bundle: made for this machine, installed into a fresh venv with no package index, and
 the llama.cpp source unpacked from it (what ./bootstrap.sh --offline does on a board)."""
+import io
 import json
 import os
+import platform
 import subprocess
 import sys
 import venv
@@ -70,6 +72,87 @@ def test_bundle_installs_offline_into_a_fresh_venv(tmp_path):
                          capture_output=True, text=True, env={**env, "JOULEBENCH_CACHE": str(cache)})
     assert src.returncode == 0, src.stderr[-2000:]
     assert (Path(src.stdout.strip()) / "CMakeLists.txt").exists()
+
+
+TOY = "joulebench-toy-native"  # a name no index has: only the test's own folder offers it
+
+
+def _toy_project(root: Path) -> Path:
+    """A C-extension package with a run-time requirement: its sdist, and a wheel for this machine only
+    (linux_<arch>, which no manylinux board takes), as aiperf's `crick` has for x86_64 and not aarch64."""
+    import tarfile
+
+    src = root / "joulebench_toy_native-1.0"
+    src.mkdir(parents=True)
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        f'[project]\nname = "{TOY}"\nversion = "1.0"\ndependencies = ["packaging>=20"]\n')
+    (src / "setup.py").write_text('from setuptools import Extension, setup\n'
+                                  'setup(ext_modules=[Extension("jbtoy", ["jbtoy.c"])])\n')
+    (src / "jbtoy.c").write_text(
+        '#include <Python.h>\nstatic PyObject *answer(PyObject *s, PyObject *a) { return PyLong_FromLong(42); }\n'
+        'static PyMethodDef m[] = {{"answer", answer, METH_NOARGS, ""}, {0}};\n'
+        'static struct PyModuleDef d = {PyModuleDef_HEAD_INIT, "jbtoy", 0, -1, m};\n'
+        'PyMODINIT_FUNC PyInit_jbtoy(void) { return PyModule_Create(&d); }\n')
+    index = root / "index"
+    index.mkdir()
+    with tarfile.open(index / "joulebench_toy_native-1.0.tar.gz", "w:gz") as tf:
+        tf.add(src, arcname=src.name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                            "--wheel-dir", str(index), str(src)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert [w.name.split("-")[-1] for w in index.glob("*.whl")] == [f"linux_{platform.machine()}.whl"]
+    return index
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="manylinux target")
+@pytest.mark.parametrize("published", ["wheel for this machine only", "sdist only"])
+def test_a_compiled_dependency_without_a_target_wheel_is_built_on_the_board(tmp_path, published):
+    """The board's platform has no wheel of a compiled dependency: the bundle carries its sdist and its
+    build requirements, resolves everything around it, and a fresh venv with no index builds it.
+    Published with a wheel for this machine only, pip's target download misses it; published as an
+    sdist only, the wheel built here is for this machine, not the board."""
+    from joulebench.bundle import fetch_wheels
+
+    index = _toy_project(tmp_path / "toy")
+    if published == "sdist only":
+        for whl in index.glob("*.whl"):
+            whl.unlink()
+    out = tmp_path / "bundle"
+    python = "%d.%d" % sys.version_info[:2]
+    log = io.StringIO()
+    sources = fetch_wheels([f"{TOY}==1.0"], out / "wheels", python, f"manylinux_2_17_{platform.machine()}", log,
+                           sdists=out / "sdists", pip_opts=["--find-links", str(index)])
+    assert [(s.name, s.version, s.build_requires) for s in sources] == [(TOY, "1.0", ["setuptools>=68"])]
+    assert "has no wheel for the target" in log.getvalue()
+    wheels = sorted(w.name.split("-")[0].lower() for w in (out / "wheels").glob("*.whl"))
+    assert wheels == ["packaging", "setuptools"], wheels  # its requirement and its build requirement
+    assert [p.name for p in (out / "sdists").iterdir()] == ["joulebench_toy_native-1.0.tar.gz"]
+
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    py = env_dir / "bin" / "python"
+    env = {**os.environ, "PIP_NO_INDEX": "1", "PIP_INDEX_URL": "http://127.0.0.1:9/unreachable"}
+    env.pop("PYTHONPATH", None)
+    inst = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-index", "--find-links", str(out / "wheels"),
+                           "--find-links", str(out / "sdists"), TOY], capture_output=True, text=True, env=env)
+    assert inst.returncode == 0, inst.stderr[-3000:]
+    run = subprocess.run([str(py), "-c", "import jbtoy, packaging; print(jbtoy.answer())"],
+                         capture_output=True, text=True, env=env)
+    assert run.stdout.strip() == "42", run.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_dependency_with_neither_a_target_wheel_nor_a_source_is_named(tmp_path):
+    from joulebench.bundle import fetch_wheels
+    from joulebench.errors import JoulebenchError
+
+    index = _toy_project(tmp_path / "toy")
+    (index / "joulebench_toy_native-1.0.tar.gz").unlink()
+    with pytest.raises(JoulebenchError, match=f"{TOY}==1.0 has no wheel for the target and its source could not"):
+        fetch_wheels([f"{TOY}==1.0"], tmp_path / "b" / "wheels", "%d.%d" % sys.version_info[:2],
+                     f"manylinux_2_17_{platform.machine()}", io.StringIO(), pip_opts=["--find-links", str(index)])
 
 
 def test_tokenizer_build_names_the_transformers_range(monkeypatch):
