@@ -228,6 +228,41 @@ def test_a_client_that_exits_leaving_its_workers_has_them_stopped(tmp_path, capf
     assert "exited leaving" not in capfd.readouterr().err
 
 
+def test_aiperf_maps_its_dataset_in_the_run_state_and_leaves_nothing_behind(tmp_path):
+    """aiperf memory-maps its dataset under /tmp by default and leaves an empty aiperf_mmap_<id>
+    folder there after every run (its dataset too after a kill): hundreds over a long sweep. Each
+    recorded client gets a scratch folder beside its record instead, gone with the record, and a
+    killed capture's is removed when its orphan is reaped."""
+    import json
+
+    from joulebench.runtime.clients import MMAP_ENV, AiperfProcess, reap_orphan_clients
+
+    script = tmp_path / "maps_a_dataset.sh"
+    script.write_text(f'#!/bin/sh\nmkdir "${MMAP_ENV}/aiperf_mmap_1" && echo data > "${MMAP_ENV}/aiperf_mmap_1/dataset.dat"\n'
+                      f'echo "mapped under ${MMAP_ENV}"\n')
+    script.chmod(0o755)
+
+    class Alive:
+        def check_alive(self):
+            pass
+
+    state = tmp_path / "state"
+    client = AiperfProcess([str(script)], dict(os.environ), tmp_path / "aiperf.log", state_dir=state)
+    assert client.supervise(Alive(), timeout_s=30) == 0
+    assert f"mapped under {state}/aiperf-mmap-" in (tmp_path / "aiperf.log").read_text()
+    assert list(state.iterdir()) == []
+
+    # a capture killed with -9: its record and scratch stay until the next capture reaps them
+    left = state / "aiperf-mmap-left"
+    (left / "aiperf_mmap_2").mkdir(parents=True)
+    (left / "aiperf_mmap_2" / "dataset.dat").write_text("data")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (state / f"{dead.pid}.json").write_text(json.dumps({"pid": dead.pid, "scratch": str(left)}))
+    assert reap_orphan_clients(state) == []
+    assert list(state.iterdir()) == []
+
+
 def test_left_behind(monkeypatch):
     dead = subprocess.Popen(["true"])
     dead.wait()

@@ -7,8 +7,10 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -16,6 +18,17 @@ from pathlib import Path
 from ..errors import CaptureError
 from .owner import current_owner
 from .processes import cmdline, pid_alive, stop_group, stop_leftovers
+
+
+# aiperf memory-maps its dataset under this folder (default: /tmp, where it leaves an empty
+# aiperf_mmap_<id> folder after every run, and its dataset after a kill): a recorded client's goes in
+# a scratch folder beside its record instead, removed with it
+MMAP_ENV = "AIPERF_DATASET_MMAP_BASE_PATH"
+
+
+def _remove_scratch(rec: dict) -> None:
+    if rec.get("scratch"):
+        shutil.rmtree(rec["scratch"], ignore_errors=True)
 
 
 def reap_orphan_clients(state_dir: Path, which=None) -> list[int]:
@@ -35,6 +48,7 @@ def reap_orphan_clients(state_dir: Path, which=None) -> list[int]:
         if pid and pid_alive(pid) and "aiperf" in " ".join(cmdline(pid)):
             if stop_group(pid, grace_s=0.0):
                 reaped.append(pid)
+        _remove_scratch(rec)
         f.unlink(missing_ok=True)
     return reaped
 
@@ -77,20 +91,25 @@ class AiperfProcess:
 
     def __init__(self, argv: list[str], env: dict, log_path: Path, state_dir: Path | None = None):
         self.log_path = Path(log_path)
+        self.scratch = None
+        if state_dir is not None:
+            Path(state_dir).mkdir(parents=True, exist_ok=True)
+            self.scratch = tempfile.mkdtemp(prefix="aiperf-mmap-", dir=state_dir)
+            env = {**env, MMAP_ENV: self.scratch}
         self._log = open(log_path, "wb")
         try:
             self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         except BaseException:
             self._log.close()
+            _remove_scratch({"scratch": self.scratch})
             raise
         self.record = None
         try:
             if state_dir is not None:
-                Path(state_dir).mkdir(parents=True, exist_ok=True)
                 self.record = Path(state_dir) / f"{self.proc.pid}.json"
                 self.record.write_text(json.dumps({"pid": self.proc.pid, "argv0": argv[0], "log": str(log_path),
-                                                   "owner": current_owner()}))
+                                                   "owner": current_owner(), "scratch": self.scratch}))
             self.pump = _Pump(self.proc.stdout, self._log)
         except BaseException:
             self.stop()
@@ -115,6 +134,7 @@ class AiperfProcess:
 
     def _close(self, join_s: float = 10) -> None:
         if self.record is not None and self.proc.poll() is not None:
+            _remove_scratch({"scratch": self.scratch})
             self.record.unlink(missing_ok=True)
         pump = getattr(self, "pump", None)
         if pump is not None:
