@@ -251,6 +251,10 @@ def test_aiperf_maps_its_dataset_in_the_run_state_and_leaves_nothing_behind(tmp_
     assert client.supervise(Alive(), timeout_s=30) == 0
     assert f"mapped under {state}/aiperf-mmap-" in (tmp_path / "aiperf.log").read_text()
     assert list(state.iterdir()) == []
+    # a client with no record (a benchmark's): its scratch is in the system's temp folder, gone too
+    unrecorded = AiperfProcess([str(script)], dict(os.environ), tmp_path / "unrecorded.log")
+    assert unrecorded.supervise(Alive(), timeout_s=30) == 0
+    assert "mapped under" in (tmp_path / "unrecorded.log").read_text() and not Path(unrecorded.scratch).exists()
 
     # a capture killed with -9: its record and scratch stay until the next capture reaps them
     left = state / "aiperf-mmap-left"

@@ -21,8 +21,8 @@ from .processes import cmdline, pid_alive, stop_group, stop_leftovers
 
 
 # aiperf memory-maps its dataset under this folder (default: /tmp, where it leaves an empty
-# aiperf_mmap_<id> folder after every run, and its dataset after a kill): a recorded client's goes in
-# a scratch folder beside its record instead, removed with it
+# aiperf_mmap_<id> folder after every run, and its dataset after a kill): each client gets a scratch
+# folder instead, beside its record when it has one, removed when it ends (or with its orphan's record)
 MMAP_ENV = "AIPERF_DATASET_MMAP_BASE_PATH"
 
 
@@ -91,11 +91,10 @@ class AiperfProcess:
 
     def __init__(self, argv: list[str], env: dict, log_path: Path, state_dir: Path | None = None):
         self.log_path = Path(log_path)
-        self.scratch = None
         if state_dir is not None:
             Path(state_dir).mkdir(parents=True, exist_ok=True)
-            self.scratch = tempfile.mkdtemp(prefix="aiperf-mmap-", dir=state_dir)
-            env = {**env, MMAP_ENV: self.scratch}
+        self.scratch = tempfile.mkdtemp(prefix="aiperf-mmap-", dir=state_dir)  # no state_dir: the system's
+        env = {**env, MMAP_ENV: self.scratch}
         self._log = open(log_path, "wb")
         try:
             self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -133,9 +132,10 @@ class AiperfProcess:
                   f"running (pids {', '.join(map(str, left))}); stopped them", file=sys.stderr)
 
     def _close(self, join_s: float = 10) -> None:
-        if self.record is not None and self.proc.poll() is not None:
+        if self.proc.poll() is not None:
             _remove_scratch({"scratch": self.scratch})
-            self.record.unlink(missing_ok=True)
+            if self.record is not None:
+                self.record.unlink(missing_ok=True)
         pump = getattr(self, "pump", None)
         if pump is not None:
             pump.thread.join(timeout=join_s)
