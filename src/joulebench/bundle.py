@@ -244,8 +244,12 @@ def download_for_target(reqs: list[str], wheels: Path, sdists: Path, python: str
             if proc.returncode == 0:
                 break
             missing = NO_WHEEL.search(proc.stderr)
-            if not (platform and missing) or len(sources) >= MAX_SOURCES:
+            if not (platform and missing):
                 raise JoulebenchError(f"bundle: pip download failed:\n{proc.stderr[-3000:]}")
+            if len(sources) >= MAX_SOURCES:
+                raise JoulebenchError(f"bundle: more than {MAX_SOURCES} dependencies have no wheel for {platform} "
+                                      f"({', '.join(s.name for s in sources.values())}, {missing.group(1)}): "
+                                      "check the --platform and --python given")
             src = fetch_source(missing.group(1), sdists, log, pip_opts)
             if _norm(src.name) in sources:
                 raise JoulebenchError(f"bundle: {missing.group(1)}: still no match with its source "
