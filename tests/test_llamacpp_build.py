@@ -294,3 +294,56 @@ def test_recipe_fails_clearly_on_a_target_this_llama_cpp_lacks(toy_project):
     assert out.returncode != 0 and "'llama:-O1' is not target=value" in _said(out)
     out = toy_project("llama=-O1", unity="llama", skip="llama=gone.c")
     assert out.returncode != 0 and "target 'llama' has no source 'gone.c'" in _said(out)
+
+
+# a Jetson Orin Nano's /proc/device-tree/compatible (NUL-separated, most specific first)
+ORIN_NANO_DT = b"nvidia,p3768-0000+p3767-0005\0nvidia,p3767-0005\0nvidia,tegra234\0"
+
+
+def test_cuda_architecture_of_this_machine_from_the_device_tree_or_nvidia_smi():
+    from joulebench.toolchain import cuda
+
+    assert cuda.tegra_arch(ORIN_NANO_DT) == "87"
+    assert cuda.tegra_arch(b"nvidia,p2771-0000\0nvidia,tegra186\0") == "62"
+    assert cuda.tegra_arch(b"raspberrypi,4-model-b\0brcm,bcm2711\0") is None
+    assert cuda.smi_archs("9.0\n9.0\n") == "90"
+    assert cuda.smi_archs("8.6\n12.0\n9.0\n") == "86;90;120"
+    assert cuda.smi_archs("") is None
+    assert cuda.smi_archs("No devices were found\n") is None
+
+
+def test_a_cuda_build_with_an_old_cmake_names_this_machines_gpu_and_jetpacks_nvcc(monkeypatch, tmp_path, capsys):
+    """JetPack 6's cmake (3.22) cannot ask for `native`: llama.cpp would compile its CUDA kernels for
+    ~8 architectures, none of them Orin's. The build names the board's, and the nvcc that JetPack
+    leaves off PATH; with a newer cmake, a user's own choice, or a CPU build, nothing is added."""
+    from joulebench.toolchain import cuda
+
+    nvcc = tmp_path / "nvcc"
+    nvcc.write_text("")
+    monkeypatch.setattr(cuda, "JETPACK_NVCC", nvcc)
+    monkeypatch.setattr(cuda.shutil, "which", lambda name: None)
+    monkeypatch.setattr(cuda, "tegra_arch", lambda: "87")
+    monkeypatch.setattr(cuda, "cmake_version", lambda cmake="cmake": (3, 22))
+    assert cuda.cuda_args(["-DGGML_CUDA=ON"]) == [f"-DCMAKE_CUDA_COMPILER={nvcc}", "-DCMAKE_CUDA_ARCHITECTURES=87"]
+    assert "architecture 87 only" in capsys.readouterr().err
+    assert cuda.cuda_args(["-DGGML_CUDA=ON", "-DCMAKE_CUDA_ARCHITECTURES=72"]) == [f"-DCMAKE_CUDA_COMPILER={nvcc}"]
+    assert cuda.cuda_args([]) == [] and cuda.cuda_args(["-DGGML_VULKAN=ON"]) == []
+    monkeypatch.setattr(cuda, "cmake_version", lambda cmake="cmake": (3, 24))
+    monkeypatch.setattr(cuda.shutil, "which", lambda name: "/usr/bin/nvcc")
+    assert cuda.cuda_args(["-DGGML_CUDA=ON"]) == []
+    # no architecture found with an old cmake: said, not guessed
+    monkeypatch.setattr(cuda, "cmake_version", lambda cmake="cmake": (3, 22))
+    monkeypatch.setattr(cuda, "tegra_arch", lambda: None)
+    monkeypatch.setattr(cuda, "smi_archs", lambda: None)
+    assert cuda.cuda_args(["-DGGML_CUDA=ON"]) == []
+    assert "DCMAKE_CUDA_ARCHITECTURES=<e.g. 87>" in capsys.readouterr().err
+
+
+def test_cmake_version_is_read_from_cmake():
+    from joulebench.toolchain import cuda
+
+    if shutil.which("cmake") is None:
+        pytest.skip("no cmake")
+    version = cuda.cmake_version()
+    assert version is not None and version >= (3, 19)
+    assert cuda.cmake_version("/nonexistent/cmake") is None

