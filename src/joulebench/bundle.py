@@ -124,16 +124,20 @@ def _build_wheel_here(name: str, wheels: Path, log, pip_opts=()) -> Path:
     return new[0]
 
 
-def sdist_only(reqs: list[str], log, pip_opts=()) -> list[str]:
-    """`name==version` of the dependencies pip would install from an sdist on this machine (a
-    package published without wheels): resolved here with pip's own installation report."""
+def _install_report(args: list[str], log, failure: str) -> list[dict]:
+    """What `pip install --dry-run` of args would install, from pip's own installation report."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        proc = _pip(["install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report),
-                     *pip_opts, *reqs], log)
+        proc = _pip(["install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report), *args], log)
         if proc.returncode != 0:
-            raise JoulebenchError(f"bundle: pip could not resolve the requirements:\n{proc.stderr[-3000:]}")
-        items = json.loads(report.read_text()).get("install", [])
+            raise JoulebenchError(f"bundle: {failure}:\n{proc.stderr[-3000:]}")
+        return json.loads(report.read_text()).get("install", [])
+
+
+def sdist_only(reqs: list[str], log, pip_opts=()) -> list[str]:
+    """`name==version` of the dependencies pip would install from an sdist on this machine (a
+    package published without wheels)."""
+    items = _install_report([*pip_opts, *reqs], log, "pip could not resolve the requirements")
     return [f"{i['metadata']['name']}=={i['metadata']['version']}" for i in items
             if not str((i.get("download_info") or {}).get("url", "")).endswith(".whl")]
 
@@ -181,13 +185,8 @@ def fetch_source(spec: str, sdists: Path, log, pip_opts=()) -> Source:
         raise JoulebenchError(f"bundle: {spec} has no wheel for the target and its source could not be "
                               f"fetched:\n{proc.stderr[-2000:]}")
     sdist = max(found, key=lambda p: parse_sdist_filename(p.name)[1])
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report.json"
-        proc = _pip(["install", "--dry-run", "--ignore-installed", "--no-deps", "--quiet", "--report", str(report),
-                     *pip_opts, str(sdist)], log)
-        if proc.returncode != 0:
-            raise JoulebenchError(f"bundle: could not read the metadata of {sdist.name}:\n{proc.stderr[-2000:]}")
-        meta = json.loads(report.read_text())["install"][0]["metadata"]
+    meta = _install_report(["--no-deps", *pip_opts, str(sdist)], log,
+                           f"could not read the metadata of {sdist.name}")[0]["metadata"]
     return Source(sdist=sdist, name=meta["name"], version=meta["version"], requires=meta.get("requires_dist") or [],
                   extras=meta.get("provides_extra") or [], requires_python=meta.get("requires_python"),
                   build_requires=build_requirements(sdist))
@@ -322,7 +321,7 @@ def make_bundle(out: Path, python: str | None = None, platform: str | None = Non
     reqs = [*project_requirements(), *model_packages(config_path), *BUILD_TOOLS]
     reqs = list(dict.fromkeys(reqs))
     t0 = time.monotonic()
-    sources = fetch_wheels(reqs, out / "wheels", python, platform, log, sdists=out / "sdists")
+    sources = fetch_wheels(reqs, out / "wheels", python, platform, log)  # sources in out/sdists
     skipped = skip(out / "wheels", list(skip_names), keep=build_requirement_names(sources), log=log)
     sdist = fetch_llama_sdist(out, log)
     wheels = sorted(p.name for p in (out / "wheels").glob("*.whl"))

@@ -26,9 +26,9 @@ from .processes import cmdline, pid_alive, stop_group, stop_leftovers
 MMAP_ENV = "AIPERF_DATASET_MMAP_BASE_PATH"
 
 
-def _remove_scratch(rec: dict) -> None:
-    if rec.get("scratch"):
-        shutil.rmtree(rec["scratch"], ignore_errors=True)
+def _remove_scratch(path: str | None) -> None:
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def reap_orphan_clients(state_dir: Path, which=None) -> list[int]:
@@ -48,7 +48,7 @@ def reap_orphan_clients(state_dir: Path, which=None) -> list[int]:
         if pid and pid_alive(pid) and "aiperf" in " ".join(cmdline(pid)):
             if stop_group(pid, grace_s=0.0):
                 reaped.append(pid)
-        _remove_scratch(rec)
+        _remove_scratch(rec.get("scratch"))
         f.unlink(missing_ok=True)
     return reaped
 
@@ -101,7 +101,7 @@ class AiperfProcess:
                                          stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         except BaseException:
             self._log.close()
-            _remove_scratch({"scratch": self.scratch})
+            _remove_scratch(self.scratch)
             raise
         self.record = None
         try:
@@ -133,7 +133,7 @@ class AiperfProcess:
 
     def _close(self, join_s: float = 10) -> None:
         if self.proc.poll() is not None:
-            _remove_scratch({"scratch": self.scratch})
+            _remove_scratch(self.scratch)
             if self.record is not None:
                 self.record.unlink(missing_ok=True)
         pump = getattr(self, "pump", None)
