@@ -105,6 +105,16 @@ def test_vs_mode_lines_values_gap_and_errorbars(view):
     assert row["lo"] <= row["value"] <= row["hi"] and row["lo"] < row["hi"]
 
 
+def test_vs_mode_with_nothing_to_draw_has_no_legend_and_no_warning(view):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns on a legend without labelled artists
+        fig, data = vs_mode.build_vs_mode(view, "tok_s", 512, 999)  # no cell has gen 999
+    assert not data["value"].notna().any() and fig.axes[0].get_legend() is None
+    plt.close(fig)
+
+
 def test_facet_panels_series_and_ylim(view):
     fig, data = facets.build_facet(view, "ttft", "ctx", 32)
     visible = [a for a in fig.axes if a.get_visible()]

@@ -31,7 +31,7 @@ def draw_vs_mode(view: ResultsView, ax, data: pd.DataFrame, ylabel: str, legend:
     ax.set_xlim(-0.4, len(view.modes) - 0.6)
     ax.set_xlabel("power mode")
     ax.set_ylabel(ylabel)
-    if legend:
+    if legend and ax.get_legend_handles_labels()[0]:  # nothing drawn: the chart becomes a placeholder
         ax.legend(fontsize=7, ncol=1 if len(view.models) * len(view.backends) <= 8 else 2,
                   loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
