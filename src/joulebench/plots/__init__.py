@@ -31,14 +31,20 @@ def render_all(summary_path, requests_path, out_dir, cfg: dict | None = None, ke
             return kept
     summary = pd.read_parquet(summary_path)
     requests = pd.read_parquet(requests_path) if requests_path and Path(requests_path).exists() else None
-    view = render_frames(summary, requests, out_dir, cfg)
-    if keep_in is not None:
-        reuse.keep(key, Path(out_dir), Path(keep_in))
+    kept = reuse.KeptFigures(Path(keep_in)) if keep_in is not None else None
+    view = render_frames(summary, requests, out_dir, cfg, kept=kept)
+    if kept is not None:
+        reuse.keep(key, Path(out_dir), Path(keep_in), kept.drawn)
+        if kept.copied:
+            print(f"joulebench: {len(kept.drawn) - len(kept.copied)} charts drawn, {len(kept.copied)} unchanged "
+                  f"since the last run (copied from {keep_in})", file=sys.stderr)
     return [Path(out_dir) / f for e in view.entries for f in e.files]
 
 
-def render_frames(summary: pd.DataFrame, requests: pd.DataFrame | None, out_dir, cfg: dict, n_boot: int = 500):
-    """Render everything from in-memory frames; returns the ResultsView (its `entries` = the index)."""
+def render_frames(summary: pd.DataFrame, requests: pd.DataFrame | None, out_dir, cfg: dict, n_boot: int = 500,
+                  kept=None):
+    """Render everything from in-memory frames; returns the ResultsView (its `entries` = the index).
+    kept: a reuse.KeptFigures, to copy the PNG of a chart that is the same as last time's."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,7 +55,7 @@ def render_frames(summary: pd.DataFrame, requests: pd.DataFrame | None, out_dir,
 
     apply_theme()
     view = ResultsView(fold_devices(summary), fold_devices(requests), Path(out_dir), fold_config(cfg),
-                       n_boot=n_boot)
+                       n_boot=n_boot, kept=kept)
     if summary.empty:
         view.placeholder("no_results", "summary.parquet holds no cells", "nothing was measured")
     else:

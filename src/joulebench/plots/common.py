@@ -118,8 +118,9 @@ class Entry:
 
 class ResultsView:
     def __init__(self, summary: pd.DataFrame, requests: pd.DataFrame | None, out: Path, cfg: dict | None,
-                 n_boot: int = 500):
+                 n_boot: int = 500, kept=None):
         self.cfg = cfg or {}
+        self.kept = kept  # reuse.KeptFigures: a chart's PNG copied where the chart is unchanged
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         s = summary.copy()
@@ -218,7 +219,11 @@ class ResultsView:
     # ---- writing --------------------------------------------------------------------------
     def save(self, fig, name: str, data: pd.DataFrame | None, what: str, how: str, reference: str = "") -> Path:
         png = self.out / f"{name}.png"
-        fig.savefig(png, dpi=(self.cfg.get("figures") or {}).get("dpi", style.DPI), bbox_inches="tight", **style.PNG)
+        savefig = {"dpi": (self.cfg.get("figures") or {}).get("dpi", style.DPI), "bbox_inches": "tight", **style.PNG}
+        if self.kept is not None:
+            self.kept.save(fig, png, **savefig)
+        else:
+            fig.savefig(png, **savefig)
         plt.close(fig)
         files = [png.name]
         if data is not None:
