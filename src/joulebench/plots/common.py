@@ -324,6 +324,15 @@ def long_table(view: ResultsView, column: str, prompt: int | None = None, gen: i
     return frame
 
 
+def rows_by(data: pd.DataFrame, keys: list[str], along: str, xs):
+    """A lookup (key values...) -> data's rows with those values, indexed by `along` and reindexed
+    to `xs` (an x without a row: a NaN row; key values without rows: all NaN). One groupby instead
+    of a boolean mask over the whole table per series (~7 % of a seed-scale plot job)."""
+    empty = data.iloc[:0].set_index(along).reindex(xs)
+    groups = {k: g.set_index(along).reindex(xs) for k, g in data.groupby(keys, sort=False)}
+    return lambda *key: groups.get(key, empty)
+
+
 def write_table(df: pd.DataFrame, base: Path, index: bool = False) -> list[str]:
     df.to_csv(base.with_suffix(".csv"), index=index)
     try:

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .common import ResultsView, long_table
+from .common import ResultsView, long_table, rows_by
 from .pareto import draw_front, pareto_front
 from .uncertainty import yerr
 
@@ -53,9 +53,10 @@ def tok_j_vs_concurrency(view: ResultsView, ctx: int, gen: int):
     xs = view.concurrencies
     fig, axes = _panels(view)
     handles = {}
+    rows = rows_by(data, ["model", "series"], "concurrency", xs)
     for ax, model in zip(axes, view.models):
         for mode, backend, name in view.series():
-            d = data[(data["model"] == model) & (data["series"] == name)].set_index("concurrency").reindex(xs)
+            d = rows(model, name)
             st = view.sstyle(mode, backend)
             if d["value"].notna().any():
                 handles[name] = ax.errorbar(xs, d["value"], yerr=yerr(d["value"], d["lo"], d["hi"]), capsize=2,

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .common import ResultsView, long_table
+from .common import ResultsView, long_table, rows_by
 from .uncertainty import yerr
 
 
@@ -26,10 +26,11 @@ def build_facet(view: ResultsView, key: str, along: str, fixed: int):
     fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 4.2 * nrows + 1.2), sharey=True, squeeze=False)
     xs = view.ctxs if along == "ctx" else view.gens
     handles = {}
+    rows = rows_by(data, ["model", "series"], along, xs)
     for i, model in enumerate(view.models):
         ax = axes[i // ncols, i % ncols]
         for mode, backend, name in view.series():
-            d = data[(data["model"] == model) & (data["series"] == name)].set_index(along).reindex(xs)
+            d = rows(model, name)
             if not d["value"].notna().any():
                 continue
             st = view.sstyle(mode, backend)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from . import style
-from .common import ResultsView
+from .common import ResultsView, rows_by
 
 # chart name -> (metric key, direction). "num/den": higher mode on top; "den/num": time metrics, so that
 # > 1 still means "the higher mode is faster".
@@ -72,9 +72,10 @@ def build_mode_ratios(view: ResultsView, key: str, direction: str, ctx_len: int,
     fig, axes = plt.subplots(nb, 1, figsize=(max(10, 1.7 * nm + 3), 4.2 * nb + 0.8), sharey=True, squeeze=False)
     x = np.arange(nm)
     width = 0.84 / max(npair, 1)
+    rows = rows_by(data, ["backend", "pair"], "model", view.models)
     for ax, backend in zip(axes[:, 0], view.backends):
         for k, pair in enumerate(pairs):
-            d = data[(data["backend"] == backend) & (data["pair"] == pair)].set_index("model").reindex(view.models)
+            d = rows(backend, pair)
             ax.bar(x - 0.42 + (k + 0.5) * width, d["ratio"], width, color=colours[k], label=pair)
         ax.axhline(1.0, color="black", linestyle=":", linewidth=1)
         ax.set_xticks(x, view.models, rotation=20 if nm > 4 else 0, ha="right" if nm > 4 else "center")

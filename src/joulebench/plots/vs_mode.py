@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from . import style
-from .common import ResultsView, long_table
+from .common import ResultsView, long_table, rows_by
 from .uncertainty import yerr
 
 
@@ -17,9 +17,10 @@ def vs_mode_data(view: ResultsView, column: str, ctx_len: int, gen: int) -> pd.D
 
 def draw_vs_mode(view: ResultsView, ax, data: pd.DataFrame, ylabel: str, legend: bool = True):
     x = np.arange(len(view.modes))
+    rows = rows_by(data, ["model", "backend"], "mode", view.modes)
     for model in view.models:
         for backend in view.backends:
-            d = data[(data["model"] == model) & (data["backend"] == backend)].set_index("mode").reindex(view.modes)
+            d = rows(model, backend)
             if not d["value"].notna().any():
                 continue
             st = style.backend_line(backend, view.backends)
