@@ -23,6 +23,8 @@ rule plot:
         JP.benchmark_file("plot", "all")
     conda:
         "../envs/plot.yaml"
+    # the charts are spread over this many processes (--cores: 1 in the profile, so one)
+    threads: workflow.cores
     script:
         "../scripts/plot_figures.py"
 

@@ -111,3 +111,47 @@ def test_fixed_title_height_draws_the_same_pixels():
     assert np.array_equal(draw(FIXED_TITLE), auto)
     # the check can fail: a title set lower is seen
     assert not np.array_equal(draw({"axes.titley": 0.9}), auto)
+
+
+def test_charts_spread_over_forked_workers_give_the_same_files_and_index(tmp_path):
+    """The plot job's threads (--cores) spread the catalogue over processes: every file, byte for
+    byte, and the index in catalogue order are what one process writes."""
+    from test_plots_figures import CFG, hand_requests, hand_summary
+
+    from joulebench.plots.reuse import KeptFigures
+
+    s = hand_summary()
+    one = render_frames(s, hand_requests(s), tmp_path / "one", CFG, n_boot=50, kept=KeptFigures(tmp_path / "k1"))
+    two = render_frames(s, hand_requests(s), tmp_path / "two", CFG, n_boot=50, kept=KeptFigures(tmp_path / "k2"),
+                        workers=3)
+    assert [e.__dict__ for e in two.entries] == [e.__dict__ for e in one.entries]
+    files = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert len(files) > 50 and files == sorted(p.name for p in (tmp_path / "two").iterdir())
+    assert all((tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes() for f in files)
+    # the charts' keys come back from the workers, for the next run's reuse
+    assert two.kept.drawn.keys() == one.kept.drawn.keys() and len(two.kept.drawn) > 10
+
+
+def test_a_figure_worker_that_fails_or_dies_fails_the_plot_with_its_name(tmp_path, monkeypatch):
+    import os
+
+    from test_plots_figures import CFG, hand_requests, hand_summary
+
+    from joulebench.plots import catalogue
+
+    s = hand_summary()
+    render = catalogue.Catalogue.render
+
+    def breaks(self, spec):
+        if spec is catalogue.SPECS[1]:  # worker 1 of 2 draws it
+            raise RuntimeError("a broken spec")
+        if spec is catalogue.SPECS[2]:  # worker 0
+            os._exit(3)
+        return render(self, spec)
+
+    monkeypatch.setattr(catalogue.Catalogue, "render", breaks)
+    with pytest.raises(RuntimeError) as err:
+        render_frames(s, hand_requests(s), tmp_path, CFG, n_boot=20, workers=2)
+    text = str(err.value)
+    assert "figures-0 (exit code 3): died" in text
+    assert "figures-1 (exit code 0)" in text and "RuntimeError: a broken spec" in text

@@ -16,9 +16,11 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 
-def render_all(summary_path, requests_path, out_dir, cfg: dict | None = None, keep_in: Path | None = None) -> list[Path]:
+def render_all(summary_path, requests_path, out_dir, cfg: dict | None = None, keep_in: Path | None = None,
+               workers: int = 1) -> list[Path]:
     """Every figure and table into out_dir. With keep_in (a folder of the run state), a set drawn
-    from the same summary, requests, config and code is copied from there instead (reuse.py)."""
+    from the same summary, requests, config and code is copied from there instead (reuse.py).
+    workers: processes the charts are spread over (the plot job's threads)."""
     cfg = cfg or {}
     if keep_in is not None:
         from . import reuse
@@ -32,7 +34,7 @@ def render_all(summary_path, requests_path, out_dir, cfg: dict | None = None, ke
     summary = pd.read_parquet(summary_path)
     requests = pd.read_parquet(requests_path) if requests_path and Path(requests_path).exists() else None
     kept = reuse.KeptFigures(Path(keep_in)) if keep_in is not None else None
-    view = render_frames(summary, requests, out_dir, cfg, kept=kept)
+    view = render_frames(summary, requests, out_dir, cfg, kept=kept, workers=workers)
     if kept is not None:
         reuse.keep(key, Path(out_dir), Path(keep_in), kept.drawn)
         if kept.copied:
@@ -42,7 +44,7 @@ def render_all(summary_path, requests_path, out_dir, cfg: dict | None = None, ke
 
 
 def render_frames(summary: pd.DataFrame, requests: pd.DataFrame | None, out_dir, cfg: dict, n_boot: int = 500,
-                  kept=None):
+                  kept=None, workers: int = 1):
     """Render everything from in-memory frames; returns the ResultsView (its `entries` = the index).
     kept: a reuse.KeptFigures, to copy the PNG of a chart that is the same as last time's."""
     import matplotlib
@@ -59,7 +61,7 @@ def render_frames(summary: pd.DataFrame, requests: pd.DataFrame | None, out_dir,
     if summary.empty:
         view.placeholder("no_results", "summary.parquet holds no cells", "nothing was measured")
     else:
-        render_catalogue(view)
+        render_catalogue(view, workers)
     missing = missing_cells(summary, cfg)
     if missing is not None and not missing.empty:  # nothing missing: no table
         view.table(missing, "missing_cells", "configured cells with no capture (not plotted: gaps)",

@@ -5,6 +5,7 @@ with a gen/ctx suffix from the data; the seed's colliding names each have exactl
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import traceback
 from dataclasses import dataclass
 from typing import Callable
@@ -468,7 +469,74 @@ class Catalogue:
             self.run(spec, {**base, **extra})
 
 
-def render_catalogue(view: ResultsView) -> None:
-    cat = Catalogue(view)
-    for spec in SPECS:
-        cat.render(spec)
+def render_catalogue(view: ResultsView, workers: int = 1) -> None:
+    """Every spec, in order; with workers > 1 (the plot job's threads) spread over forked processes
+    where this system forks (Linux), their index entries put back in catalogue order."""
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        cat = Catalogue(view)
+        for spec in SPECS:
+            cat.render(spec)
+        return
+    global _FORKED_VIEW
+    _FORKED_VIEW = view  # the children see the view as built here (fork: no pickling, no second build)
+    try:
+        shares = _in_forked_workers(workers)
+    finally:
+        _FORKED_VIEW = None
+    by_spec = {}
+    for done, drawn, copied in shares:
+        by_spec.update(done)
+        if view.kept is not None:
+            view.kept.drawn.update(drawn)
+            view.kept.copied.extend(copied)
+    for i in range(len(SPECS)):
+        view.entries.extend(by_spec[i])
+
+
+_FORKED_VIEW: ResultsView | None = None
+
+
+def _in_forked_workers(workers: int) -> list:
+    """Worker k draws specs k, k + workers, ... in order, each in a fresh fork of this process: what
+    a chart's key depends on of earlier drawing in its process (matplotlib's shared objects,
+    reuse.py) is then the same in every run. A worker that fails or dies fails the plot job."""
+    ctx = multiprocessing.get_context("fork")
+    started = []
+    for k in range(workers):
+        receive, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_render_share, args=(k, workers, send), name=f"figures-{k}", daemon=True)
+        proc.start()
+        send.close()
+        started.append((proc, receive))
+    shares, failed = [], []
+    for proc, receive in started:
+        try:
+            outcome, value = receive.recv()
+        except EOFError:  # it died without a word (killed, out of memory)
+            outcome, value = "died", None
+        proc.join()
+        if outcome == "ok":
+            shares.append(value)
+        else:
+            failed.append(f"{proc.name} (exit code {proc.exitcode}): {value or 'died'}")
+    if failed:
+        raise RuntimeError("figure workers failed:\n" + "\n".join(failed))
+    return shares
+
+
+def _render_share(k: int, workers: int, send) -> None:
+    """In a forked worker: each of its specs' index entries, and the charts it keyed and copied."""
+    try:
+        view = _FORKED_VIEW
+        cat = Catalogue(view)
+        done = {}
+        for i in range(k, len(SPECS), workers):
+            first = len(view.entries)
+            cat.render(SPECS[i])
+            done[i] = view.entries[first:]
+        kept = view.kept
+        send.send(("ok", (done, kept.drawn if kept else {}, kept.copied if kept else [])))
+    except BaseException:
+        send.send(("error", traceback.format_exc()))
+    finally:
+        send.close()
