@@ -6,7 +6,8 @@ snakemake CLI, --cores 2):
   1. the analysis and `snakemake figures`: the first draw, every chart rendered and keyed;
   2. one cell re-measured (new raw files), `snakemake figures` again: the analysis re-runs its pair,
      the plot job builds every chart and renders only those whose figure_key changed;
-  3. the same summary drawn from scratch (the kept set and figures removed), as before this change;
+  3. the same summary drawn from scratch (the kept set and figures removed), as before this change,
+     with --cores 2 (charts spread over two processes) and with --cores 1 (one, the profile's);
   4. the cost of keying: the first draw of step 1's summary in a fresh process with a place to keep
      the set (charts keyed) and without one (joulebench's API: nothing keyed), plot job only.
 Every PNG of step 2 is compared with step 3's, byte for byte. Printed and appended to RESULTS.md.
@@ -83,9 +84,16 @@ def main() -> None:
     fresh = snakemake(wd, "--cores", "2", "figures")
     pngs = sorted(p.name for p in (wd / "results/figures").glob("*.png"))
     differ = [p for p in pngs if (kept_set / p).read_bytes() != (wd / "results/figures" / p).read_bytes()]
+    two_procs = wd / "figures-two-processes"
+    shutil.copytree(wd / "results/figures", two_procs)
+    shutil.rmtree(wd / "results/.run/figures")
+    shutil.rmtree(wd / "results/figures")
+    serial = snakemake(wd, "--cores", "1", "figures")
+    differ += [f"{p} (one process)" for p in pngs
+               if (two_procs / p).read_bytes() != (wd / "results/figures" / p).read_bytes()]
     keyed = draw_once(wd, wd / "draw-keyed", wd / "keep-empty")
     plain = draw_once(wd, wd / "draw-plain", None)
-    load = np.mean([first[2], incremental[2], fresh[2]])
+    load = np.mean([first[2], incremental[2], fresh[2], serial[2]])
     drawn, copied = counts if counts else (float("nan"), float("nan"))
     lines = [f"## Figures after one re-measured cell, seed scale — {started} on {machine()}", "",
              "Command: `.venv/bin/python benchmarks/figure_reuse.py` (GENERATED 768-cell tree of analysis_scale.py; "
@@ -97,9 +105,11 @@ def main() -> None:
              f"| one cell re-measured, `snakemake figures` again: {drawn} charts rendered, {copied} copied | "
              f"{incremental[0]:.1f} | {incremental[0] / fresh[0]:.2f} of the full draw |",
              f"| the same summary drawn in full (kept set removed: what the plot job did before) | {fresh[0]:.1f} | 1 |",
+             f"| the same, `--cores 1` (the charts in one process) | {serial[0]:.1f} | {serial[0] / fresh[0]:.2f} |",
              f"| plot job alone (render_all), first draw with charts keyed | {keyed:.1f} | {keyed / plain:.2f} |",
              f"| plot job alone, first draw without keys (joulebench's API) | {plain:.1f} | 1 |", "",
-             f"PNGs of the incremental draw that differ from the full draw's: {len(differ)} of {len(pngs)}"
+             f"PNGs of the incremental draw or the one-process draw that differ from the full draw's: {len(differ)}"
+             f" of {len(pngs)}"
              + (f" ({', '.join(differ[:5])})" if differ else " (byte for byte the same)") + "."]
     text = "\n".join(lines) + "\n"
     if args.no_publish:

@@ -12,8 +12,8 @@ rendered where the chart differs from the one kept: KeptFigures keys each chart 
 object itself as built (every artist with its data, text, style and place; figure_key) and by how
 it is saved and rendered, so a kept PNG is reused only where rendering would give the same bytes.
 Rendering and PNG encoding are ~half of the figures' time; after one re-measured cell of a 768-cell
-sweep, 11-19 of its 97 charts differ and the plot job takes 0.65x of a full draw; keying costs a
-first draw ~1.09x (benchmarks/figure_reuse.py).
+sweep, 11-19 of its 97 charts differ and the plot job takes 0.65-0.71x of a full draw; keying costs
+a first draw ~1.06-1.09x (benchmarks/figure_reuse.py).
 """
 from __future__ import annotations
 
