@@ -186,13 +186,20 @@ def rule_seconds(wd: Path) -> dict[str, tuple[int, float]]:
     return out
 
 
-def main() -> None:
+def tree_and_args(prefix: str) -> tuple[Path, argparse.Namespace]:
+    """The folder a script generates its tree into (--keep DIR, else a new temporary one) and its
+    options (--no-publish: print the section only)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--keep", help="generate into this dir and keep it")
     ap.add_argument("--no-publish", action="store_true", help="print the section, do not append it to RESULTS.md")
     args = ap.parse_args()
-    wd = Path(args.keep or tempfile.mkdtemp(prefix="jb-scale-"))
+    wd = Path(args.keep or tempfile.mkdtemp(prefix=prefix))
     wd.mkdir(parents=True, exist_ok=True)
+    return wd, args
+
+
+def main() -> None:
+    wd, args = tree_and_args("jb-scale-")
     t = time.monotonic()
     n_cells, n_samples = generate(wd)
     gen_s = time.monotonic() - t

@@ -16,12 +16,10 @@ Every PNG of step 2 is compared with step 3's, byte for byte. Printed and append
 """
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import machine, publish  # noqa: E402
-from analysis_scale import REPO, generate, remeasure, snakemake  # noqa: E402
+from analysis_scale import REPO, generate, remeasure, snakemake, tree_and_args  # noqa: E402
 
 from joulebench import config as C  # noqa: E402
 
@@ -60,12 +58,7 @@ def draw_once(wd: Path, out: Path, keep: Path | None) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--keep", help="generate into this dir and keep it")
-    ap.add_argument("--no-publish", action="store_true", help="print the section, do not append it to RESULTS.md")
-    args = ap.parse_args()
-    wd = Path(args.keep or tempfile.mkdtemp(prefix="jb-figreuse-"))
-    wd.mkdir(parents=True, exist_ok=True)
+    wd, args = tree_and_args("jb-figreuse-")
     started = time.strftime("%Y-%m-%d %H:%M")
     generate(wd)
     snakemake(wd, "--cores", "2", "results/summary.parquet")
