@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import sys
 import traceback
 from dataclasses import dataclass
 from typing import Callable
@@ -471,8 +472,9 @@ class Catalogue:
 
 def render_catalogue(view: ResultsView, workers: int = 1) -> None:
     """Every spec, in order; with workers > 1 (the plot job's threads) spread over forked processes
-    where this system forks (Linux), their index entries put back in catalogue order."""
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    on Linux, their index entries put back in catalogue order."""
+    # fork only on Linux: macOS lists it, but its system libraries are not safe to fork after use
+    if workers <= 1 or not sys.platform.startswith("linux"):
         cat = Catalogue(view)
         for spec in SPECS:
             cat.render(spec)
