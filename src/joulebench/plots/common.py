@@ -327,7 +327,7 @@ def long_table(view: ResultsView, column: str, prompt: int | None = None, gen: i
 def rows_by(data: pd.DataFrame, keys: list[str], along: str, xs):
     """A lookup (key values...) -> data's rows with those values, indexed by `along` and reindexed
     to `xs` (an x without a row: a NaN row; key values without rows: all NaN). One groupby instead
-    of a boolean mask over the whole table per series (~7 % of a seed-scale plot job)."""
+    of a boolean mask over the whole table per series (the seed-scale plot job: 50.0 -> 49.2 s)."""
     empty = data.iloc[:0].set_index(along).reindex(xs)
     groups = {k: g.set_index(along).reindex(xs) for k, g in data.groupby(keys, sort=False)}
     return lambda *key: groups.get(key, empty)
