@@ -324,10 +324,14 @@ def test_a_cuda_build_with_an_old_cmake_names_this_machines_gpu_and_jetpacks_nvc
     monkeypatch.setattr(cuda.shutil, "which", lambda name: None)
     monkeypatch.setattr(cuda, "tegra_arch", lambda: "87")
     monkeypatch.setattr(cuda, "cmake_version", lambda cmake="cmake": (3, 22))
-    assert cuda.cuda_args(["-DGGML_CUDA=ON"]) == [f"-DCMAKE_CUDA_COMPILER={nvcc}", "-DCMAKE_CUDA_ARCHITECTURES=87"]
+    assert cuda.cuda_args(["-DGGML_CUDA=ON"]) == [f"-DCMAKE_CUDA_COMPILER={nvcc}", "-DCMAKE_CUDA_ARCHITECTURES=87-real"]
     assert "architecture 87 only" in capsys.readouterr().err
     assert cuda.cuda_args(["-DGGML_CUDA=ON", "-DCMAKE_CUDA_ARCHITECTURES=72"]) == [f"-DCMAKE_CUDA_COMPILER={nvcc}"]
     assert cuda.cuda_args([]) == [] and cuda.cuda_args(["-DGGML_VULKAN=ON"]) == []
+    # several GPUs: machine code for each, the list llama.cpp's `native` would give
+    monkeypatch.setattr(cuda, "tegra_arch", lambda: None)
+    monkeypatch.setattr(cuda, "smi_archs", lambda: "86;90")
+    assert cuda.cuda_args(["-DGGML_CUDA=ON"])[-1] == "-DCMAKE_CUDA_ARCHITECTURES=86-real;90-real"
     monkeypatch.setattr(cuda, "cmake_version", lambda cmake="cmake": (3, 24))
     monkeypatch.setattr(cuda.shutil, "which", lambda name: "/usr/bin/nvcc")
     assert cuda.cuda_args(["-DGGML_CUDA=ON"]) == []
@@ -336,7 +340,7 @@ def test_a_cuda_build_with_an_old_cmake_names_this_machines_gpu_and_jetpacks_nvc
     monkeypatch.setattr(cuda, "tegra_arch", lambda: None)
     monkeypatch.setattr(cuda, "smi_archs", lambda: None)
     assert cuda.cuda_args(["-DGGML_CUDA=ON"]) == []
-    assert "DCMAKE_CUDA_ARCHITECTURES=<e.g. 87>" in capsys.readouterr().err
+    assert "DCMAKE_CUDA_ARCHITECTURES=<e.g. 87-real>" in capsys.readouterr().err
 
 
 def test_cmake_version_is_read_from_cmake():

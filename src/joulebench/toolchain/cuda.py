@@ -2,7 +2,7 @@
 
 llama.cpp compiles its CUDA kernels for the GPUs present (`native`) only with cmake >= 3.24
 (ggml/src/ggml-cuda/CMakeLists.txt). With an older cmake (Ubuntu 22.04's, so JetPack 6's, is 3.22)
-it compiles them for a list of about eight architectures that lacks Orin's 8.7 (reached by a JIT
+it compiles them for a list of 7 (CUDA 13) to 10 (CUDA 12, JetPack 6) architectures that lacks Orin's 8.7 (reached by a JIT
 from 8.0's PTX at the first run): several times the compile of one architecture, on a 6-core board.
 So where the user names no CMAKE_CUDA_ARCHITECTURES and cmake is older than 3.24, the build names
 this machine's: a Jetson's from its device tree, another GPU's from nvidia-smi's compute
@@ -92,9 +92,11 @@ def cuda_args(user_args: list[str], log=None) -> list[str]:
     if arch:
         print(f"joulebench: cmake {version[0]}.{version[1]} cannot build for `native` GPUs: building the CUDA "
               f"kernels for this machine's architecture {arch} only", file=log)
-        extra.append(f"-DCMAKE_CUDA_ARCHITECTURES={arch}")
+        # `-real`: machine code only, as `native` gives; a bare "90" also embeds PTX for a JIT on newer
+        # GPUs (+8 % compile time of a kernel file measured on an H200, benchmarks/RESULTS.md)
+        extra.append(f"-DCMAKE_CUDA_ARCHITECTURES={';'.join(a + '-real' for a in arch.split(';'))}")
     else:
         print(f"joulebench: cmake {version[0]}.{version[1]} cannot build for `native` GPUs and this machine's GPU "
               "architecture was not found: llama.cpp builds its CUDA kernels for all its listed architectures "
-              "(slow); set --cmake-arg=-DCMAKE_CUDA_ARCHITECTURES=<e.g. 87> or use cmake >= 3.24", file=log)
+              "(slow); set --cmake-arg=-DCMAKE_CUDA_ARCHITECTURES=<e.g. 87-real> or use cmake >= 3.24", file=log)
     return extra
