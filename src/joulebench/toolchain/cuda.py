@@ -2,8 +2,9 @@
 
 llama.cpp compiles its CUDA kernels for the GPUs present (`native`) only with cmake >= 3.24
 (ggml/src/ggml-cuda/CMakeLists.txt). With an older cmake (Ubuntu 22.04's, so JetPack 6's, is 3.22)
-it compiles them for a list of 7 (CUDA 13) to 10 (CUDA 12, JetPack 6) architectures that lacks Orin's 8.7 (reached by a JIT
-from 8.0's PTX at the first run): several times the compile of one architecture, on a 6-core board.
+it compiles them for a list of 7 (CUDA 13) to 10 (CUDA 12) architectures that lacks Orin's 8.7
+(reached by a JIT from 8.0's PTX at the first run): several times the compile of one architecture
+(one kernel file on an H200 host: over 4x), on a 6-core board.
 So where the user names no CMAKE_CUDA_ARCHITECTURES and cmake is older than 3.24, the build names
 this machine's: a Jetson's from its device tree, another GPU's from nvidia-smi's compute
 capability. JetPack installs nvcc in /usr/local/cuda/bin without putting it on PATH: cmake is told
