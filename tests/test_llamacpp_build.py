@@ -351,3 +351,53 @@ def test_cmake_version_is_read_from_cmake():
     version = cuda.cmake_version()
     assert version is not None and version >= (3, 19)
     assert cuda.cmake_version("/nonexistent/cmake") is None
+
+
+def _tarball(path, members):
+    """members: (name, kind, target): kind "file" (target = text) or "symlink" (target = link)."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tf:
+        for name, kind, target in members:
+            info = tarfile.TarInfo(name)
+            if kind == "symlink":
+                info.type, info.linkname = tarfile.SYMTYPE, target
+                tf.addfile(info)
+            else:
+                data = target.encode()
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("has_data_filter", [True, False])
+def test_the_sdist_is_extracted_safely_with_or_without_tarfiles_data_filter(tmp_path, monkeypatch, has_data_filter):
+    """Pythons before 3.11.4 (Ubuntu 22.04's python3.11 on a JetPack 6 board, Debian 12's 3.11.2)
+    have no `filter=` argument: extracting the llama.cpp sdist failed there with a TypeError (seen
+    under Debian 12 arm64). The fallback checks members as the data filter would."""
+    import tarfile
+
+    from joulebench.errors import JoulebenchError
+    from joulebench.toolchain import llamacpp
+
+    if not has_data_filter:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    elif not hasattr(tarfile, "data_filter"):
+        pytest.skip("this Python has no tarfile data filter")
+    good = _tarball(tmp_path / "good.tar.gz", [("pkg/llama.cpp/CMakeLists.txt", "file", "project(x)"),
+                                               ("pkg/llama.cpp/link", "symlink", "CMakeLists.txt")])
+    out = tmp_path / "out"
+    llamacpp.extract_safely(good, out)
+    assert (out / "pkg/llama.cpp/CMakeLists.txt").read_text() == "project(x)"
+    assert (out / "pkg/llama.cpp/link").resolve() == (out / "pkg/llama.cpp/CMakeLists.txt").resolve()
+    for i, bad in enumerate([[("pkg/../../evil.txt", "file", "x")],
+                             [("pkg/escape", "symlink", "../../../etc")],
+                             [("/tmp/abs-evil.txt", "file", "x")]]):
+        dest = tmp_path / f"bad{i}"
+        try:  # refused, or (the data filter, for an absolute name) written inside dest
+            llamacpp.extract_safely(_tarball(tmp_path / f"bad{i}.tar.gz", bad), dest)
+            assert has_data_filter and bad[0][0].startswith("/") and (dest / "tmp/abs-evil.txt").exists()
+        except (JoulebenchError, tarfile.TarError):
+            pass
+        assert not (tmp_path / "evil.txt").exists() and not Path("/tmp/abs-evil.txt").exists()

@@ -141,11 +141,32 @@ def fetch_source(version: str = SDIST_VERSION, sdist: Path | None = None) -> Pat
              f"{SDIST_PACKAGE}=={version}", "-d", str(dl)],
             check=True,
         )
-    with tarfile.open(tarball) as tar:
-        tar.extractall(dl, filter="data")
+    extract_safely(tarball, dl)
     if not (src / "CMakeLists.txt").exists():
         raise JoulebenchError(f"{tarball}: no llama.cpp/CMakeLists.txt inside the sdist")
     return src
+
+
+def extract_safely(tarball: Path, dest: Path) -> None:
+    """Extract with tarfile's "data" filter (no absolute paths, no `..`, no links leaving `dest`, no
+    devices). Pythons before 3.11.4 lack it, among them the python3.11 a JetPack 6 board installs
+    (Ubuntu 22.04's) and Debian 12's 3.11.2: there each member is checked here first, the same way."""
+    with tarfile.open(tarball) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, filter="data")
+            return
+        root = Path(dest).resolve()
+        for m in tar.getmembers():
+            path = root / m.name
+            inside = path.resolve().is_relative_to(root)
+            if m.issym():
+                inside = inside and (path.parent / m.linkname).resolve().is_relative_to(root)
+            elif m.islnk():
+                inside = inside and (root / m.linkname).resolve().is_relative_to(root)
+            if not inside or m.isdev() or os.path.isabs(m.name):
+                raise JoulebenchError(f"{tarball}: member {m.name!r} would be written outside {dest} "
+                                      "or is a device: not extracted")
+        tar.extractall(dest)
 
 
 # Some VMs advertise AMX in CPUID but trap on its first tile instruction (seen on this project's
