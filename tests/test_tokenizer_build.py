@@ -66,6 +66,41 @@ def test_same_token_ids_as_the_model_class(built):
     assert saved.encode("hi")[0] == reference.bos_token_id
 
 
+def test_loading_it_logs_no_mistral_regex_warning(built):
+    """transformers 5 took the saved tokenizer (262k tokens, a config.json without a version) for a
+    Mistral one and logged "This will lead to incorrect tokenization" at every load, in every
+    prepare-models and capture log. A folder built before keeps working and is mended on next use."""
+    import logging
+
+    from transformers import AutoTokenizer
+
+    from joulebench.models.tokenizer import build_tokenizer
+
+    class Records(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    def warned() -> bool:
+        records = Records()
+        logger = logging.getLogger("transformers")
+        logger.addHandler(records)
+        try:
+            AutoTokenizer.from_pretrained(str(built.snap))
+        finally:
+            logger.removeHandler(records)
+        return any("incorrect tokenization" in m for m in records.messages)
+
+    for _ in range(2):
+        assert not warned()
+        (built.snap / "config.json").write_text("{}\n")  # as built before
+        assert warned()  # what the test looks for is seen
+        assert build_tokenizer("gemma3-270m", built.gguf, built.template)[0] == built.repo_id
+
+
 def test_prompt_memo_serves_any_smaller_request_count(built):
     """Prompts are drawn in sequence from the seed: 2 requests get the first 2 of the 3 built."""
     import shutil

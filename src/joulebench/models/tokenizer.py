@@ -87,6 +87,8 @@ def build_tokenizer(model: str, gguf_path: Path, template: Path | None) -> tuple
     repo_id = tokenizer_repo_id(model, sha256(gguf_path), template_text)
     snap = snapshot_dir(repo_id)
     if (snap / "tokenizer.json").exists():
+        if "transformers_version" not in (snap / "config.json").read_text():  # built before it was written
+            write_snapshot_config(snap)
         return repo_id, hf_home()
 
     m = gguf_tokenizer_mapping()
@@ -118,15 +120,27 @@ def build_tokenizer(model: str, gguf_path: Path, template: Path | None) -> tuple
     return repo_id, hf_home()
 
 
+def write_snapshot_config(folder: Path) -> None:
+    """AutoTokenizer insists on a config.json; one without a model type makes it use tokenizer_class.
+    It names the transformers that wrote it: transformers 5 otherwise takes a local tokenizer of more
+    than 100k tokens for one of Mistral's and logs, at every load, that it "will lead to incorrect
+    tokenization" (nothing is changed; the token ids are the model class's, test_tokenizer_build)."""
+    from importlib.metadata import version
+
+    tmp = folder / f".config.json.{os.getpid()}"
+    tmp.write_text(json.dumps({"transformers_version": version("transformers")}) + "\n")
+    os.replace(tmp, folder / "config.json")
+
+
 def install_snapshot(repo_id: str, fill) -> Path:
     """A tokenizer folder written by fill(folder), moved whole into the cache layout (a reader never
-    sees half of it). AutoTokenizer insists on a config.json; an empty one makes it use tokenizer_class."""
+    sees half of it)."""
     snap = snapshot_dir(repo_id)
     tmp = snap.with_name(f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     fill(tmp)
-    (tmp / "config.json").write_text("{}\n")
+    write_snapshot_config(tmp)
     shutil.rmtree(snap, ignore_errors=True)
     os.replace(tmp, snap)
     refs = snap.parent.parent / "refs"
