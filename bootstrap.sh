@@ -11,6 +11,16 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
+# The Python is checked first, against pyproject.toml's requires-python: JetPack 6's python3 is 3.10,
+# and with it the venv, the llama.cpp build and pip would each fail later and less clearly.
+MIN_PY=$(sed -n 's/^requires-python *= *">=\([0-9][0-9.]*[0-9]\).*/\1/p' pyproject.toml)
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info[:2] < tuple(map(int, sys.argv[1].split("."))))' \
+    "${MIN_PY:?pyproject.toml: requires-python not found}" 2>/dev/null; then
+  echo "bootstrap: joulebench needs Python >= $MIN_PY; $PY is $("$PY" -V 2>/dev/null || echo 'not found')." >&2
+  echo "  Install one (on JetPack 6 / Ubuntu 22.04: python$MIN_PY python$MIN_PY-venv python$MIN_PY-dev)" \
+    "and run PYTHON=python$MIN_PY ./bootstrap.sh ${*:-}" >&2
+  exit 2
+fi
 BUNDLE=""
 if [ "${1:-}" = "--offline" ]; then
   BUNDLE=$(cd "${2:?usage: ./bootstrap.sh --offline DIR}" && pwd)

@@ -206,3 +206,24 @@ def test_bundle_refuses_a_python_the_project_cannot_run_on(tmp_path, capsys):
                  "--platform", "manylinux_2_35_aarch64"]) == 1
     assert "joulebench needs Python >=3.11" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("requires, refused", [(">=3.11", False), (">=3.99", True)])
+def test_bootstrap_refuses_a_python_below_requires_python_before_doing_anything(tmp_path, requires, refused):
+    """JetPack 6's python3 is 3.10: bootstrap says so first, naming the version needed (pyproject's
+    requires-python) and the command to run, instead of failing later in venv, build or pip."""
+    (tmp_path / "bootstrap.sh").write_text((REPO / "bootstrap.sh").read_text())
+    (tmp_path / "pyproject.toml").write_text(f'[project]\nname = "x"\nrequires-python = "{requires}"\n')
+    env = {**os.environ, "PYTHON": sys.executable}
+    # --offline with a missing folder: past the Python check, bootstrap stops at the bundle
+    proc = subprocess.run(["bash", str(tmp_path / "bootstrap.sh"), "--offline", str(tmp_path / "none")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    minimum = requires.removeprefix(">=")
+    needs = f"joulebench needs Python >= {minimum}; {sys.executable} is Python {platform.python_version()}"
+    if refused:
+        assert proc.returncode == 2 and needs in proc.stderr
+        assert f"python{minimum}-venv" in proc.stderr
+        assert f"PYTHON=python{minimum} ./bootstrap.sh --offline {tmp_path / 'none'}" in proc.stderr
+    else:
+        assert proc.returncode != 0 and "needs Python" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bootstrap.sh", "pyproject.toml"]  # nothing made
