@@ -134,14 +134,26 @@ def main() -> None:
         record_target(f"the floor under it: the required components alone (capture.unit: {r['unit']})",
                       100 * floor(r)[1], 0, "%", note=", ".join(f"{k} {v:.1f} s" for k, v in floor(r)[0].items()),
                       load=r["load"][0])
+        runs = r["cells"] if r["unit"] == "cell" else 1  # aiperf runs of this one-block sweep
+        record_target(f"{WARMUP_PER_RUN} (capture.unit: {r['unit']})", r["items"].get(WARMUP, 0.0) / runs, 0, "s",
+                      note="one request of the cell's own shape per aiperf run: it scales with the request time")
         if r["unit"] == "block":
             block_s, cell_s = fixed_costs(r["items"], r["cells"])
             record_target("fixed seconds per block (block capture)", block_s, 0, "s",
                           note="capture job, steps and aiperf's own phases of the default sweep's one block")
             record_target("fixed seconds per further cell of a block", cell_s, 0, "s",
                           note="the capture jobs adopting a cell measured in its block, per cell")
+        else:  # one aiperf run per cell: how adaptive stopping (`sweep.requests: auto`) captures
+            runs_s, _ = fixed_costs(r["items"], r["cells"])
+            record_target(CELL_UNIT_FIXED, runs_s / r["cells"], 0, "s",
+                          note="capture job, steps and aiperf's own phases per cell with one aiperf run each "
+                               "(the server's one start spread over the cells)")
 
 
+WARMUP = "aiperf: warm-up requests"
+WARMUP_PER_RUN = "warm-up seconds per aiperf run"
+# adaptive stopping captures cell by cell (capture/block.splits_into_cells): its projection's fixed cost
+CELL_UNIT_FIXED = "fixed seconds per cell (capture.unit: cell, as adaptive stopping captures)"
 ONCE_PER_SWEEP = ("analysis:", "figures", "snakemake:")
 ADOPTING = "capture jobs adopting a cell measured in its block"
 
@@ -153,7 +165,7 @@ REQUIRED = {
     "aiperf's own phases": ("aiperf: interpreter and imports", "aiperf: services start", "aiperf: tokenizer load",
                             "aiperf: dataset and configuring", "aiperf: configured -> first request",
                             "aiperf: profiling phase beyond the measured requests", "aiperf: results, export, exit"),
-    "warm-up request(s)": ("aiperf: warm-up requests",),
+    "warm-up request(s)": (WARMUP,),
     "the server's start (not hidden)": ("capture step: server_ready",),
 }
 
