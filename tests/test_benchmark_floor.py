@@ -1,6 +1,7 @@
 """benchmarks/sweep_overhead.py's floor: the overhead of the required components alone counts
 exactly the items it names (aiperf's own phases, the warm-up, the server's start not hidden, a
-Snakemake run with nothing to do) and nothing joulebench could remove."""
+Snakemake run with nothing to do) and nothing joulebench could remove; benchmarks/warmup_length.py's
+ratio of the first measured request to the others."""
 import sys
 from pathlib import Path
 
@@ -44,3 +45,16 @@ def test_every_required_item_is_one_the_itemisation_writes():
                 assert name in _overhead_items.PRE_STEPS, key
             else:
                 assert f'"{key}"' in source, key
+
+
+def test_warmup_length_compares_the_first_measured_request_with_the_median_of_the_others():
+    from warmup_length import FIGURES, ratios
+
+    def rec(ttft, itl, tok_s):
+        values = dict(zip(FIGURES.values(), (ttft, itl, tok_s)))
+        return {"metrics": {k: {"value": v} for k, v in values.items()}}
+
+    out = ratios([rec(130.0, 22.0, 40.0), rec(100.0, 20.0, 50.0), rec(90.0, 19.0, 52.0), rec(110.0, 21.0, 48.0)])
+    first, others = out["TTFT"]
+    assert first == pytest.approx(1.3) and others == pytest.approx([1.0, 0.9, 1.1])
+    assert out["ITL"][0] == pytest.approx(22 / 20) and out["tok/s per user"][0] == pytest.approx(40 / 50)
