@@ -110,3 +110,37 @@ print(json.dumps({{"block": rec["block"]["id"], "pandas": "pandas" in sys.module
                          check=True)
     got = json.loads(out.stdout.splitlines()[-1])
     assert got == {"block": "block-1", "pandas": False, "files": ["accepted.json", "aiperf.log", "cell.json"]}
+
+
+def _dataset(tmp_path, monkeypatch, **sweep):
+    import json
+
+    from joulebench.capture import steps
+
+    monkeypatch.setattr(steps, "model_prompts", lambda model, ctx, n, seed: [f"ctx{ctx}-{k}" for k in range(n)])
+    c = C.validate({**RAW_CFG, "sweep": {**RAW_CFG["sweep"], "gen_tokens": [16], "warmup_requests": 2, **sweep}})
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    prompts = steps.write_prompts(c, C.cells(c), None, tmp_path)
+    lines = [json.loads(line) for line in prompts.dataset.read_text().splitlines()]
+    return prompts, [(d["text"], d["output_length"]) for d in lines]
+
+
+def test_the_warm_up_generates_as_much_as_its_cell_unless_capped(tmp_path, monkeypatch):
+    prompts, lines = _dataset(tmp_path, monkeypatch)
+    assert "warmup_output_tokens" not in C.validate(RAW_CFG)["sweep"]  # no default: cell hashes unchanged
+    # 2 warm-ups (the first cell's prompt length), then 3 requests per cell, all of the cell's 16 tokens
+    assert lines == [(f"ctx64-{k}", 16) for k in range(5)] + [(f"ctx128-{k}", 16) for k in range(3)]
+    assert prompts.warm == 2 and prompts.line_cell == [0] * 5 + [1] * 3
+    prompts, capped = _dataset(tmp_path / "capped", monkeypatch, warmup_output_tokens=2)
+    assert capped == [("ctx64-0", 2), ("ctx64-1", 2)] + lines[2:]  # only the warm-ups' generation changes
+    assert prompts.line_cell == [0] * 5 + [1] * 3
+    _, wider = _dataset(tmp_path / "wider", monkeypatch, warmup_output_tokens=64)
+    assert wider == lines  # a cap above the cell's generation changes nothing
+
+
+def test_a_warm_up_cap_is_a_setting_of_the_capture():
+    one = C.cells(cfg())[0]
+    capped = C.validate({**RAW_CFG, "sweep": {**RAW_CFG["sweep"], "warmup_output_tokens": 2}})
+    assert C.cell_settings_hash(capped, one) != C.cell_settings_hash(cfg(), one)
+    with pytest.raises(Exception, match="warmup_output_tokens"):
+        C.validate({**RAW_CFG, "sweep": {**RAW_CFG["sweep"], "warmup_output_tokens": 0}})

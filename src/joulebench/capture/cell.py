@@ -72,7 +72,9 @@ def _capture(cfg: dict, cell: C.Cell, cell_json: Path, config_path: Path, root: 
 
     block = blocks.open_block(cfg, cell, cell_dir, root, split)
     sweep = cfg["sweep"]
-    say(f"{block.describe()}: {sweep['requests']} requests per cell (+{sweep['warmup_requests']} warm-up)")
+    cap = sweep.get("warmup_output_tokens")
+    say(f"{block.describe()}: {sweep['requests']} requests per cell (+{sweep['warmup_requests']} warm-up"
+        + (f", at most {cap} tokens generated" if cap else "") + ")")
     timings = Timings()
     try:
         run = measure(cfg, block, Path(config_path), root, timings)

@@ -128,16 +128,19 @@ def prompts_per_cell(sweep: dict) -> int:
 
 
 def write_prompts(cfg: dict, cells: list[C.Cell], model: ModelInfo, work: Path) -> Prompts:
-    """Warm-up first, then each cell's requests in order (aiperf samples sequentially)."""
+    """Warm-up first, then each cell's requests in order (aiperf samples sequentially). The warm-up
+    has its cell's prompt length, and its generation unless `sweep.warmup_output_tokens` caps it."""
     sweep = cfg["sweep"]
     warm = int(sweep["warmup_requests"])
+    warm_cap = sweep.get("warmup_output_tokens")  # absent: as many as the cell generates
     seed = int(sweep["seed"])
     lines, line_cell = [], []
     per_cell = prompts_per_cell(sweep)
     for i, c in enumerate(cells):
         n = per_cell + (warm if i == 0 else 0)
-        for text in model_prompts(model, c.ctx, n, seed):
-            lines.append((text, c.gen))
+        for j, text in enumerate(model_prompts(model, c.ctx, n, seed)):
+            is_warm = i == 0 and j < warm
+            lines.append((text, min(c.gen, warm_cap) if is_warm and warm_cap else c.gen))
             line_cell.append(i)
     return Prompts(dataset=write_dataset(work / "prompts.jsonl", lines), line_cell=line_cell, warm=warm)
 
