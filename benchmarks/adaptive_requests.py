@@ -67,16 +67,23 @@ def record_stream(cfg, cell, model, backend, endpoint, work: Path, requests: int
     prompts = model_prompts(model, cell.ctx, requests + warm, int(sweep["seed"]))
     work.mkdir(parents=True)
     dataset = write_dataset(work / "prompts.jsonl", [(t, cell.gen) for t in prompts])
-    argv = aiperf_argv(aiperf_binary(None), endpoint, model.tokenizer_id, dataset,
-                       {**sweep, "requests": requests}, work / "aiperf")
+    return run_and_read(cfg, {**sweep, "requests": requests}, model, backend, endpoint, dataset, work,
+                        requests * float(sweep["request_timeout_s"]) + 300)
+
+
+def run_and_read(cfg, sweep: dict, model, backend, endpoint, dataset: Path, work: Path,
+                 timeout_s: float) -> tuple[list[dict], float]:
+    """One real aiperf run of `dataset` as `sweep` says (pinned as the capture pins its client, the
+    model's tokenizer offline), killed after timeout_s; (its completed profiling records in
+    completion order, wall s)."""
+    argv = aiperf_argv(aiperf_binary(None), endpoint, model.tokenizer_id, dataset, sweep, work / "aiperf")
     env = dict(os.environ)
     if model.hf_home:
         env.update(HF_HOME=str(model.hf_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     reader = adaptive.Stopper(work / "aiperf" / "profile_export.jsonl",
                               adaptive.Precision(0.0, 0.0, 0.95, 10**9, 10**9), False)  # reads, never stops
     t = time.monotonic()
-    rc = run_aiperf([*pinning.prefix(cfg["pinning"], "client"), *argv], env, work / "aiperf.log", backend,
-                    requests * float(sweep["request_timeout_s"]) + 300)
+    rc = run_aiperf([*pinning.prefix(cfg["pinning"], "client"), *argv], env, work / "aiperf.log", backend, timeout_s)
     wall = time.monotonic() - t
     if rc != 0:
         raise SystemExit(f"aiperf exited {rc}: see {work / 'aiperf.log'}")

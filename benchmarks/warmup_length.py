@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -36,24 +35,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO / "src"))
 from _results import machine, publish  # noqa: E402
+from adaptive_requests import free_port, run_and_read  # noqa: E402
 
 from joulebench import config as C  # noqa: E402
 from joulebench.backends import make_backend  # noqa: E402
 from joulebench.capture import adaptive, pinning  # noqa: E402
-from joulebench.capture.aiperf_cmd import aiperf_argv, aiperf_binary  # noqa: E402
 from joulebench.capture.model import prepare_model  # noqa: E402
 from joulebench.capture.prompts import model_prompts, write_dataset  # noqa: E402
-from joulebench.runtime.clients import run_aiperf  # noqa: E402
 from joulebench.runtime.devicelock import DeviceLock  # noqa: E402
 
 FIGURES = {"TTFT": "time_to_first_token", "ITL": "inter_token_latency",
            "tok/s per user": "output_token_throughput_per_user"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def one_run(cfg, cell, model, backend, endpoint, work: Path, requests: int, warm_gen: int | None,
@@ -65,23 +57,13 @@ def one_run(cfg, cell, model, backend, endpoint, work: Path, requests: int, warm
     lines = ([(texts[0], warm_gen)] if warm_gen is not None else []) + [(t, cell.gen) for t in texts[1:]]
     work.mkdir(parents=True)
     dataset = write_dataset(work / "prompts.jsonl", lines)
-    argv = aiperf_argv(aiperf_binary(None), endpoint, model.tokenizer_id, dataset, sweep, work / "aiperf")
-    env = dict(os.environ)
-    if model.hf_home:
-        env.update(HF_HOME=str(model.hf_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    rc = run_aiperf([*pinning.prefix(cfg["pinning"], "client"), *argv], env, work / "aiperf.log", backend,
-                    (requests + 1) * float(sweep["request_timeout_s"]) + 300)
-    if rc != 0:
-        raise SystemExit(f"aiperf exited {rc}: see {work / 'aiperf.log'}")
+    recs, _ = run_and_read(cfg, sweep, model, backend, endpoint, dataset, work,  # one in flight: sent order
+                           (requests + 1) * float(sweep["request_timeout_s"]) + 300)
     from joulebench.parse.aiperf import parse_requests
 
     df = parse_requests(work / "aiperf", include_warmup=True)
     warm = df[df["benchmark_phase"] == "warmup"]
     warm_s = float(((warm["end_ns"] - warm["start_ns"]) / 1e9).sum())
-    reader = adaptive.Stopper(work / "aiperf" / "profile_export.jsonl",
-                              adaptive.Precision(0.0, 0.0, 0.95, 10**9, 10**9), False)  # reads, never stops
-    reader._read_new()
-    recs = sorted(reader.records, key=lambda r: r["metadata"]["request_start_ns"])
     if len(recs) != requests:
         raise SystemExit(f"{work}: {len(recs)} measured records, expected {requests}")
     osl = {adaptive._value(r, "output_sequence_length") for r in recs}
